@@ -1,0 +1,36 @@
+# Every target creates its own virtual environment: nothing else needs installing by hand.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_DB ?= demo/lifecycle.db
+
+.PHONY: demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@mkdir -p demo
+	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	$(BIN)/lifecycle simulate --seed 2025 --duos 400 --out demo/pilot.jsonl
+	$(BIN)/lifecycle --db $(DEMO_DB) import demo/pilot.jsonl
+	$(BIN)/lifecycle --db $(DEMO_DB) duos --programme DK-2025 --limit 5
+	$(BIN)/lifecycle --db $(DEMO_DB) history $$($(BIN)/lifecycle --db $(DEMO_DB) duos --state closed --ids --limit 1)
+	$(BIN)/lifecycle --db $(DEMO_DB) report --as-of $$(tail -n 1 demo/pilot.jsonl | $(BIN)/python -c 'import json,sys; print(json.loads(sys.stdin.read())["occurred_on"])')
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .hypothesis

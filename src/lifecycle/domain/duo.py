@@ -1,0 +1,348 @@
+"""The duo aggregate: one mentee paired (or to be paired) with one mentor.
+
+Every command checks all of its rules before it creates an event, so a rejected command
+leaves the aggregate untouched. Events only assign state; replay never consults the
+state machine.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar
+
+from pydantic import Field, StrictBool, StrictInt
+
+from lifecycle.domain import states
+from lifecycle.domain.base import Aggregate, DomainEvent, EventMeta
+from lifecycle.domain.errors import (
+    ContactNotRetractable,
+    ContactOutsideActivePeriod,
+    DateBeforeLifecycle,
+    MentorNotAllowed,
+    PredecessorInvalid,
+    ReviewOutOfPeriod,
+    SurveyNotAllowed,
+    TransitionNotAllowed,
+    WrongProgramme,
+)
+from lifecycle.domain.mentor import Mentor
+from lifecycle.domain.programme import Programme
+from lifecycle.domain.site import Site
+from lifecycle.domain.states import DuoState
+from lifecycle.domain.vocabulary import (
+    CloseReason,
+    ContactMode,
+    ContractId,
+    Function,
+    InitiatedBy,
+    MentorKind,
+    NewcomerKind,
+    Phase,
+    Respondent,
+    RetractReason,
+    Scores,
+    ShiftCode,
+    Text,
+)
+
+
+class Contact:
+    """A logged contact as the duo remembers it (for rules 6–8)."""
+
+    __slots__ = ("occurred_on", "retracted")
+
+    def __init__(self, occurred_on: date) -> None:
+        self.occurred_on = occurred_on
+        self.retracted = False
+
+
+class Duo(Aggregate):
+    """A mentee and a mentor moving through ``recruited → … → closed``."""
+
+    PREFIX: ClassVar[str] = "duo"
+
+    programme_id: str
+    site_id: str
+    mentee_id: str
+    department: str
+    shifts: tuple[str, ...]
+    predecessor_duo_id: str | None
+    state: DuoState
+    mentor_id: str | None
+    recruited_on: date
+    selected_on: date | None
+    matched_on: date | None
+    activated_on: date | None
+    closed_on: date | None
+    close_reason: CloseReason | None
+    closed_from: DuoState | None
+    contacts: dict[str, Contact]
+    surveys: set[tuple[Respondent, Phase]]
+
+    # ---------------------------------------------------------------- events
+    class Recruited(DomainEvent):
+        TOPIC: ClassVar[str] = "lifecycle.Duo.Recruited"
+        programme_id: str
+        site_id: str
+        mentee_id: ContractId
+        newcomer_kind: NewcomerKind
+        department: Text
+        shifts: tuple[ShiftCode, ...]
+        predecessor_duo_id: str | None = None
+
+        def apply(self, aggregate: Duo) -> None:
+            aggregate.programme_id = self.programme_id
+            aggregate.site_id = self.site_id
+            aggregate.mentee_id = self.mentee_id
+            aggregate.department = self.department
+            aggregate.shifts = self.shifts
+            aggregate.predecessor_duo_id = self.predecessor_duo_id
+            aggregate.state = states.INITIAL_STATE
+            aggregate.mentor_id = None
+            aggregate.recruited_on = self.occurred_on
+            aggregate.selected_on = aggregate.matched_on = None
+            aggregate.activated_on = aggregate.closed_on = None
+            aggregate.close_reason = aggregate.closed_from = None
+            aggregate.contacts = {}
+            aggregate.surveys = set()
+
+    class Selected(DomainEvent):
+        TOPIC: ClassVar[str] = "lifecycle.Duo.Selected"
+        consent: StrictBool
+
+        def apply(self, aggregate: Duo) -> None:
+            aggregate.state = DuoState.SELECTED
+            aggregate.selected_on = self.occurred_on
+
+    class Matched(DomainEvent):
+        TOPIC: ClassVar[str] = "lifecycle.Duo.Matched"
+        mentor_id: str
+        mentor_kind: MentorKind
+        shift_overlap: StrictBool
+        same_department: StrictBool
+
+        def apply(self, aggregate: Duo) -> None:
+            aggregate.state = DuoState.MATCHED
+            aggregate.mentor_id = self.mentor_id
+            aggregate.matched_on = self.occurred_on
+
+    class Activated(DomainEvent):
+        TOPIC: ClassVar[str] = "lifecycle.Duo.Activated"
+
+        def apply(self, aggregate: Duo) -> None:
+            aggregate.state = DuoState.ACTIVE
+            aggregate.activated_on = self.occurred_on
+
+    class ContactLogged(DomainEvent):
+        TOPIC: ClassVar[str] = "lifecycle.Duo.ContactLogged"
+        contact_id: ContractId
+        minutes: StrictInt = Field(ge=1, le=1440)
+        mode: ContactMode
+        functions: tuple[Function, ...] = Field(min_length=1, max_length=len(Function))
+
+        def apply(self, aggregate: Duo) -> None:
+            aggregate.contacts[self.contact_id] = Contact(self.occurred_on)
+
+    class ContactRetracted(DomainEvent):
+        TOPIC: ClassVar[str] = "lifecycle.Duo.ContactRetracted"
+        contact_id: ContractId
+        reason: RetractReason
+
+        def apply(self, aggregate: Duo) -> None:
+            aggregate.contacts[self.contact_id].retracted = True
+
+    class Reviewed(DomainEvent):
+        TOPIC: ClassVar[str] = "lifecycle.Duo.Reviewed"
+        health: StrictInt = Field(ge=1, le=5)
+
+    class SurveyRecorded(DomainEvent):
+        TOPIC: ClassVar[str] = "lifecycle.Duo.SurveyRecorded"
+        respondent: Respondent
+        phase: Phase
+        scores: Scores
+
+        def apply(self, aggregate: Duo) -> None:
+            aggregate.surveys.add((self.respondent, self.phase))
+
+    class Closed(DomainEvent):
+        TOPIC: ClassVar[str] = "lifecycle.Duo.Closed"
+        reason: CloseReason
+        initiated_by: InitiatedBy | None = None
+        exit_interview: StrictBool = False
+
+        def apply(self, aggregate: Duo) -> None:
+            aggregate.closed_from = aggregate.state
+            aggregate.state = DuoState.CLOSED
+            aggregate.closed_on = self.occurred_on
+            aggregate.close_reason = self.reason
+
+    # ---------------------------------------------------------------- commands
+    @classmethod
+    def recruit(cls, meta: EventMeta, duo_id: str, *, programme: Programme, site: Site,
+                mentee_id: str, newcomer_kind: NewcomerKind, department: str,
+                shifts: tuple[str, ...], predecessor: Duo | None = None) -> Duo:
+        """Open a duo in ``recruited`` (the caller checked the id is new)."""
+        site.check_in_programme(programme.contract_id)
+        programme.check_open_by(meta, "recruit")
+        if predecessor is not None:
+            predecessor.check_can_precede(meta, mentee_id, programme.contract_id)
+        return cls._create(
+            cls.Recruited, duo_id, meta, programme_id=programme.contract_id,
+            site_id=site.contract_id, mentee_id=mentee_id, newcomer_kind=newcomer_kind,
+            department=department, shifts=shifts,
+            predecessor_duo_id=None if predecessor is None else predecessor.contract_id,
+        )
+
+    def select(self, meta: EventMeta, *, consent: bool) -> None:
+        """``recruited → selected``; participation is voluntary."""
+        self._check_transition("select", meta)
+        self._trigger(self.Selected, meta, consent=consent)
+
+    def match(self, meta: EventMeta, *, mentor: Mentor, mentor_kind: MentorKind,
+              programme: Programme) -> None:
+        """``selected → matched`` with ``mentor`` (same programme and site)."""
+        if mentor.programme_id != self.programme_id:
+            raise WrongProgramme(
+                f"mentor '{mentor.contract_id}' belongs to programme '{mentor.programme_id}', "
+                f"duo '{self.contract_id}' to '{self.programme_id}'", field="mentor_id")
+        if mentor.site_id != self.site_id:
+            raise WrongProgramme(
+                f"mentor '{mentor.contract_id}' is at site '{mentor.site_id}', the mentee "
+                f"of duo '{self.contract_id}' at '{self.site_id}'", field="mentor_id")
+        self._check_transition("match", meta)
+        mentor.check_registered_by(meta, "match")
+        policy = programme.policy
+        if mentor_kind not in policy.mentor_kinds:
+            allowed = ", ".join(k.value for k in policy.mentor_kinds)
+            raise MentorNotAllowed(
+                f"mentor_kind '{mentor_kind.value}' is not allowed by programme "
+                f"'{programme.contract_id}' (allowed: {allowed})", field="mentor_kind")
+        if policy.require_trained_mentor:
+            mentor.check_trained_by(meta.occurred_on)
+        self._trigger(
+            self.Matched, meta, mentor_id=mentor.contract_id, mentor_kind=mentor_kind,
+            shift_overlap=bool(set(self.shifts) & set(mentor.shifts)),
+            same_department=self.department == mentor.department,
+        )
+
+    def activate(self, meta: EventMeta) -> None:
+        """``matched → active``: the first meeting took place on ``occurred_on``."""
+        self._check_transition("activate", meta)
+        self._trigger(self.Activated, meta)
+
+    def close(self, meta: EventMeta, *, reason: CloseReason,
+              initiated_by: InitiatedBy | None = None, exit_interview: bool = False) -> None:
+        """``* → closed``; ``completed`` only from ``active``."""
+        self._check_transition("close", meta)
+        if reason is CloseReason.COMPLETED and self.state is not DuoState.ACTIVE:
+            raise TransitionNotAllowed(
+                f"duo '{self.contract_id}' can be closed as 'completed' only from 'active', "
+                f"it is '{self.state.value}'", field="reason")
+        counted = [c.occurred_on for c in self.contacts.values() if not c.retracted]
+        if counted and meta.occurred_on < max(counted):
+            raise DateBeforeLifecycle(
+                f"close on {meta.occurred_on} is before the duo's latest contact "
+                f"({max(counted)})", field="occurred_on")
+        self._trigger(self.Closed, meta, reason=reason, initiated_by=initiated_by,
+                      exit_interview=exit_interview)
+
+    def log_contact(self, meta: EventMeta, *, contact_id: str, minutes: int,
+                    mode: ContactMode, functions: tuple[Function, ...]) -> None:
+        """Record one contact; late entry is normal, even after closure."""
+        on = meta.occurred_on
+        if self.activated_on is None or on < self.activated_on:
+            since = "was never activated" if self.activated_on is None else (
+                f"was activated on {self.activated_on}")
+            raise ContactOutsideActivePeriod(
+                f"contact on {on} but duo '{self.contract_id}' {since}", field="occurred_on")
+        if self.closed_on is not None and on > self.closed_on:
+            raise ContactOutsideActivePeriod(
+                f"contact on {on} but duo '{self.contract_id}' closed on {self.closed_on}",
+                field="occurred_on")
+        if contact_id in self.contacts:
+            raise ContactOutsideActivePeriod(
+                f"contact_id '{contact_id}' was already used in duo '{self.contract_id}'",
+                field="contact_id")
+        self._trigger(self.ContactLogged, meta, contact_id=contact_id, minutes=minutes,
+                      mode=mode, functions=functions)
+
+    def retract_contact(self, meta: EventMeta, *, contact_id: str,
+                        reason: RetractReason) -> None:
+        """Withdraw a logged contact; the original event stays in the history."""
+        contact = self.contacts.get(contact_id)
+        if contact is None:
+            raise ContactNotRetractable(
+                f"contact '{contact_id}' is not logged in duo '{self.contract_id}'",
+                field="contact_id")
+        if contact.retracted:
+            raise ContactNotRetractable(
+                f"contact '{contact_id}' of duo '{self.contract_id}' is already retracted",
+                field="contact_id")
+        if meta.occurred_on < contact.occurred_on:
+            raise ContactNotRetractable(
+                f"retraction on {meta.occurred_on} is before the contact itself "
+                f"({contact.occurred_on})", field="occurred_on")
+        self._trigger(self.ContactRetracted, meta, contact_id=contact_id, reason=reason)
+
+    def review(self, meta: EventMeta, *, health: int) -> None:
+        """A coordinator's follow-up check-in, while the duo runs."""
+        if meta.occurred_on < self.recruited_on:
+            raise ReviewOutOfPeriod(
+                f"review on {meta.occurred_on} is before the duo was recruited "
+                f"({self.recruited_on})", field="occurred_on")
+        if self.closed_on is not None and meta.occurred_on > self.closed_on:
+            raise ReviewOutOfPeriod(
+                f"review on {meta.occurred_on} is after the duo closed ({self.closed_on})",
+                field="occurred_on")
+        self._trigger(self.Reviewed, meta, health=health)
+
+    def record_survey(self, meta: EventMeta, *, respondent: Respondent, phase: Phase,
+                      scores: Scores) -> None:
+        """One survey answer set per respondent and phase, in any state."""
+        if meta.occurred_on < self.recruited_on:
+            raise SurveyNotAllowed(
+                f"survey on {meta.occurred_on} is before the duo was recruited "
+                f"({self.recruited_on})", field="occurred_on")
+        if (respondent, phase) in self.surveys:
+            raise SurveyNotAllowed(
+                f"duo '{self.contract_id}' already has a '{phase.value}' survey of its "
+                f"{respondent.value}", field="phase")
+        self._trigger(self.SurveyRecorded, meta, respondent=respondent, phase=phase,
+                      scores=scores)
+
+    # ---------------------------------------------------------------- checks
+    @property
+    def latest_lifecycle_date(self) -> date:
+        dates = (self.recruited_on, self.selected_on, self.matched_on, self.activated_on)
+        return max(d for d in dates if d is not None)
+
+    def _check_transition(self, trigger: str, meta: EventMeta) -> None:
+        """Rules 4 and 6: the table allows ``trigger``, and dates do not go backwards."""
+        if states.destination(trigger, self.state) is None:
+            allowed = ", ".join(states.allowed_triggers(self.state)) or "none"
+            raise TransitionNotAllowed(
+                f"'{trigger}' is not allowed for duo '{self.contract_id}' in state "
+                f"'{self.state.value}' (allowed: {allowed})", field="type")
+        if meta.occurred_on < self.latest_lifecycle_date:
+            raise DateBeforeLifecycle(
+                f"{trigger} on {meta.occurred_on} is before the duo's latest lifecycle "
+                f"date ({self.latest_lifecycle_date})", field="occurred_on")
+
+    def check_can_precede(self, meta: EventMeta, mentee_id: str, programme_id: str) -> None:
+        """Rule 12: a predecessor has the same mentee and programme and was rematched."""
+        if self.mentee_id != mentee_id:
+            raise PredecessorInvalid(
+                f"predecessor duo '{self.contract_id}' has another mentee",
+                field="predecessor_duo_id")
+        if self.programme_id != programme_id:
+            raise PredecessorInvalid(
+                f"predecessor duo '{self.contract_id}' belongs to programme "
+                f"'{self.programme_id}'", field="predecessor_duo_id")
+        if (self.close_reason is not CloseReason.REMATCHED or self.closed_on is None
+                or self.closed_on > meta.occurred_on):
+            raise PredecessorInvalid(
+                f"predecessor duo '{self.contract_id}' is not closed with 'rematched' on or "
+                f"before {meta.occurred_on}", field="predecessor_duo_id")
+
+
+Duo.Recruited.aggregate_class = Duo
