@@ -1,0 +1,410 @@
+"""The use cases: one method per command of CONTRACT §2, and the queries on aggregates.
+
+This is the only place that loads and saves aggregates. A command is applied whole or
+not at all: every rule is checked before any event is created, and all of a command's
+events (with its idempotency marker) are saved in one transaction. Several commands
+may share one transaction (a :class:`UnitOfWork`) for bulk import; a rejected command
+still writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, TypeVar
+
+import orjson
+import structlog
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Mapper
+
+from lifecycle import commands as cmd
+from lifecycle.domain.base import Aggregate, DomainEvent, EventMeta
+from lifecycle.domain.duo import Duo
+from lifecycle.domain.errors import AlreadyExists, DomainError, UnknownReference
+from lifecycle.domain.markers import AppliedCommand, Succession
+from lifecycle.domain.mentor import Mentor
+from lifecycle.domain.programme import Programme
+from lifecycle.domain.site import Site
+from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
+
+log = structlog.get_logger(__name__)
+
+A = TypeVar("A", bound=Aggregate)
+
+MAX_ATTEMPTS = 8
+"""How often a command is re-checked and re-applied after a concurrent write."""
+
+
+class Outcome(StrEnum):
+    """What became of a command that was not rejected."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+
+
+class ConcurrencyConflict(DomainError):
+    """Other writers kept changing the same aggregates; the command was not applied."""
+
+    rule = 0
+
+
+def command_digest(raw: dict[str, Any]) -> str:
+    """SHA-256 of a command's JSON value, whatever its key order (rule 13)."""
+    return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UnitOfWork:
+    """The aggregates one transaction loads and changes.
+
+    Aggregates changed by an earlier command of the same unit are seen by later ones;
+    nothing reaches the store before :meth:`commit`.
+    """
+
+    def __init__(self, app: Lifecycle) -> None:
+        self._app = app
+        self._changed: dict[str, Aggregate] = {}
+        self.commands = 0
+
+    def find(self, cls: type[A], contract_id: str) -> A | None:
+        """The aggregate of ``cls`` with ``contract_id``, or None when it does not exist."""
+        stream_id = cls.stream_id(contract_id)
+        found = self._changed.get(stream_id)
+        if found is None:
+            try:
+                found = self._app.repository.get(stream_id)
+            except AggregateNotFoundError:
+                return None
+        assert isinstance(found, cls)
+        return found
+
+    def get(self, cls: type[A], contract_id: str, field: str) -> A:
+        """Like :meth:`find`, but a missing aggregate breaks rule 2 for ``field``."""
+        found = self.find(cls, contract_id)
+        if found is None:
+            kind = cls.PREFIX
+            raise UnknownReference(f"{kind} '{contract_id}' does not exist", field=field)
+        return found
+
+    def check_new(self, cls: type[Aggregate], contract_id: str, field: str) -> None:
+        """Rule 2: an id being created does not exist yet."""
+        if self.find(cls, contract_id) is not None:
+            raise AlreadyExists(f"{cls.PREFIX} '{contract_id}' already exists", field=field)
+
+    def stage(self, *aggregates: Aggregate) -> None:
+        """Keep changed aggregates for the commit."""
+        for aggregate in aggregates:
+            self._changed[aggregate.id] = aggregate
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._changed)
+
+    def commit(self) -> None:
+        """Save every change in one transaction (all or nothing)."""
+        if self._changed:
+            self._app.save(*self._changed.values())
+        self._changed.clear()
+
+    def discard(self) -> None:
+        """Forget every change (nothing was written)."""
+        self._changed.clear()
+
+
+Handler = Callable[["Lifecycle", UnitOfWork, Any, EventMeta], list[Aggregate]]
+
+
+class EventStoreApplication(Application[str]):
+    """The eventsourcing library's application, with the engine's mapper and cache.
+
+    It owns the recorder, the event store and the aggregate repository; the use
+    cases live on :class:`Lifecycle` (the library's ``Application.close()`` would
+    clash with the ``close`` command).
+    """
+
+    name = "lifecycle"
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "20000",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+    }
+
+    def construct_mapper(self) -> Mapper[str]:
+        return PydanticMapper(
+            transcoder=OrjsonTranscoder(),
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+        )
+
+
+class Lifecycle:
+    """The engine: applies commands to event-sourced aggregates and answers queries.
+
+    Args:
+        env: the eventsourcing environment (see :func:`lifecycle.store.resolve_target`).
+        today: the date rule 5 compares with (default: today in UTC).
+        clock: the recording clock for events (default: now in UTC).
+
+    Example:
+        >>> engine = Lifecycle({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        >>> engine.open_programme(cmd.OpenProgramme(
+        ...     programme_id="DK-2025", name="Danish pilot", country="DK",
+        ...     occurred_on=date(2025, 1, 2)))
+        <Outcome.APPLIED: 'applied'>
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, *,
+                 today: Callable[[], date] = utc_today,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.app = EventStoreApplication(env)
+        self.today = today
+        self.clock = clock
+
+    @property
+    def repository(self) -> Any:
+        return self.app.repository
+
+    def save(self, *aggregates: Aggregate) -> None:
+        """Store the aggregates' pending events in one transaction."""
+        self.app.save(*aggregates)  # type: ignore[arg-type]
+
+    def shutdown(self) -> None:
+        """Close the store's connections."""
+        self.app.close()
+
+    def __enter__(self) -> Lifecycle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    # ------------------------------------------------------------------ running commands
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """A transaction for several commands; committed on leaving without error."""
+        uow = UnitOfWork(self)
+        try:
+            yield uow
+        except BaseException:
+            uow.discard()
+            raise
+        uow.commit()
+
+    def execute(self, command: cmd.Command, raw: dict[str, Any] | None = None) -> Outcome:
+        """Apply one command in its own transaction, retrying after concurrent writes.
+
+        Args:
+            command: a validated command.
+            raw: the command's JSON object as received (for the idempotency digest);
+                derived from ``command`` when not given.
+
+        Raises:
+            DomainError: the command broke a rule; nothing was written.
+        """
+        digest = command_digest(raw if raw is not None else _raw_of(command))
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            uow = UnitOfWork(self)
+            outcome = self.apply_in(uow, command, digest)
+            try:
+                uow.commit()
+            except IntegrityError:
+                log.info("command_conflicted", command_type=command.type, attempt=attempt)
+                continue
+            return outcome
+        raise ConcurrencyConflict(
+            f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing the same "
+            "aggregates", field=None)
+
+    def apply_in(self, uow: UnitOfWork, command: cmd.Command, digest: str) -> Outcome:
+        """Check and apply ``command`` inside ``uow`` (no write until the unit commits).
+
+        Raises:
+            DomainError: the command broke a rule; ``uow`` is unchanged.
+        """
+        meta = EventMeta(occurred_on=command.occurred_on, recorded_at=self.clock(),
+                         command_id=command.command_id)
+        marker: AppliedCommand | None = None
+        if command.command_id is not None:
+            marker = uow.find(AppliedCommand, command.command_id)
+            if marker is not None and marker.is_duplicate_of(digest):
+                log.debug("command_skipped", command_id=command.command_id)
+                return Outcome.DUPLICATE
+        meta.check_not_future(self.today())
+        changed = _HANDLERS[type(command)](self, uow, command, meta)
+        if command.command_id is not None:
+            changed.append(AppliedCommand.record(meta, command.command_id, digest))
+        uow.stage(*changed)
+        uow.commands += 1
+        log.debug("command_applied", command_type=command.type, command_id=command.command_id)
+        return Outcome.APPLIED
+
+    # ------------------------------------------------------------------ use cases
+    def open_programme(self, command: cmd.OpenProgramme) -> Outcome:
+        """Open a programme."""
+        return self.execute(command)
+
+    def register_site(self, command: cmd.RegisterSite) -> Outcome:
+        """Add a site to a programme."""
+        return self.execute(command)
+
+    def register_mentor(self, command: cmd.RegisterMentor) -> Outcome:
+        """Add a mentor to a programme's pool."""
+        return self.execute(command)
+
+    def record_training(self, command: cmd.RecordTraining) -> Outcome:
+        """Record a training module a mentor completed."""
+        return self.execute(command)
+
+    def recruit(self, command: cmd.Recruit) -> Outcome:
+        """Open a duo in ``recruited`` (optionally as a rematch of a predecessor)."""
+        return self.execute(command)
+
+    def select(self, command: cmd.Select) -> Outcome:
+        """``recruited → selected``."""
+        return self.execute(command)
+
+    def match(self, command: cmd.Match) -> Outcome:
+        """``selected → matched`` with a mentor."""
+        return self.execute(command)
+
+    def activate(self, command: cmd.Activate) -> Outcome:
+        """``matched → active``: the first meeting took place."""
+        return self.execute(command)
+
+    def log_contact(self, command: cmd.LogContact) -> Outcome:
+        """Record one contact of a duo."""
+        return self.execute(command)
+
+    def retract_contact(self, command: cmd.RetractContact) -> Outcome:
+        """Withdraw a logged contact (the original stays in the history)."""
+        return self.execute(command)
+
+    def review(self, command: cmd.Review) -> Outcome:
+        """Record a coordinator's check-in."""
+        return self.execute(command)
+
+    def record_survey(self, command: cmd.RecordSurvey) -> Outcome:
+        """Record one survey answer set."""
+        return self.execute(command)
+
+    def close(self, command: cmd.Close) -> Outcome:
+        """Close a duo from any state but ``closed``."""
+        return self.execute(command)
+
+    # ------------------------------------------------------------------ queries
+    def get_duo(self, duo_id: str) -> Duo:
+        """The duo's current state (UnknownReference when there is none)."""
+        return UnitOfWork(self).get(Duo, duo_id, "duo_id")
+
+    def history(self, duo_id: str) -> list[DomainEvent]:
+        """The duo's events in the order they were recorded (by version)."""
+        events = list(self.app.events.get(Duo.stream_id(duo_id)))
+        if not events:
+            raise UnknownReference(f"duo '{duo_id}' does not exist", field="duo_id")
+        return events  # type: ignore[return-value]
+
+
+def _raw_of(command: cmd.Command) -> dict[str, Any]:
+    raw = command.model_dump(mode="json", exclude_unset=True)
+    raw["type"] = command.type
+    return raw
+
+
+# ---------------------------------------------------------------------- handlers
+def _open_programme(app: Lifecycle, uow: UnitOfWork, c: cmd.OpenProgramme,
+                    meta: EventMeta) -> list[Aggregate]:
+    uow.check_new(Programme, c.programme_id, "programme_id")
+    return [Programme.open(meta, c.programme_id, name=c.name, country=c.country,
+                           policy=c.policy)]
+
+
+def _register_site(app: Lifecycle, uow: UnitOfWork, c: cmd.RegisterSite,
+                   meta: EventMeta) -> list[Aggregate]:
+    uow.check_new(Site, c.site_id, "site_id")
+    programme = uow.get(Programme, c.programme_id, "programme_id")
+    return [Site.register(meta, c.site_id, programme=programme, name=c.name, setting=c.setting)]
+
+
+def _register_mentor(app: Lifecycle, uow: UnitOfWork, c: cmd.RegisterMentor,
+                     meta: EventMeta) -> list[Aggregate]:
+    uow.check_new(Mentor, c.mentor_id, "mentor_id")
+    programme = uow.get(Programme, c.programme_id, "programme_id")
+    site = uow.get(Site, c.site_id, "site_id")
+    return [Mentor.register(meta, c.mentor_id, programme=programme, site=site,
+                            department=c.department, shifts=c.shifts,
+                            years_experience=c.years_experience)]
+
+
+def _record_training(app: Lifecycle, uow: UnitOfWork, c: cmd.RecordTraining,
+                     meta: EventMeta) -> list[Aggregate]:
+    mentor = uow.get(Mentor, c.mentor_id, "mentor_id")
+    mentor.record_training(meta, c.module)
+    return [mentor]
+
+
+def _recruit(app: Lifecycle, uow: UnitOfWork, c: cmd.Recruit,
+             meta: EventMeta) -> list[Aggregate]:
+    uow.check_new(Duo, c.duo_id, "duo_id")
+    programme = uow.get(Programme, c.programme_id, "programme_id")
+    site = uow.get(Site, c.site_id, "site_id")
+    predecessor = None
+    if c.predecessor_duo_id is not None:
+        predecessor = uow.get(Duo, c.predecessor_duo_id, "predecessor_duo_id")
+    duo = Duo.recruit(meta, c.duo_id, programme=programme, site=site, mentee_id=c.mentee_id,
+                      newcomer_kind=c.newcomer_kind, department=c.department, shifts=c.shifts,
+                      predecessor=predecessor)
+    changed: list[Aggregate] = [duo]
+    if c.predecessor_duo_id is not None:
+        existing = uow.find(Succession, c.predecessor_duo_id)
+        changed.append(Succession.claim(meta, c.predecessor_duo_id, c.duo_id, existing))
+    return changed
+
+
+def _duo_command(method: str) -> Handler:
+    """A handler for a command that changes one duo and names nothing else."""
+
+    def handle(app: Lifecycle, uow: UnitOfWork, c: Any,
+               meta: EventMeta) -> list[Aggregate]:
+        duo = uow.get(Duo, c.duo_id, "duo_id")
+        getattr(duo, method)(meta, **{k: v for k, v in cmd.command_fields(c).items()
+                                      if k != "duo_id"})
+        return [duo]
+
+    handle.__name__ = f"_{method}"
+    return handle
+
+
+def _match(app: Lifecycle, uow: UnitOfWork, c: cmd.Match,
+           meta: EventMeta) -> list[Aggregate]:
+    duo = uow.get(Duo, c.duo_id, "duo_id")
+    mentor = uow.get(Mentor, c.mentor_id, "mentor_id")
+    programme = uow.get(Programme, duo.programme_id, "duo_id")
+    duo.match(meta, mentor=mentor, mentor_kind=c.mentor_kind, programme=programme)
+    return [duo]
+
+
+_HANDLERS: dict[type[cmd.Command], Handler] = {
+    cmd.OpenProgramme: _open_programme,
+    cmd.RegisterSite: _register_site,
+    cmd.RegisterMentor: _register_mentor,
+    cmd.RecordTraining: _record_training,
+    cmd.Recruit: _recruit,
+    cmd.Select: _duo_command("select"),
+    cmd.Match: _match,
+    cmd.Activate: _duo_command("activate"),
+    cmd.LogContact: _duo_command("log_contact"),
+    cmd.RetractContact: _duo_command("retract_contact"),
+    cmd.Review: _duo_command("review"),
+    cmd.RecordSurvey: _duo_command("record_survey"),
+    cmd.Close: _duo_command("close"),
+}

@@ -1,0 +1,257 @@
+"""The ``lifecycle`` command line (CONTRACT §3). Thin: it translates and delegates.
+
+Errors are one line on standard error, never a traceback; exit status 2 for a usage
+error (bad option, missing file, a store that cannot be opened or is not a store).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+import click
+import orjson
+
+from lifecycle import commands, logconfig
+from lifecycle.application import Lifecycle
+from lifecycle.domain import states
+from lifecycle.domain.errors import DomainError
+from lifecycle.store import StoreError, StoreTarget, ensure_postgres_schema, resolve_target
+
+
+class UsageFailure(click.ClickException):
+    """A usage error: one line, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"lifecycle: error: {self.format_message()}", err=True)
+
+
+def fail(message: str) -> NoReturn:
+    raise UsageFailure(message)
+
+
+class Context:
+    """What every subcommand shares: the store target and the engine (opened lazily)."""
+
+    def __init__(self, db: str | None) -> None:
+        self._db = db
+        self._target: StoreTarget | None = None
+        self._engine: Lifecycle | None = None
+
+    @property
+    def target(self) -> StoreTarget:
+        if self._target is None:
+            try:
+                self._target = resolve_target(self._db)
+            except StoreError as exc:
+                fail(str(exc))
+        return self._target
+
+    @property
+    def engine(self) -> Lifecycle:
+        if self._engine is None:
+            try:
+                ensure_postgres_schema(self.target)
+                self._engine = Lifecycle(self.target.env)
+            except StoreError as exc:
+                fail(str(exc))
+            except Exception as exc:  # the library raises several kinds for a bad store
+                fail(f"cannot open store '{self.target.location}': {exc}")
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.shutdown()
+            self._engine = None
+
+
+def echo_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def progress_bar(total: int | None, label: str) -> Any:
+    """A progress bar on an interactive standard error; nothing otherwise."""
+    return click.progressbar(length=total, label=label, file=sys.stderr,
+                             show_pos=True) if sys.stderr.isatty() else None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db", metavar="TARGET", envvar="LIFECYCLE_DB",
+              help="Store: an SQLite file path (default lifecycle.db) or a postgresql:// URL.")
+@click.option("--log-json", is_flag=True, help="Write logs as JSON lines to standard error.")
+@click.option("-v", "--verbose", is_flag=True, help="Log informational events too.")
+@click.version_option(package_name="lifecycle")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, log_json: bool, verbose: bool) -> None:
+    """Event-sourced engine for workplace peer-mentoring programmes."""
+    logconfig.configure(json=log_json, verbose=verbose)
+    context = Context(db)
+    ctx.obj = context
+    ctx.call_on_close(context.close)
+
+
+@contextmanager
+def _open_input(path: str) -> Iterator[IO[bytes]]:
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    file = Path(path)
+    if not file.is_file():
+        fail(f"cannot read '{path}': no such file")
+    with file.open("rb") as handle:
+        yield handle
+
+
+@main.command("import")
+@click.argument("file", metavar="FILE")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option("--batch-size", default=500, show_default=True,
+              help="Commands per transaction (1: one transaction per command).")
+@click.pass_obj
+def import_command(obj: Context, file: str, as_json: bool, batch_size: int) -> None:
+    """Apply a JSONL command file (- for standard input)."""
+    from lifecycle.importer import Importer
+
+    with _open_input(file) as handle:
+        engine = obj.engine
+        total = _count_lines(file)
+        bar = progress_bar(total, "importing")
+        done = [0]
+
+        def advance(line: int) -> None:
+            if bar is not None:
+                bar.update(line - done[0])
+            done[0] = line
+
+        importer = Importer(engine, batch_size=batch_size, progress=advance,
+                            on_commit=_projection_hook(obj))
+        if bar is not None:
+            with bar:
+                result = importer.run(handle)
+        else:
+            result = importer.run(handle)
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+    else:
+        click.echo(f"applied {result.applied}, duplicates {result.duplicates}, "
+                   f"rejected {len(result.rejected)} (of {result.lines} lines)")
+        for rejection in result.rejected:
+            ident = f" ({rejection.command_id})" if rejection.command_id else ""
+            click.echo(f"  line {rejection.line}{ident}: {rejection.error}")
+    sys.exit(1 if result.rejected else 0)
+
+
+def _count_lines(file: str) -> int | None:
+    if file == "-" or not sys.stderr.isatty():
+        return None
+    with open(file, "rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def _projection_hook(obj: Context) -> Any:
+    """Projections catch up after each committed batch (set by the projections module)."""
+    try:
+        from lifecycle import views
+    except ImportError:
+        return None
+    return views.catch_up_hook(obj.engine, obj.target)
+
+
+def history_rows(engine: Lifecycle, duo_id: str) -> list[dict[str, Any]]:
+    """The duo's events as CONTRACT §3 ``history`` rows."""
+    rows = []
+    for event in engine.history(duo_id):
+        rows.append({
+            "type": type(event).__name__,
+            "version": event.originator_version,
+            "occurred_on": event.occurred_on.isoformat(),
+            "recorded_at": event.timestamp.isoformat(),
+            "data": {"duo_id": duo_id, **event.data},
+        })
+    return rows
+
+
+@main.command("history")
+@click.argument("duo_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def history_command(obj: Context, duo_id: str, as_json: bool) -> None:
+    """List a duo's events in the order they were recorded."""
+    try:
+        rows = history_rows(obj.engine, duo_id)
+    except DomainError:
+        fail(f"unknown duo '{duo_id}'")
+    if as_json:
+        echo_json(rows)
+        return
+    click.echo(f"duo {duo_id}: {len(rows)} events")
+    for row in rows:
+        data = ", ".join(f"{k}={_show(v)}" for k, v in row["data"].items() if k != "duo_id")
+        click.echo(f"  v{row['version']:<4} {row['occurred_on']}  {row['type']:<17} {data}"
+                   f"  (recorded {row['recorded_at'][:19]}Z)")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ",".join(_show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_show(v)}" for k, v in value.items()) + "}"
+    return "-" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+@main.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of one command line."""
+    echo_json(commands.json_schema())
+
+
+@main.command("states")
+def states_command() -> None:
+    """Print the duo's state diagram as Mermaid."""
+    click.echo(states.mermaid(), nl=False)
+
+
+@main.command("simulate")
+@click.option("--seed", type=int, default=2025, show_default=True)
+@click.option("--duos", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--out", "out", default="-", show_default=True,
+              help="Output JSONL file (- for standard output).")
+def simulate_command(seed: int, duos: int, out: str) -> None:
+    """Write a realistic command stream shaped like the 2025 M4Pris pilot."""
+    from lifecycle import simulate
+
+    if out == "-":
+        simulate.write_jsonl(sys.stdout, seed, duos)
+        return
+    count = simulate.write_jsonl(out, seed, duos)
+    click.echo(f"wrote {count} commands for {duos} duos to {out}", err=True)
+
+
+def parse_date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else _bad_date(option, value)
+    except ValueError:
+        _bad_date(option, value)
+
+
+def _bad_date(option: str, value: str) -> NoReturn:
+    fail(f"{option} must be a date written YYYY-MM-DD, not '{value}'")
+
+
+def parse_timestamp(value: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option} must be an ISO date-time (e.g. 2025-03-01T12:00:00Z), not '{value}'")
+    if moment.tzinfo is None:
+        from datetime import UTC
+
+        moment = moment.replace(tzinfo=UTC)
+    return moment

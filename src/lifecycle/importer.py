@@ -1,0 +1,172 @@
+"""Import of JSONL command files (CONTRACT §3 ``lifecycle import``).
+
+Each line is its own command: valid lines are applied even when others are rejected.
+Commands are grouped into transactions of up to ``batch_size`` for speed; a rejected
+command changes nothing in its batch, and when a batch cannot be committed because
+another process wrote the same aggregates, its commands are re-applied one by one
+(re-checked against the store as it now is).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+from eventsourcing.persistence import IntegrityError
+
+from lifecycle.application import Lifecycle, Outcome, UnitOfWork, command_digest
+from lifecycle.commands import Command, parse_command
+from lifecycle.domain.errors import DomainError, InvalidCommand
+from lifecycle.domain.vocabulary import ID_PATTERN
+
+log = structlog.get_logger(__name__)
+_VALID_ID = re.compile(ID_PATTERN)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One rejected line: 1-based line number, its own valid command id, the error."""
+
+    line: int
+    command_id: str | None
+    error: str
+
+
+@dataclass
+class ImportResult:
+    """What an import did (the ``--json`` output of CONTRACT §3)."""
+
+    applied: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    lines: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "duplicates": self.duplicates,
+            "rejected": [{"line": r.line, "command_id": r.command_id, "error": r.error}
+                         for r in self.rejected],
+        }
+
+
+@dataclass
+class _Pending:
+    line: int
+    command: Command
+    raw: dict[str, Any]
+    digest: str
+    outcome: Outcome
+
+
+def _own_command_id(raw: Any) -> str | None:
+    if isinstance(raw, dict):
+        value = raw.get("command_id")
+        if isinstance(value, str) and _VALID_ID.match(value):
+            return value
+    return None
+
+
+def decode_line(text: bytes) -> tuple[dict[str, Any], Command]:
+    """Decode and validate one JSONL line.
+
+    Raises:
+        InvalidCommand: the line is not JSON, not an object, or breaks rule 1.
+    """
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidCommand(f"not valid JSON ({exc})") from None
+    return raw, parse_command(raw, text)
+
+
+class Importer:
+    """Applies a stream of JSONL lines to an engine.
+
+    Args:
+        engine: the engine to apply commands to.
+        batch_size: commands per transaction (1 = one transaction per command).
+        on_commit: called after each committed transaction (e.g. projection catch-up).
+        progress: called with the number of lines read so far, after each batch.
+    """
+
+    def __init__(self, engine: Lifecycle, *, batch_size: int = 500,
+                 on_commit: Callable[[], None] | None = None,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.engine = engine
+        self.batch_size = max(1, batch_size)
+        self.on_commit = on_commit
+        self.progress = progress
+
+    def run(self, lines: Iterable[bytes | str]) -> ImportResult:
+        result = ImportResult()
+        batch: list[_Pending] = []
+        uow = UnitOfWork(self.engine)
+        number = 0
+        for number, line in enumerate(lines, start=1):
+            text = line.encode() if isinstance(line, str) else line
+            if not text.strip():
+                continue
+            try:
+                raw, command = decode_line(text)
+            except DomainError as exc:
+                self._reject(result, number, None, exc)
+                continue
+            digest = command_digest(raw)
+            try:
+                outcome = self.engine.apply_in(uow, command, digest)
+            except DomainError as exc:
+                self._reject(result, number, _own_command_id(raw), exc)
+                continue
+            batch.append(_Pending(number, command, raw, digest, outcome))
+            if len(batch) >= self.batch_size:
+                self._flush(uow, batch, result)
+                batch = []
+                if self.progress:
+                    self.progress(number)
+        self._flush(uow, batch, result)
+        result.lines = number
+        if self.progress:
+            self.progress(number)
+        result.rejected.sort(key=lambda r: r.line)
+        return result
+
+    def _reject(self, result: ImportResult, line: int, command_id: str | None,
+                exc: DomainError) -> None:
+        log.info("command_rejected", line=line, command_id=command_id, error=str(exc))
+        result.rejected.append(Rejection(line, command_id, str(exc)))
+
+    def _flush(self, uow: UnitOfWork, batch: list[_Pending], result: ImportResult) -> None:
+        if not batch:
+            return
+        try:
+            uow.commit()
+        except IntegrityError:
+            uow.discard()
+            log.info("batch_conflicted", commands=len(batch), first_line=batch[0].line)
+            self._apply_one_by_one(batch, result)
+        else:
+            for pending in batch:
+                self._count(result, pending.outcome)
+        if self.on_commit:
+            self.on_commit()
+
+    def _apply_one_by_one(self, batch: list[_Pending], result: ImportResult) -> None:
+        for pending in batch:
+            try:
+                outcome = self.engine.execute(pending.command, pending.raw)
+            except DomainError as exc:
+                self._reject(result, pending.line, pending.command.command_id, exc)
+            else:
+                self._count(result, outcome)
+
+    @staticmethod
+    def _count(result: ImportResult, outcome: Outcome) -> None:
+        if outcome is Outcome.APPLIED:
+            result.applied += 1
+        else:
+            result.duplicates += 1

@@ -1,0 +1,136 @@
+"""Store selection: ``--db`` / ``LIFECYCLE_DB`` to an eventsourcing environment.
+
+A file path means an embedded SQLite database (created when missing); a
+``postgresql://`` URL means PostgreSQL (``?schema=NAME`` selects a schema, created on
+first use). Nothing else in the engine knows which store it runs on.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+DEFAULT_DB = "lifecycle.db"
+ENV_VAR = "LIFECYCLE_DB"
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class StoreError(Exception):
+    """The store cannot be opened, or is not a lifecycle store."""
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """A parsed ``--db`` target.
+
+    Attributes:
+        kind: ``sqlite`` or ``postgres``.
+        location: the SQLite file path, or the PostgreSQL URL without password.
+        env: the eventsourcing environment that selects this store.
+    """
+
+    kind: str
+    location: str
+    env: dict[str, str]
+    schema: str | None = None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.kind == "postgres"
+
+
+def resolve_target(target: str | None) -> StoreTarget:
+    """Parse ``target`` (or ``$LIFECYCLE_DB``, or the default file) into a store target.
+
+    Raises:
+        StoreError: for a URL of an unknown scheme, a directory, or a file that is not
+            an SQLite database.
+    """
+    raw = target or os.environ.get(ENV_VAR) or DEFAULT_DB
+    if raw.startswith(("postgresql://", "postgres://")):
+        return _postgres_target(raw)
+    if "://" in raw:
+        raise StoreError(f"unsupported store '{raw}': use a file path or a postgresql:// URL")
+    return _sqlite_target(raw)
+
+
+def _sqlite_target(raw: str) -> StoreTarget:
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        raise StoreError(f"store '{raw}' is a directory, not an SQLite file")
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb") as handle:
+            if handle.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+                raise StoreError(f"'{raw}' is not a lifecycle store (not an SQLite database)")
+        _check_sqlite_is_store(path, raw)
+    elif not path.parent.exists():
+        raise StoreError(f"cannot create store '{raw}': folder '{path.parent}' does not exist")
+    location = str(path.resolve())
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": location,
+        "SQLITE_LOCK_TIMEOUT": "30",
+        "ORIGINATOR_ID_TYPE": "text",
+    }
+    return StoreTarget("sqlite", location, env)
+
+
+def _check_sqlite_is_store(path: Path, raw: str) -> None:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open store '{raw}': {exc}") from None
+    if tables and "stored_events" not in tables:
+        raise StoreError(f"'{raw}' is an SQLite database but not a lifecycle store")
+
+
+def _postgres_target(raw: str) -> StoreTarget:
+    url = urlparse(raw)
+    if not url.hostname or not url.path.strip("/"):
+        raise StoreError(f"PostgreSQL URL '{raw}' needs a host and a database name")
+    query = parse_qs(url.query)
+    schema = query.get("schema", [""])[0] or None
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(url.path.strip("/")),
+        "POSTGRES_HOST": url.hostname,
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": unquote(url.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_LOCK_TIMEOUT": "30",
+        "ORIGINATOR_ID_TYPE": "text",
+    }
+    if schema:
+        env["POSTGRES_SCHEMA"] = schema
+    shown = url._replace(netloc=f"{url.username or 'postgres'}@{url.hostname}:{url.port or 5432}")
+    return StoreTarget("postgres", shown.geturl(), env, schema)
+
+
+def ensure_postgres_schema(target: StoreTarget) -> None:
+    """Create the target's schema when it does not exist yet."""
+    if not target.is_postgres or not target.schema:
+        return
+    import psycopg
+    from psycopg import sql
+
+    env = target.env
+    try:
+        with psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
+            port=int(env["POSTGRES_PORT"]), user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None, connect_timeout=10,
+            autocommit=True,
+        ) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                sql.Identifier(target.schema)))
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot open store '{target.location}': {exc}") from None
