@@ -89,12 +89,26 @@ def progress_bar(total: int | None, label: str) -> Any:
 @click.option("-v", "--verbose", is_flag=True, help="Log informational events too.")
 @click.version_option(package_name="lifecycle")
 @click.pass_context
-def main(ctx: click.Context, db: str | None, log_json: bool, verbose: bool) -> None:
+def cli(ctx: click.Context, db: str | None, log_json: bool, verbose: bool) -> None:
     """Event-sourced engine for workplace peer-mentoring programmes."""
     logconfig.configure(json=log_json, verbose=verbose)
     context = Context(db)
     ctx.obj = context
     ctx.call_on_close(context.close)
+
+
+def main() -> None:
+    """Console entry point: any unexpected failure is one line, never a traceback."""
+    try:
+        cli.main(prog_name="lifecycle")
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        click.echo("lifecycle: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # last resort: say what failed, in one line
+        click.echo(f"lifecycle: error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(3)
 
 
 @contextmanager
@@ -109,7 +123,7 @@ def _open_input(path: str) -> Iterator[IO[bytes]]:
         yield handle
 
 
-@main.command("import")
+@cli.command("import")
 @click.argument("file", metavar="FILE")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.option("--batch-size", default=500, show_default=True,
@@ -178,7 +192,7 @@ def history_rows(engine: Lifecycle, duo_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-@main.command("history")
+@cli.command("history")
 @click.argument("duo_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
@@ -206,19 +220,19 @@ def _show(value: Any) -> str:
     return "-" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-@main.command("schema")
+@cli.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of one command line."""
     echo_json(commands.json_schema())
 
 
-@main.command("states")
+@cli.command("states")
 def states_command() -> None:
     """Print the duo's state diagram as Mermaid."""
     click.echo(states.mermaid(), nl=False)
 
 
-@main.command("simulate")
+@cli.command("simulate")
 @click.option("--seed", type=int, default=2025, show_default=True)
 @click.option("--duos", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--out", "out", default="-", show_default=True,
@@ -255,3 +269,63 @@ def parse_timestamp(value: str, option: str) -> datetime:
 
         moment = moment.replace(tzinfo=UTC)
     return moment
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """Tamper-evidence: digests, chain verification, view checks."""
+
+
+def _chain_reader(obj: Context) -> Any:
+    from lifecycle.audit import ChainReader
+
+    engine = obj.engine
+    return ChainReader(obj.target, engine.app.recorder.events_table_name)  # type: ignore[attr-defined]
+
+
+@audit_group.command("digest")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (what an auditor keeps).")
+@click.pass_obj
+def audit_digest_command(obj: Context, as_json: bool) -> None:
+    """Describe the history as it stands: event count, last position, head hash."""
+    from lifecycle.audit import make_digest
+
+    try:
+        digest = make_digest(_chain_reader(obj))
+    except ValueError as exc:
+        click.echo(f"lifecycle: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        echo_json(digest.as_json())
+    else:
+        click.echo(f"{digest.events} events, last position {digest.position}, "
+                   f"head {digest.head} ({digest.created_at})")
+
+
+@audit_group.command("verify")
+@click.option("--digest", "digest_file", metavar="FILE",
+              help="A saved `audit digest --json`: the history must still begin with it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def audit_verify_command(obj: Context, digest_file: str | None, as_json: bool) -> None:
+    """Recompute the hash chain; exit 1 at the first alteration, with where and what."""
+    from lifecycle.audit import Digest, verify
+
+    digest = None
+    if digest_file is not None:
+        try:
+            digest = Digest.from_json(json.loads(Path(digest_file).read_text()))
+        except (OSError, ValueError) as exc:
+            fail(f"cannot read digest '{digest_file}': {exc}")
+    bar = progress_bar(None, "verifying")
+    result = verify(_chain_reader(obj), digest,
+                    progress=(lambda n: bar.update(n - bar.pos)) if bar else None)
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+    elif result.ok:
+        against = " and begins with the digest" if digest else ""
+        click.echo(f"intact: {result.events} events, head {result.head}{against}")
+    else:
+        where = f" at position {result.position}" if result.position is not None else ""
+        click.echo(f"ALTERED{where}: {result.problem}")
+    sys.exit(0 if result.ok else 1)

@@ -74,6 +74,7 @@ def _sqlite_target(raw: str) -> StoreTarget:
         "SQLITE_DBNAME": location,
         "SQLITE_LOCK_TIMEOUT": "30",
         "ORIGINATOR_ID_TYPE": "text",
+        "APPLICATION_RECORDER_TOPIC": "lifecycle.recorders:ChainedSQLiteApplicationRecorder",
     }
     return StoreTarget("sqlite", location, env)
 
@@ -108,6 +109,7 @@ def _postgres_target(raw: str) -> StoreTarget:
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_LOCK_TIMEOUT": "30",
         "ORIGINATOR_ID_TYPE": "text",
+        "APPLICATION_RECORDER_TOPIC": "lifecycle.recorders:ChainedPostgresApplicationRecorder",
     }
     if schema:
         env["POSTGRES_SCHEMA"] = schema

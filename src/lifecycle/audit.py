@@ -1,0 +1,227 @@
+"""Audit: the digest an auditor keeps, and verification of the stored history.
+
+Verification walks the events and their chain links in log order side by side,
+recomputes every link from the bytes as stored, and reports the first position where
+anything was altered, removed, reordered or inserted. Given a saved digest, it also
+checks that the history still begins with the one the digest describes (so a truncated
+or rewritten tail is caught even when the chain was recomputed after tampering).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lifecycle.chain import GENESIS, link
+from lifecycle.recorders import CHAIN_TABLE
+from lifecycle.store import StoreTarget
+
+FETCH = 20_000
+
+EventRow = tuple[int, str, int, str, bytes]
+LinkRow = tuple[int, bytes]
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What an auditor keeps: the count of events, the last position and the head link."""
+
+    events: int
+    position: int
+    head: str
+    created_at: str
+    store: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"events": self.events, "position": self.position, "head": self.head,
+                "algorithm": "sha256-chain-v1", "created_at": self.created_at,
+                "store": self.store}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Digest:
+        try:
+            events, position, head = data["events"], data["position"], data["head"]
+        except (KeyError, TypeError):
+            raise ValueError("not a digest: needs events, position and head") from None
+        if not (isinstance(events, int) and isinstance(position, int)
+                and isinstance(head, str)):
+            raise ValueError("not a digest: events and position are ints, head a string")
+        return cls(events, position, head, str(data.get("created_at", "")),
+                   str(data.get("store", "")))
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of :func:`verify`."""
+
+    ok: bool
+    events: int
+    head: str
+    problem: str | None = None
+    position: int | None = None
+    last_position: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "events": self.events, "head": self.head,
+                "last_position": self.last_position, "problem": self.problem,
+                "position": self.position}
+
+
+class ChainReader:
+    """Streams a store's events and chain links in position order."""
+
+    def __init__(self, target: StoreTarget, events_table: str) -> None:
+        self.target = target
+        self.events_table = events_table
+
+    def _sqlite(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.target.location}?mode=ro", uri=True)
+
+    def _pg(self) -> Any:
+        import psycopg
+
+        env = self.target.env
+        return psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
+            port=int(env["POSTGRES_PORT"]), user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None)
+
+    def _qualified(self, table: str) -> str:
+        if self.target.is_postgres:
+            schema = self.target.schema or "public"
+            return f'"{schema}"."{table}"'
+        return table
+
+    def _event_sql(self) -> str:
+        position = "notification_id" if self.target.is_postgres else "rowid"
+        return (f"SELECT {position}, originator_id, originator_version, topic, state "
+                f"FROM {self._qualified(self.events_table)} ORDER BY {position}")
+
+    def _link_sql(self) -> str:
+        return f"SELECT position, link FROM {self._qualified(CHAIN_TABLE)} ORDER BY position"
+
+    def walk(self) -> Iterator[tuple[EventRow | None, LinkRow | None]]:
+        """Pairs of (event, link) merged on position; None where one side is missing."""
+        if self.target.is_postgres:
+            with self._pg() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                events = conn.cursor(name="audit_events")
+                links = conn.cursor(name="audit_links")
+                events.itersize = links.itersize = FETCH
+                events.execute(self._event_sql())
+                links.execute(self._link_sql())
+                yield from _merge(map(_event_row, events), map(_link_row, links))
+            return
+        conn = self._sqlite()
+        try:
+            conn.execute("BEGIN")  # one snapshot for both cursors
+            events_cur = conn.execute(self._event_sql())
+            links_cur = conn.execute(self._link_sql())
+            yield from _merge(map(_event_row, _batched(events_cur)),
+                              map(_link_row, _batched(links_cur)))
+        finally:
+            conn.close()
+
+
+def _as_bytes(value: Any) -> bytes:
+    # A hand-edited SQLite cell may come back as text (or a number): hash its bytes.
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, memoryview | bytearray):
+        return bytes(value)
+    return str(value).encode()
+
+
+def _event_row(row: Any) -> EventRow:
+    position, originator_id, version, topic, state = row
+    return (int(position), str(originator_id), int(version), str(topic), _as_bytes(state))
+
+
+def _link_row(row: Any) -> LinkRow:
+    return (int(row[0]), _as_bytes(row[1]))
+
+
+def _batched(cursor: sqlite3.Cursor) -> Iterator[Any]:
+    while rows := cursor.fetchmany(FETCH):
+        yield from rows
+
+
+def _merge(events: Iterator[EventRow],
+           links: Iterator[LinkRow]) -> Iterator[tuple[EventRow | None, LinkRow | None]]:
+    event = next(events, None)
+    chained = next(links, None)
+    while event is not None or chained is not None:
+        if chained is None or (event is not None and event[0] < chained[0]):
+            yield event, None
+            event = next(events, None)
+        elif event is None or chained[0] < event[0]:
+            yield None, chained
+            chained = next(links, None)
+        else:
+            yield event, chained
+            event = next(events, None)
+            chained = next(links, None)
+
+
+def verify(reader: ChainReader, digest: Digest | None = None,
+           progress: Callable[[int], None] | None = None) -> Verification:
+    """Recompute the chain and compare; stop at the first problem.
+
+    Args:
+        reader: the store's events and links.
+        digest: a saved digest the history must still begin with.
+        progress: called with the number of events checked so far, now and then.
+    """
+    previous = GENESIS
+    count = 0
+    last = 0
+    for event, chained in reader.walk():
+        if event is None:
+            assert chained is not None
+            return _broken(count, previous, chained[0],
+                           f"event at position {chained[0]} was removed (its chain link "
+                           "remains)")
+        position = event[0]
+        if chained is None:
+            return _broken(count, previous, position,
+                           f"event at position {position} has no chain link (inserted "
+                           "outside the engine)")
+        expected = link(previous, *event)
+        if expected != chained[1]:
+            return _broken(count, previous, position,
+                           f"event at position {position} ({event[1]} v{event[2]}) does "
+                           "not match the chain (altered, reordered or forged)")
+        previous = expected
+        count += 1
+        last = position
+        if digest is not None and count == digest.events:
+            if position != digest.position or previous.hex() != digest.head:
+                return _broken(count, previous, position,
+                               f"history differs from the digest: the event at position "
+                               f"{position} (number {count}) is not the one the digest "
+                               "describes (the history was rewritten)")
+        if progress is not None and count % FETCH == 0:
+            progress(count)
+    if progress is not None:
+        progress(count)
+    if digest is not None and count < digest.events:
+        return _broken(count, previous, None,
+                       f"history was truncated: the digest describes {digest.events} "
+                       f"events, the store has {count}")
+    return Verification(True, count, previous.hex(), last_position=last)
+
+
+def _broken(count: int, previous: bytes, position: int | None, problem: str) -> Verification:
+    return Verification(False, count, previous.hex(), problem, position)
+
+
+def make_digest(reader: ChainReader) -> Digest:
+    """The digest of the history as it stands (after verifying it)."""
+    result = verify(reader)
+    if not result.ok:
+        raise ValueError(f"cannot make a digest of a broken history: {result.problem}")
+    return Digest(result.events, result.last_position, result.head,
+                  datetime.now(UTC).isoformat(timespec="seconds"), reader.target.location)

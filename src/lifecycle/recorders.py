@@ -1,0 +1,105 @@
+"""Application recorders that extend the library's with the audit hash chain.
+
+Each insert of events also writes their chain links (table ``event_chain``) in the
+same transaction, so a committed event always has its link and a link never exists
+without its event. The recorder reads the chain's head after its own inserts, while it
+holds the store's write lock (SQLite's single writer; PostgreSQL's table lock taken by
+the library before inserting), so concurrent writers extend the chain one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from lifecycle.chain import GENESIS, link
+
+CHAIN_TABLE = "event_chain"
+
+
+def _links(previous: bytes, ids: Sequence[int],
+           stored_events: Sequence[StoredEvent]) -> list[tuple[int, bytes]]:
+    rows = []
+    for position, event in zip(ids, stored_events, strict=True):
+        previous = link(previous, position, str(event.originator_id),
+                        event.originator_version, event.topic, event.state)
+        rows.append((position, previous))
+    return rows
+
+
+class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    """SQLite recorder with the hash chain and a single multi-row insert per save."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
+            "position INTEGER PRIMARY KEY, link BLOB NOT NULL)",
+        ]
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
+                       **_: Any) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        c.executemany(
+            self.insert_events_statement,
+            [(str(s.originator_id), s.originator_version, s.topic, s.state)
+             for s in stored_events],
+        )
+        # Inside the write transaction, SQLite gives new rows max(rowid) + 1 in turn:
+        # the batch's ids are the last len(batch) rowids.
+        c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name}")
+        last = c.fetchone()[0]
+        ids = list(range(last - len(stored_events) + 1, last + 1))
+        c.execute(f"SELECT link FROM {CHAIN_TABLE} WHERE position < ? "
+                  "ORDER BY position DESC LIMIT 1", (ids[0],))
+        head = c.fetchone()
+        rows = _links(head[0] if head else GENESIS, ids, stored_events)
+        c.executemany(f"INSERT INTO {CHAIN_TABLE} (position, link) VALUES (?, ?)", rows)
+        return ids
+
+
+class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    """PostgreSQL recorder with the hash chain (links written under the table lock)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema = Identifier(self.datastore.schema)
+        self.chain_table = Identifier(CHAIN_TABLE)
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+            "position bigint PRIMARY KEY, link bytea NOT NULL)"
+        ).format(schema=schema, table=self.chain_table))
+        self.select_chain_head = SQL(
+            "SELECT link FROM {schema}.{table} WHERE position < %s "
+            "ORDER BY position DESC LIMIT 1"
+        ).format(schema=schema, table=self.chain_table)
+        self.insert_chain = SQL(
+            "INSERT INTO {schema}.{table} (position, link) VALUES (%s, %s)"
+        ).format(schema=schema, table=self.chain_table)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        if self.datastore.enable_db_functions:
+            raise ProgrammingError("the audit chain needs POSTGRES_ENABLE_DB_FUNCTIONS off")
+        return super().insert_events(stored_events, **kwargs)
+
+    def _fetch_ids_after_insert_events(self, curs: Cursor[DictRow],
+                                       stored_events: Sequence[StoredEvent],
+                                       **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if not ids:
+            return ids
+        # Still inside the transaction holding the events table's EXCLUSIVE lock.
+        curs.execute(self.select_chain_head, (ids[0],))
+        head = curs.fetchone()
+        rows = _links(bytes(head["link"]) if head else GENESIS, ids, stored_events)
+        curs.executemany(self.insert_chain, rows)
+        return ids
