@@ -10,7 +10,8 @@ still writes nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -30,6 +31,7 @@ from lifecycle.domain.mentor import Mentor
 from lifecycle.domain.programme import Programme
 from lifecycle.domain.site import Site
 from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
+from lifecycle.recorders import SelectsStreams
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +67,46 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_MISSING: Any = object()
+"""Cached knowledge that an aggregate did not exist when last looked up."""
+
+
+class AggregateCache:
+    """Aggregates (and known absences) this process has loaded or saved, LRU-bounded.
+
+    Entries may be stale when other processes write the same store. That is safe:
+    a write based on a stale aggregate fails on the store's version constraint and is
+    retried with fresh reads, and the facts a command only reads (a programme's policy,
+    a mentor's site or training, a closed predecessor) never change in a way that would
+    wrongly accept a command — a stale read can only reject, and a rejection based on
+    cached reads is re-checked with fresh ones (:meth:`Lifecycle.apply_in`).
+    """
+
+    def __init__(self, maxsize: int = 50_000) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, stream_id: str) -> Any:
+        """The cached aggregate, ``_MISSING`` for a known absence, or None."""
+        found = self._items.get(stream_id)
+        if found is not None:
+            self._items.move_to_end(stream_id)
+        return found
+
+    def put(self, stream_id: str, value: Any) -> None:
+        self._items[stream_id] = value
+        self._items.move_to_end(stream_id)
+        if len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+
+    def evict(self, stream_ids: Iterable[str]) -> None:
+        for stream_id in stream_ids:
+            self._items.pop(stream_id, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
 class UnitOfWork:
     """The aggregates one transaction loads and changes.
 
@@ -72,22 +114,34 @@ class UnitOfWork:
     nothing reaches the store before :meth:`commit`.
     """
 
-    def __init__(self, app: Lifecycle) -> None:
-        self._app = app
+    def __init__(self, engine: Lifecycle) -> None:
+        self._engine = engine
         self._changed: dict[str, Aggregate] = {}
+        self.cached_reads: set[str] = set()
+        """Stream ids the current command read from the cache (not from the store)."""
+        self.fresh = False
+        """When set, read every aggregate not changed in this unit from the store."""
         self.commands = 0
 
     def find(self, cls: type[A], contract_id: str) -> A | None:
         """The aggregate of ``cls`` with ``contract_id``, or None when it does not exist."""
         stream_id = cls.stream_id(contract_id)
-        found = self._changed.get(stream_id)
+        found: Any = self._changed.get(stream_id)
         if found is None:
-            try:
-                found = self._app.repository.get(stream_id)
-            except AggregateNotFoundError:
-                return None
+            cache = self._engine.cache
+            found = None if self.fresh else cache.get(stream_id)
+            if found is None:
+                try:
+                    found = self._engine.app.repository.get(stream_id)
+                except AggregateNotFoundError:
+                    found = _MISSING
+                cache.put(stream_id, found)
+            else:
+                self.cached_reads.add(stream_id)
+        if found is _MISSING:
+            return None
         assert isinstance(found, cls)
-        return found
+        return found  # type: ignore[no-any-return]
 
     def get(self, cls: type[A], contract_id: str, field: str) -> A:
         """Like :meth:`find`, but a missing aggregate breaks rule 2 for ``field``."""
@@ -106,19 +160,30 @@ class UnitOfWork:
         """Keep changed aggregates for the commit."""
         for aggregate in aggregates:
             self._changed[aggregate.id] = aggregate
+            self._engine.cache.put(aggregate.id, aggregate)
 
     @property
     def pending(self) -> bool:
         return bool(self._changed)
 
     def commit(self) -> None:
-        """Save every change in one transaction (all or nothing)."""
+        """Save every change in one transaction (all or nothing).
+
+        Raises:
+            IntegrityError: another writer changed one of the aggregates first; the
+                unit's changes are discarded (and dropped from the cache).
+        """
         if self._changed:
-            self._app.save(*self._changed.values())
+            try:
+                self._engine.save(*self._changed.values())
+            except BaseException:
+                self.discard()
+                raise
         self._changed.clear()
 
     def discard(self) -> None:
-        """Forget every change (nothing was written)."""
+        """Forget every change (nothing was written), also in the engine's cache."""
+        self._engine.cache.evict(self._changed)
         self._changed.clear()
 
 
@@ -134,10 +199,7 @@ class EventStoreApplication(Application[str]):
     """
 
     name = "lifecycle"
-    env: ClassVar[dict[str, str]] = {
-        "AGGREGATE_CACHE_MAXSIZE": "20000",
-        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
-    }
+    env: ClassVar[dict[str, str]] = {}
 
     def construct_mapper(self) -> Mapper[str]:
         return PydanticMapper(
@@ -169,6 +231,7 @@ class Lifecycle:
         self.app = EventStoreApplication(env)
         self.today = today
         self.clock = clock
+        self.cache = AggregateCache()
 
     @property
     def repository(self) -> Any:
@@ -176,7 +239,27 @@ class Lifecycle:
 
     def save(self, *aggregates: Aggregate) -> None:
         """Store the aggregates' pending events in one transaction."""
-        self.app.save(*aggregates)  # type: ignore[arg-type]
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        if events:
+            self.app.events.put(events)  # type: ignore[arg-type]
+
+    def prefetch(self, stream_ids: Iterable[str]) -> None:
+        """Load the given streams not yet cached with one query (absent ones as absent)."""
+        recorder = self.app.recorder
+        wanted = [sid for sid in dict.fromkeys(stream_ids) if self.cache.get(sid) is None]
+        if not wanted or not isinstance(recorder, SelectsStreams):
+            return
+        found = recorder.select_streams(wanted)
+        to_event = self.app.mapper.to_domain_event
+        for stream_id in wanted:
+            stored = found.get(stream_id)
+            if stored is None:
+                self.cache.put(stream_id, _MISSING)
+                continue
+            aggregate: Aggregate | None = None
+            for record in stored:
+                aggregate = to_event(record).mutate(aggregate)
+            self.cache.put(stream_id, aggregate)
 
     def shutdown(self) -> None:
         """Close the store's connections."""
@@ -214,12 +297,15 @@ class Lifecycle:
         digest = command_digest(raw if raw is not None else _raw_of(command))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             uow = UnitOfWork(self)
+            uow.fresh = attempt > 1
             outcome = self.apply_in(uow, command, digest)
             try:
                 uow.commit()
             except IntegrityError:
                 log.info("command_conflicted", command_type=command.type, attempt=attempt)
                 continue
+            log.debug("command_applied", command_type=command.type, outcome=outcome.value,
+                      command_id=command.command_id)
             return outcome
         raise ConcurrencyConflict(
             f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing the same "
@@ -231,13 +317,25 @@ class Lifecycle:
         Raises:
             DomainError: the command broke a rule; ``uow`` is unchanged.
         """
+        uow.cached_reads.clear()
+        try:
+            return self._apply(uow, command, digest)
+        except DomainError:
+            if not uow.cached_reads or uow.fresh:
+                raise
+        # The rejection rests on cached reads another process may have outdated:
+        # decide again on fresh ones.
+        self.cache.evict(uow.cached_reads)
+        uow.cached_reads.clear()
+        return self._apply(uow, command, digest)
+
+    def _apply(self, uow: UnitOfWork, command: cmd.Command, digest: str) -> Outcome:
         meta = EventMeta(occurred_on=command.occurred_on, recorded_at=self.clock(),
                          command_id=command.command_id)
         marker: AppliedCommand | None = None
         if command.command_id is not None:
             marker = uow.find(AppliedCommand, command.command_id)
             if marker is not None and marker.is_duplicate_of(digest):
-                log.debug("command_skipped", command_id=command.command_id)
                 return Outcome.DUPLICATE
         meta.check_not_future(self.today())
         changed = _HANDLERS[type(command)](self, uow, command, meta)
@@ -245,7 +343,6 @@ class Lifecycle:
             changed.append(AppliedCommand.record(meta, command.command_id, digest))
         uow.stage(*changed)
         uow.commands += 1
-        log.debug("command_applied", command_type=command.type, command_id=command.command_id)
         return Outcome.APPLIED
 
     # ------------------------------------------------------------------ use cases
@@ -303,8 +400,10 @@ class Lifecycle:
 
     # ------------------------------------------------------------------ queries
     def get_duo(self, duo_id: str) -> Duo:
-        """The duo's current state (UnknownReference when there is none)."""
-        return UnitOfWork(self).get(Duo, duo_id, "duo_id")
+        """The duo's current state, read from the store (UnknownReference when none)."""
+        uow = UnitOfWork(self)
+        uow.fresh = True
+        return uow.get(Duo, duo_id, "duo_id")
 
     def history(self, duo_id: str) -> list[DomainEvent]:
         """The duo's events in the order they were recorded (by version)."""
@@ -312,6 +411,33 @@ class Lifecycle:
         if not events:
             raise UnknownReference(f"duo '{duo_id}' does not exist", field="duo_id")
         return events  # type: ignore[return-value]
+
+
+_REFERENCES: dict[str, tuple[type[Aggregate], ...]] = {
+    "programme_id": (Programme,),
+    "site_id": (Site,),
+    "mentor_id": (Mentor,),
+    "duo_id": (Duo,),
+    "predecessor_duo_id": (Duo, Succession),
+}
+
+
+_REFERENCE_FIELDS: dict[type[cmd.Command], list[tuple[str, tuple[type[Aggregate], ...]]]] = {
+    model: [(name, kinds) for name, kinds in _REFERENCES.items() if name in model.model_fields]
+    for model in cmd.COMMANDS.values()
+}
+
+
+def stream_ids_of(command: cmd.Command) -> list[str]:
+    """Every stream a command may read or create (for :meth:`Lifecycle.prefetch`)."""
+    ids = []
+    if command.command_id is not None:
+        ids.append(AppliedCommand.stream_id(command.command_id))
+    for name, kinds in _REFERENCE_FIELDS[type(command)]:
+        value = getattr(command, name)
+        if value is not None:
+            ids.extend(kind.stream_id(value) for kind in kinds)
+    return ids
 
 
 def _raw_of(command: cmd.Command) -> dict[str, Any]:

@@ -178,10 +178,13 @@ def _projection_hook(obj: Context) -> Any:
     return views.catch_up_hook(obj.engine, obj.target)
 
 
-def history_rows(engine: Lifecycle, duo_id: str) -> list[dict[str, Any]]:
-    """The duo's events as CONTRACT §3 ``history`` rows."""
+def history_rows(engine: Lifecycle, duo_id: str,
+                 as_at: datetime | None = None) -> list[dict[str, Any]]:
+    """The duo's events as CONTRACT §3 ``history`` rows (recorded by ``as_at``, if given)."""
     rows = []
     for event in engine.history(duo_id):
+        if as_at is not None and event.timestamp > as_at:
+            break  # versions are recorded in order: the rest came later
         rows.append({
             "type": type(event).__name__,
             "version": event.originator_version,
@@ -195,13 +198,18 @@ def history_rows(engine: Lifecycle, duo_id: str) -> list[dict[str, Any]]:
 @cli.command("history")
 @click.argument("duo_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--as-at", "as_at", metavar="TIMESTAMP",
+              help="Only events recorded by then (ISO date-time, UTC when no offset).")
 @click.pass_obj
-def history_command(obj: Context, duo_id: str, as_json: bool) -> None:
+def history_command(obj: Context, duo_id: str, as_json: bool, as_at: str | None) -> None:
     """List a duo's events in the order they were recorded."""
+    moment = parse_timestamp(as_at, "--as-at") if as_at else None
     try:
-        rows = history_rows(obj.engine, duo_id)
+        rows = history_rows(obj.engine, duo_id, moment)
     except DomainError:
         fail(f"unknown duo '{duo_id}'")
+    if moment is not None and not rows:
+        fail(f"duo '{duo_id}' had not been recorded by {as_at}")
     if as_json:
         echo_json(rows)
         return

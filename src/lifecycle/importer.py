@@ -18,7 +18,13 @@ import orjson
 import structlog
 from eventsourcing.persistence import IntegrityError
 
-from lifecycle.application import Lifecycle, Outcome, UnitOfWork, command_digest
+from lifecycle.application import (
+    Lifecycle,
+    Outcome,
+    UnitOfWork,
+    command_digest,
+    stream_ids_of,
+)
 from lifecycle.commands import Command, parse_command
 from lifecycle.domain.errors import DomainError, InvalidCommand
 from lifecycle.domain.vocabulary import ID_PATTERN
@@ -103,19 +109,41 @@ class Importer:
         self.progress = progress
 
     def run(self, lines: Iterable[bytes | str]) -> ImportResult:
+        """Apply every line; return counts and rejections (sorted by line)."""
         result = ImportResult()
-        batch: list[_Pending] = []
-        uow = UnitOfWork(self.engine)
+        chunk: list[tuple[int, bytes]] = []
         number = 0
         for number, line in enumerate(lines, start=1):
             text = line.encode() if isinstance(line, str) else line
             if not text.strip():
                 continue
+            chunk.append((number, text))
+            if len(chunk) >= self.batch_size:
+                self._run_batch(chunk, result)
+                chunk = []
+                if self.progress:
+                    self.progress(number)
+        self._run_batch(chunk, result)
+        result.lines = number
+        if self.progress:
+            self.progress(number)
+        result.rejected.sort(key=lambda r: r.line)
+        return result
+
+    def _run_batch(self, chunk: list[tuple[int, bytes]], result: ImportResult) -> None:
+        decoded: list[tuple[int, dict[str, Any], Command]] = []
+        for number, text in chunk:
             try:
                 raw, command = decode_line(text)
             except DomainError as exc:
                 self._reject(result, number, None, exc)
                 continue
+            decoded.append((number, raw, command))
+        # One query loads every stream the batch names that is not cached yet.
+        self.engine.prefetch(sid for _, _, command in decoded for sid in stream_ids_of(command))
+        uow = UnitOfWork(self.engine)
+        batch: list[_Pending] = []
+        for number, raw, command in decoded:
             digest = command_digest(raw)
             try:
                 outcome = self.engine.apply_in(uow, command, digest)
@@ -123,17 +151,7 @@ class Importer:
                 self._reject(result, number, _own_command_id(raw), exc)
                 continue
             batch.append(_Pending(number, command, raw, digest, outcome))
-            if len(batch) >= self.batch_size:
-                self._flush(uow, batch, result)
-                batch = []
-                if self.progress:
-                    self.progress(number)
         self._flush(uow, batch, result)
-        result.lines = number
-        if self.progress:
-            self.progress(number)
-        result.rejected.sort(key=lambda r: r.line)
-        return result
 
     def _reject(self, result: ImportResult, line: int, command_id: str | None,
                 exc: DomainError) -> None:
@@ -152,6 +170,8 @@ class Importer:
         else:
             for pending in batch:
                 self._count(result, pending.outcome)
+            log.debug("batch_committed", commands=len(batch), first_line=batch[0].line,
+                      last_line=batch[-1].line)
         if self.on_commit:
             self.on_commit()
 

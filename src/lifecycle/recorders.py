@@ -10,7 +10,7 @@ the library before inserting), so concurrent writers extend the chain one at a t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -22,6 +22,15 @@ from psycopg.sql import SQL, Identifier
 from lifecycle.chain import GENESIS, link
 
 CHAIN_TABLE = "event_chain"
+_IN_CHUNK = 500
+
+
+@runtime_checkable
+class SelectsStreams(Protocol):
+    """A recorder that loads many aggregates' events in one query."""
+
+    def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        """Events of each given stream that has any, in version order."""
 
 
 def _links(previous: bytes, ids: Sequence[int],
@@ -65,6 +74,21 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         c.executemany(f"INSERT INTO {CHAIN_TABLE} (position, link) VALUES (?, ?)", rows)
         return ids
 
+    def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        found: dict[str, list[StoredEvent]] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(originator_ids), _IN_CHUNK):
+                chunk = originator_ids[start:start + _IN_CHUNK]
+                c.execute(
+                    "SELECT originator_id, originator_version, topic, state FROM "
+                    f"{self.events_table_name} WHERE originator_id IN "
+                    f"({','.join('?' * len(chunk))}) ORDER BY originator_id, originator_version",
+                    chunk,
+                )
+                for oid, version, topic, state in c.fetchall():
+                    found.setdefault(oid, []).append(StoredEvent(oid, version, topic, state))
+        return found
+
 
 class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
     """PostgreSQL recorder with the hash chain (links written under the table lock)."""
@@ -81,9 +105,23 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             "SELECT link FROM {schema}.{table} WHERE position < %s "
             "ORDER BY position DESC LIMIT 1"
         ).format(schema=schema, table=self.chain_table)
+        self.select_streams_statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(schema=schema, table=Identifier(self.events_table_name))
         self.insert_chain = SQL(
             "INSERT INTO {schema}.{table} (position, link) VALUES (%s, %s)"
         ).format(schema=schema, table=self.chain_table)
+
+    def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        found: dict[str, list[StoredEvent]] = {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_streams_statement, (list(originator_ids),))
+            for row in curs.fetchall():
+                oid = row["originator_id"]
+                found.setdefault(oid, []).append(StoredEvent(
+                    oid, row["originator_version"], row["topic"], bytes(row["state"])))
+        return found
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
