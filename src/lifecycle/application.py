@@ -166,6 +166,11 @@ class UnitOfWork:
     def pending(self) -> bool:
         return bool(self._changed)
 
+    @property
+    def changed_ids(self) -> Iterable[str]:
+        """Stream ids changed (or created) in this unit so far."""
+        return self._changed.keys()
+
     def commit(self) -> None:
         """Save every change in one transaction (all or nothing).
 
@@ -332,15 +337,30 @@ class Lifecycle:
     def _apply(self, uow: UnitOfWork, command: cmd.Command, digest: str) -> Outcome:
         meta = EventMeta(occurred_on=command.occurred_on, recorded_at=self.clock(),
                          command_id=command.command_id)
-        marker: AppliedCommand | None = None
-        if command.command_id is not None:
-            marker = uow.find(AppliedCommand, command.command_id)
+        command_id = command.command_id
+        # Rule 13 comes first: a duplicate is skipped whatever the rules say now. When
+        # the marker is neither cached nor asked for fresh, it is looked up only if
+        # the command is rejected: a duplicate that passes the rules again still
+        # cannot be stored twice, because its marker's creation fails on the store's
+        # unique constraint and the retry then reads the marker.
+        lazy_marker = (command_id is not None and not uow.fresh
+                       and self.cache.get(AppliedCommand.stream_id(command_id)) is None
+                       and AppliedCommand.stream_id(command_id) not in uow.changed_ids)
+        if command_id is not None and not lazy_marker:
+            marker = uow.find(AppliedCommand, command_id)
             if marker is not None and marker.is_duplicate_of(digest):
                 return Outcome.DUPLICATE
-        meta.check_not_future(self.today())
-        changed = _HANDLERS[type(command)](self, uow, command, meta)
-        if command.command_id is not None:
-            changed.append(AppliedCommand.record(meta, command.command_id, digest))
+        try:
+            meta.check_not_future(self.today())
+            changed = _HANDLERS[type(command)](self, uow, command, meta)
+        except DomainError:
+            if lazy_marker and command_id is not None:
+                marker = uow.find(AppliedCommand, command_id)
+                if marker is not None and marker.is_duplicate_of(digest):
+                    return Outcome.DUPLICATE
+            raise
+        if command_id is not None:
+            changed.append(AppliedCommand.record(meta, command_id, digest))
         uow.stage(*changed)
         uow.commands += 1
         return Outcome.APPLIED
