@@ -1,8 +1,9 @@
 """The audit hash chain: one SHA-256 link per stored event, in log order.
 
-``link(n) = SHA-256(link(n-1) ‖ position ‖ originator_id ‖ version ‖ topic ‖ state)``
-over the bytes exactly as stored (variable-length parts are length-prefixed, so no two
-different rows can hash alike by shifting bytes between fields). The first event's
+``link(n) = SHA-256(link(n-1) ‖ position ‖ version ‖ len(originator_id) ‖ len(topic) ‖
+originator_id ‖ topic ‖ state)`` over the bytes exactly as stored. Fixed-width numbers
+(big-endian int64, int64, uint32, uint32) come first and the state last, so no two
+different rows can hash alike by shifting bytes between fields. The first event's
 predecessor is 32 zero bytes. Pure functions only: the recorders and the verifier use
 them.
 """
@@ -15,8 +16,7 @@ import struct
 GENESIS = bytes(32)
 """The link before the first event."""
 
-_HEAD = struct.Struct(">qq")
-_LEN = struct.Struct(">I")
+HEADER = struct.Struct(">qqII")
 
 
 def link(previous: bytes, position: int, originator_id: str, version: int, topic: str,
@@ -24,12 +24,6 @@ def link(previous: bytes, position: int, originator_id: str, version: int, topic
     """The chain link of one stored event."""
     oid = originator_id.encode()
     top = topic.encode()
-    digest = hashlib.sha256(previous)
-    digest.update(_HEAD.pack(position, version))
-    digest.update(_LEN.pack(len(oid)))
-    digest.update(oid)
-    digest.update(_LEN.pack(len(top)))
-    digest.update(top)
-    digest.update(_LEN.pack(len(state)))
-    digest.update(state)
-    return digest.digest()
+    return hashlib.sha256(b"".join(
+        (previous, HEADER.pack(position, version, len(oid), len(top)), oid, top, state)
+    )).digest()

@@ -1,0 +1,57 @@
+"""P2: bulk import of a whole simulated pilot (``lifecycle import``), commands/s.
+
+Baseline: the bare eventsourcing library applying the same commands one transaction
+each (get + method + save), timed on the first BENCH_P2_BASELINE commands of the same
+file in the same process invocation. The engine keeps every command atomic and
+idempotent while it groups commands into shared transactions.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from common import DATA, env_int, fresh_db, head, pilot, result, timer
+
+from baseline import run_bare
+
+STORE = DATA / "pilot.db"
+"""The imported store, reused by P3, P4 and P6."""
+
+
+def ours(path: str) -> tuple[float, int]:
+    from lifecycle.application import Lifecycle
+    from lifecycle.importer import Importer
+    from lifecycle.store import resolve_target
+
+    db = fresh_db("p2-ours.db")
+    engine = Lifecycle(resolve_target(str(db)).env)
+    with open(path, "rb") as handle, timer() as elapsed:
+        outcome = Importer(engine).run(handle)
+    engine.shutdown()
+    if outcome.rejected:
+        raise SystemExit(f"P2: {len(outcome.rejected)} rejected: {outcome.rejected[:3]}")
+    for suffix in ("", "-wal", "-shm"):
+        source = DATA / f"p2-ours.db{suffix}"
+        if source.exists():
+            shutil.copyfile(source, f"{STORE}{suffix}")
+    return outcome.applied / elapsed(), outcome.applied
+
+
+def bare(lines: list[bytes]) -> float:
+    db = fresh_db("p2-bare.db")
+    with timer() as elapsed:
+        run_bare(db, lines)
+    return len(lines) / elapsed()
+
+
+def main() -> None:
+    duos = env_int("BENCH_DUOS", 20000)
+    path = pilot(duos)
+    ours_rate, applied = ours(str(path))
+    bare_rate = bare(head(path, env_int("BENCH_P2_BASELINE", 5000)))
+    result("P2", ours_rate, "commands/s", baseline=bare_rate, ratio=ours_rate / bare_rate,
+           target=15, commands=applied, duos=duos)
+
+
+if __name__ == "__main__":
+    main()
