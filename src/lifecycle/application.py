@@ -141,7 +141,7 @@ class UnitOfWork:
         if found is _MISSING:
             return None
         assert isinstance(found, cls)
-        return found  # type: ignore[no-any-return]
+        return found
 
     def get(self, cls: type[A], contract_id: str, field: str) -> A:
         """Like :meth:`find`, but a missing aggregate breaks rule 2 for ``field``."""
@@ -246,7 +246,7 @@ class Lifecycle:
         """Store the aggregates' pending events in one transaction."""
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         if events:
-            self.app.events.put(events)  # type: ignore[arg-type]
+            self.app.events.put(events)
 
     def prefetch(self, stream_ids: Iterable[str]) -> None:
         """Load the given streams not yet cached with one query (absent ones as absent)."""
@@ -263,7 +263,8 @@ class Lifecycle:
                 continue
             aggregate: Aggregate | None = None
             for record in stored:
-                aggregate = to_event(record).mutate(aggregate)
+                event: DomainEvent = to_event(record)  # type: ignore[assignment]
+                aggregate = event.mutate(aggregate)
             self.cache.put(stream_id, aggregate)
 
     def shutdown(self) -> None:

@@ -219,7 +219,8 @@ def verify(reader: ChainReader, digest: Digest | None = None,
     pack = HEADER.pack
     join = b"".join
     links = 0
-    for rows, links in reader.joined():
+    for rows, chain_count in reader.joined():
+        links = chain_count
         for position, oid, version, topic, state, stored_link in rows:
             if type(state) is not bytes:
                 state = _as_bytes(state)

@@ -209,7 +209,7 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def _describe(error: dict[str, Any]) -> tuple[str, str]:
+def _describe(error: Any) -> tuple[str, str]:
     loc = ".".join(str(part) for part in error.get("loc", ()))
     kind = error.get("type", "")
     if kind == "extra_forbidden":

@@ -19,7 +19,7 @@ from eventsourcing.persistence import (
 
 from lifecycle.domain.base import DomainEvent, event_class_for_topic
 
-_BASE_FIELDS = frozenset({"originator_id", "originator_version"})
+_BASE_FIELDS = {"originator_id", "originator_version"}
 
 
 class OrjsonTranscoder(Transcoder):

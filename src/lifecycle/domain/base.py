@@ -54,7 +54,7 @@ class DomainEvent(BaseModel):
 
     TOPIC: ClassVar[str] = ""
     class_version: ClassVar[int] = 1
-    aggregate_class: ClassVar[type[Any] | None] = None
+    aggregate_class: ClassVar[type[Aggregate] | None] = None
     """Set on created-events: the aggregate class the event creates."""
 
     originator_id: str
@@ -80,7 +80,7 @@ class DomainEvent(BaseModel):
             aggregate_cls = type(self).aggregate_class
             if aggregate_cls is None:
                 raise TypeError(f"{type(self).__name__} cannot create an aggregate")
-            aggregate = aggregate_cls.__new__(aggregate_cls)
+            aggregate = object.__new__(aggregate_cls)
             aggregate._init_from(self)
         self.apply(aggregate)
         aggregate._version = self.originator_version

@@ -57,7 +57,7 @@ def destination(trigger: str, state: DuoState) -> DuoState | None:
     found = _MACHINE.get_transitions(trigger=trigger, source=state.value)
     if not found:
         return None
-    return DuoState(found[0].dest)
+    return DuoState(str(found[0].dest))
 
 
 def allowed_triggers(state: DuoState) -> list[str]:
