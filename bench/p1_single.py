@@ -10,9 +10,8 @@ from __future__ import annotations
 import sqlite3
 
 import orjson
-from common import env_int, fresh_db, head, pilot, result, timer
-
 from baseline import run_bare
+from common import env_int, fresh_db, head, pilot, result, timer
 
 
 def ours(history: list[bytes], lines: list[bytes]) -> float:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import shutil
 
-from common import DATA, env_int, fresh_db, head, pilot, result, timer
-
 from baseline import run_bare
+from common import DATA, env_int, fresh_db, head, pilot, result, timer
 
 STORE = DATA / "pilot.db"
 """The imported store, reused by P3, P4 and P6."""
