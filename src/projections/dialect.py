@@ -1,0 +1,133 @@
+"""The little that differs between SQLite (stdlib ``sqlite3``) and PostgreSQL
+(``psycopg`` 3) for the materialised views: placeholders, column types, transactions.
+
+Everything else is SQL both accept (``INSERT … ON CONFLICT … DO UPDATE``,
+``CREATE … IF NOT EXISTS``), written once with ``?`` placeholders.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Final
+
+_TYPES: Final = {
+    "sqlite": {"text": "TEXT", "int": "INTEGER", "bigint": "INTEGER", "blob": "BLOB"},
+    "postgres": {"text": "TEXT", "int": "INTEGER", "bigint": "BIGINT", "blob": "BYTEA"},
+}
+
+
+class OpenTransaction(RuntimeError):
+    """The connection already has a transaction open: the views need their own."""
+
+
+class Dialect:
+    """How to talk to one connection's database.
+
+    Args:
+        conn: a ``sqlite3.Connection`` or a ``psycopg.Connection``.
+
+    Raises:
+        TypeError: for any other kind of connection.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        if isinstance(conn, sqlite3.Connection):
+            self.name = "sqlite"
+        elif type(conn).__module__.startswith("psycopg"):
+            self.name = "postgres"
+        else:
+            raise TypeError(f"unsupported connection {type(conn).__name__}: "
+                            "use sqlite3 or psycopg 3")
+        self.conn = conn
+        self.types = _TYPES[self.name]
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.name == "postgres"
+
+    def sql(self, text: str) -> str:
+        """``text`` with its ``?`` placeholders in this database's style."""
+        return text.replace("?", "%s") if self.is_postgres else text
+
+    @property
+    def for_update(self) -> str:
+        """Row-lock suffix of a SELECT (SQLite's ``BEGIN IMMEDIATE`` locks already)."""
+        return " FOR UPDATE" if self.is_postgres else ""
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Any]:
+        """A cursor inside one transaction: committed on success, else rolled back.
+
+        Args:
+            write: take the write lock at once (SQLite ``BEGIN IMMEDIATE``), so that
+                two writers never both read a position and then both advance it.
+
+        Raises:
+            OpenTransaction: the caller left a transaction open on the connection.
+        """
+        conn = self.conn
+        if self.is_postgres:
+            from psycopg import pq
+
+            if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                raise OpenTransaction("the connection has an open transaction")
+            with conn.transaction(), conn.cursor() as cursor:
+                yield cursor
+            return
+        if conn.in_transaction:
+            raise OpenTransaction("the connection has an open transaction")
+        cursor = conn.cursor()
+        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield cursor
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+        finally:
+            cursor.close()
+
+    def table_exists(self, cursor: Any, table: str) -> bool:
+        if self.is_postgres:
+            cursor.execute("SELECT to_regclass(%s)", (table,))
+        else:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
+                           (table,))
+        found = cursor.fetchone()
+        return found is not None and found[0] is not None
+
+
+def connect(env: Mapping[str, str]) -> Any:
+    """A connection to the event store's own database, for its views.
+
+    Args:
+        env: the eventsourcing environment of the store (``PERSISTENCE_MODULE`` with
+            ``SQLITE_DBNAME`` or the ``POSTGRES_*`` settings, ``POSTGRES_SCHEMA``
+            selecting the schema).
+
+    Returns:
+        A ``sqlite3.Connection`` or a ``psycopg.Connection`` (not in autocommit mode;
+        the views open and close their own transactions).
+    """
+    module = env.get("PERSISTENCE_MODULE", "")
+    if module.endswith("sqlite"):
+        timeout = float(env.get("SQLITE_LOCK_TIMEOUT", "30"))
+        return sqlite3.connect(env["SQLITE_DBNAME"], timeout=timeout)
+    if module.endswith("postgres"):
+        import psycopg
+        from psycopg import sql
+
+        conn = psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"], host=env.get("POSTGRES_HOST", "localhost"),
+            port=int(env.get("POSTGRES_PORT", "5432")), user=env.get("POSTGRES_USER"),
+            password=env.get("POSTGRES_PASSWORD") or None,
+            connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "10")))
+        schema = env.get("POSTGRES_SCHEMA")
+        if schema:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            conn.commit()
+        return conn
+    raise ValueError(f"no SQL database for PERSISTENCE_MODULE '{module}'")

@@ -1,0 +1,81 @@
+"""Kaplan-Meier survival of active relationships, with the null rules of CONTRACT §4.
+
+S(t) = Π over distinct event times tᵢ ≤ t of (1 - dᵢ/nᵢ), where dᵢ events happened at
+tᵢ and nᵢ subjects had a duration ≥ tᵢ (censored subjects count as at risk at their
+own duration). S(t) is 1.0 before the first event.
+
+Null rules: S(t) is None when there is no subject at all, and when t lies strictly
+beyond the longest duration observed while the estimate there is still above 0 (the
+data say nothing about that far); once the estimate has reached 0 it stays 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KaplanMeier:
+    """A fitted Kaplan-Meier curve.
+
+    Attributes:
+        times: the distinct event times, ascending.
+        estimates: S just after each of ``times``.
+        subjects: how many subjects (events and censored) were observed.
+        longest: the longest duration observed (None without subjects).
+    """
+
+    times: tuple[int, ...]
+    estimates: tuple[float, ...]
+    subjects: int
+    longest: int | None
+
+    def at(self, t: int) -> float | None:
+        """S(t) under the null rules of CONTRACT §4."""
+        if self.longest is None:
+            return None
+        estimate = 1.0
+        for time, value in zip(self.times, self.estimates, strict=True):
+            if time > t:
+                break
+            estimate = value
+        if t > self.longest and estimate > 0.0:
+            return None
+        return estimate
+
+
+def fit(observations: Iterable[tuple[int, bool]]) -> KaplanMeier:
+    """Fit the curve to (duration, event happened) pairs; other pairs are censored.
+
+    Args:
+        observations: one pair per subject; durations are whole days ≥ 0.
+    """
+    events: dict[int, int] = {}
+    leaving: dict[int, int] = {}
+    subjects = 0
+    for duration, event in observations:
+        subjects += 1
+        leaving[duration] = leaving.get(duration, 0) + 1
+        if event:
+            events[duration] = events.get(duration, 0) + 1
+    at_risk = subjects
+    estimate = 1.0
+    times: list[int] = []
+    estimates: list[float] = []
+    for time in sorted(leaving):
+        died = events.get(time, 0)
+        if died:
+            estimate *= 1.0 - died / at_risk
+            times.append(time)
+            estimates.append(estimate)
+        at_risk -= leaving[time]
+    return KaplanMeier(tuple(times), tuple(estimates), subjects,
+                       max(leaving) if leaving else None)
+
+
+def survival_at(observations: Iterable[tuple[int, bool]],
+                horizons: Sequence[int]) -> dict[int, float | None]:
+    """S(t) for each of ``horizons`` (see :meth:`KaplanMeier.at`)."""
+    curve = fit(observations)
+    return {t: curve.at(t) for t in horizons}

@@ -1,0 +1,213 @@
+"""The read models' records: what the projections know about each programme, site,
+mentor and duo.
+
+Every business date is kept as ISO text (``YYYY-MM-DD``) and every recording time as
+canonical UTC text (``YYYY-MM-DDTHH:MM:SS.ffffffZ``, see :func:`canonical_timestamp`),
+so both sort correctly as strings and any ``as_of`` (business date) or ``as_at``
+(recording time) can be answered from the records alone, without the event log.
+
+The records are mutable slotted dataclasses owned by one :class:`ReadModel`; the fold
+(:mod:`projections.fold`) updates them in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from lifecycle.domain.vocabulary import Module
+
+MODULES: tuple[str, ...] = tuple(m.value for m in Module)
+
+
+def canonical_timestamp(value: datetime | str) -> str:
+    """A recording time as canonical UTC text that sorts like the time itself.
+
+    Args:
+        value: an aware datetime (a naive one is taken as UTC), or its ISO text as the
+            event mapper stores it (``2025-03-01T12:00:00Z`` or with microseconds).
+
+    Returns:
+        ``YYYY-MM-DDTHH:MM:SS.ffffffZ``: always six fraction digits, always UTC.
+    """
+    if isinstance(value, str):
+        if len(value) == 27 and value[26] == "Z" and value[19] == ".":
+            return value
+        if len(value) == 20 and value[19] == "Z":
+            return value[:19] + ".000000Z"
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(slots=True)
+class ProgrammeView:
+    """A programme and the policy values the reports use."""
+
+    programme_id: str
+    name: str
+    country: str
+    opened_on: str
+    opened_at: str
+    min_duration_days: int
+    max_duration_days: int
+    contact_interval_days: int
+    first_meeting_within_days: int
+    mentor_kinds: tuple[str, ...]
+    require_trained_mentor: bool
+
+
+@dataclass(slots=True)
+class SiteView:
+    """A site of one programme."""
+
+    site_id: str
+    programme_id: str
+    name: str
+    setting: str
+    registered_on: str
+    registered_at: str
+
+
+@dataclass(slots=True)
+class MentorView:
+    """A mentor of the pool and the date each training module was first completed."""
+
+    mentor_id: str
+    programme_id: str
+    site_id: str
+    department: str
+    shifts: tuple[str, ...]
+    years_experience: int
+    registered_on: str
+    registered_at: str
+    version: int
+    first_completed: dict[str, str] = field(default_factory=dict)
+    training_records: int = 0
+
+    @property
+    def trained_on(self) -> str | None:
+        """The date by which each of the five modules had been completed at least once."""
+        if len(self.first_completed) < len(MODULES):
+            return None
+        return max(self.first_completed.values())
+
+
+@dataclass(slots=True)
+class ContactView:
+    """One logged contact, with its retraction when there was one."""
+
+    contact_id: str
+    occurred_on: str
+    recorded_at: str
+    version: int
+    minutes: int
+    mode: str
+    psychosocial: bool
+    career: bool
+    retracted_on: str | None = None
+    retracted_at: str | None = None
+    retract_reason: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ReviewView:
+    """One coordinator review (``version`` is the event's version in the duo)."""
+
+    version: int
+    occurred_on: str
+    recorded_at: str
+    health: int
+
+
+@dataclass(slots=True, frozen=True)
+class SurveyView:
+    """One survey answer set of the mentee or the mentor, before or after."""
+
+    respondent: str
+    phase: str
+    occurred_on: str
+    recorded_at: str
+    wellbeing: int
+    stress: int
+    integration: int
+    confidence: int
+
+
+@dataclass(slots=True)
+class DuoView:
+    """Everything the read models know about one duo.
+
+    ``state`` is the duo's latest state; the state at an earlier business date follows
+    from the lifecycle dates (they never decrease along the lifecycle).
+    """
+
+    duo_id: str
+    programme_id: str
+    site_id: str
+    country: str | None
+    mentee_id: str
+    newcomer_kind: str
+    department: str
+    predecessor_duo_id: str | None
+    recruited_on: str
+    recruited_at: str
+    version: int
+    state: str = "recruited"
+    successor_duo_id: str | None = None
+    selected_on: str | None = None
+    selected_at: str | None = None
+    mentor_id: str | None = None
+    mentor_kind: str | None = None
+    shift_overlap: bool | None = None
+    same_department: bool | None = None
+    matched_on: str | None = None
+    matched_at: str | None = None
+    activated_on: str | None = None
+    activated_at: str | None = None
+    closed_on: str | None = None
+    closed_at: str | None = None
+    close_reason: str | None = None
+    closed_from: str | None = None
+    initiated_by: str | None = None
+    exit_interview: bool | None = None
+    contacts: dict[str, ContactView] = field(default_factory=dict)
+    reviews: list[ReviewView] = field(default_factory=list)
+    surveys: dict[tuple[str, str], SurveyView] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Changes:
+    """Keys of the records changed since the last :meth:`clear` (for the SQL adapter)."""
+
+    programmes: set[str] = field(default_factory=set)
+    sites: set[str] = field(default_factory=set)
+    mentors: set[str] = field(default_factory=set)
+    duos: set[str] = field(default_factory=set)
+    contacts: set[tuple[str, str]] = field(default_factory=set)
+    reviews: set[tuple[str, int]] = field(default_factory=set)
+    surveys: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def clear(self) -> None:
+        for keys in (self.programmes, self.sites, self.mentors, self.duos, self.contacts,
+                     self.reviews, self.surveys):
+            keys.clear()
+
+    def __bool__(self) -> bool:
+        return any((self.programmes, self.sites, self.mentors, self.duos, self.contacts,
+                    self.reviews, self.surveys))
+
+
+@dataclass(slots=True)
+class ReadModel:
+    """The state of every view: the fold's ``state``.
+
+    Keys are contract ids (``D-1``, not the stream id ``duo:D-1``).
+    """
+
+    programmes: dict[str, ProgrammeView] = field(default_factory=dict)
+    sites: dict[str, SiteView] = field(default_factory=dict)
+    mentors: dict[str, MentorView] = field(default_factory=dict)
+    duos: dict[str, DuoView] = field(default_factory=dict)
+    changes: Changes = field(default_factory=Changes)

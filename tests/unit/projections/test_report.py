@@ -1,0 +1,365 @@
+"""The report's definitions (CONTRACT §4) on small hand-made logs, every number worked
+out here.
+
+Day numbers count from 2025-01-01 (day 0); ``AS_OF`` is 2025-03-31, day 89.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from projection_builders import Log, d, random_log, truncated
+
+from projections.fold import fold
+from projections.report import (
+    UnknownProgramme,
+    build_breakdown,
+    build_report,
+    contact_minutes,
+    report_rows,
+    summary,
+)
+
+AS_OF = d(89)
+
+CONTRACT_TEMPLATE: dict[str, Any] = {
+    "as_of": "2025-07-31",
+    "duos": {"total": 0, "by_state": {"recruited": 0, "selected": 0, "matched": 0,
+                                      "active": 0, "closed": 0}},
+    "duration": {
+        "time_to_match_days": {"n": 0, "median": None, "mean": None},
+        "time_to_first_meeting_days": {"n": 0, "median": None, "mean": None},
+        "relationship_days": {"n": 0, "median": None, "mean": None},
+    },
+    "contact_frequency": {
+        "contacts": 0,
+        "by_function": {"psychosocial": 0, "career": 0},
+        "contacts_per_30_days": {"n": 0, "median": None, "mean": None},
+        "overdue_active_duos": 0,
+    },
+    "dropouts": {
+        "count": 0,
+        "rate": None,
+        "by_stage": {"recruited": 0, "selected": 0, "matched": 0, "active": 0},
+        "by_reason": {"mentee_withdrew": 0, "mentor_withdrew": 0, "mentee_left_service": 0,
+                      "mentor_left_service": 0, "mismatch": 0, "no_mentor_available": 0,
+                      "other": 0},
+        "survival": {"30": None, "90": None, "182": None, "365": None},
+    },
+}
+"""The contract's report with every value at its empty default, in the contract's order."""
+
+
+def _keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return [(k, _keys(v)) for k, v in value.items()]
+    return None
+
+
+def pilot() -> Log:
+    """Two programmes and ten duos covering every definition (see the test below)."""
+    log = Log().world("P-1", "S-1", "M-1", country="DK", contact_interval_days=14)
+    log.world("P-2", "S-2", "M-2", country="PT", contact_interval_days=5)
+    # A: active since day 15; K-3 retracted on day 50, K-4 only on day 100, K-5 after as_of
+    log.duo("A", 0, 2, 10, 15)
+    log.contact("A", "K-1", 20, minutes=60, functions=["psychosocial"])
+    log.contact("A", "K-2", 30, minutes=120, functions=["psychosocial", "career"])
+    log.contact("A", "K-3", 40, minutes=500, functions=["career"])
+    log.contact("A", "K-4", 45, minutes=90, functions=["psychosocial"])
+    log.retract("A", "K-3", 50).retract("A", "K-4", 100)
+    log.contact("A", "K-5", 95, minutes=30)
+    # B: closed from active on day 60 (dropout); K-2 logged after the closure
+    log.duo("B", 5, 6, 12, 20).contact("B", "K-1", 25, minutes=300)
+    log.close("B", 60, "mentee_withdrew")
+    log.contact("B", "K-2", 59, minutes=200, functions=["career"])
+    log.duo("C", 10, 11, closed=20, reason="no_mentor_available")     # from selected
+    log.duo("D", 30, closed=31, reason="programme_ended")              # not a dropout
+    log.duo("E", 40, 41, 50, 60, programme_id="P-2", site_id="S-2", mentor_id="M-2")
+    log.contact("E", "K-1", 85, minutes=10)
+    log.duo("F", 50, 55, 60, programme_id="P-2", site_id="S-2", mentor_id="M-2")
+    log.duo("G", 80, programme_id="P-2", site_id="S-2")
+    log.duo("H", 60, 61, 62, 70, closed=70, reason="completed")       # 0 active days
+    log.duo("I", 95, 96)                                               # after as_of
+    log.duo("J", 20, 21, 22, closed=23, reason="mismatch", programme_id="P-2",
+            site_id="S-2", mentor_id="M-2")                           # from matched
+    return log
+
+
+def test_every_field_of_the_report_on_a_worked_pilot() -> None:
+    report = build_report(fold(pilot().events), AS_OF)
+    assert report == {
+        "as_of": "2025-03-31",
+        # recruited by day 89: A B C D E F G H J (I on day 95 is not)
+        "duos": {"total": 9, "by_state": {"recruited": 1, "selected": 0, "matched": 1,
+                                          "active": 2, "closed": 5}},
+        "duration": {
+            # A 10, B 7, E 10, F 10, H 2, J 2 -> 2 2 7 10 10 10
+            "time_to_match_days": {"n": 6, "median": 8.5, "mean": 41 / 6},
+            # A 5, B 8, E 10, H 8 -> 5 8 8 10
+            "time_to_first_meeting_days": {"n": 4, "median": 8.0, "mean": 7.75},
+            # closed from active: B 40, H 0 -> a whole mean stays an int
+            "relationship_days": {"n": 2, "median": 20.0, "mean": 20},
+        },
+        "contact_frequency": {
+            # A: K-1 K-2 K-4 (K-3 retracted on day 50, K-4's retraction is after as_of,
+            # K-5 after as_of); B: K-1 and the late K-2; E: K-1
+            "contacts": 6,
+            "by_function": {"psychosocial": 5, "career": 2},
+            # A 3*30/74, B 2*30/40, E 1*30/29; H has no active day
+            "contacts_per_30_days": {"n": 3, "median": 90 / 74,
+                                     "mean": (90 / 74 + 1.5 + 30 / 29) / 3},
+            # A: latest counted contact day 45, 44 days > 14; E: day 85, 4 days <= 5
+            "overdue_active_duos": 1,
+        },
+        "dropouts": {
+            "count": 3,
+            "rate": 3 / 9,
+            "by_stage": {"recruited": 0, "selected": 1, "matched": 1, "active": 1},
+            "by_reason": {"mentee_withdrew": 1, "mentor_withdrew": 0,
+                          "mentee_left_service": 0, "mentor_left_service": 0,
+                          "mismatch": 1, "no_mentor_available": 1, "other": 0},
+            # activated: A 74 (censored), B 40 (event), E 29 and H 0 (censored);
+            # at 40: 2 at risk, 1 event -> 0.5; longest 74: beyond it null
+            "survival": {"30": 1.0, "90": None, "182": None, "365": None},
+        },
+    }
+
+
+def test_the_report_has_the_contracts_keys_in_the_contracts_order() -> None:
+    report = build_report(fold(pilot().events), AS_OF)
+    assert _keys(report) == _keys(CONTRACT_TEMPLATE)
+    assert list(json.loads(json.dumps(report))) == list(CONTRACT_TEMPLATE)
+
+
+def test_an_empty_store_gives_zeros_and_nulls() -> None:
+    report = build_report(fold([]), date(2025, 7, 31))
+    assert report == CONTRACT_TEMPLATE
+
+
+def test_before_anything_happened_the_rate_and_every_summary_are_null() -> None:
+    report = build_report(fold(pilot().events), date(2024, 12, 31))
+    assert report == {**CONTRACT_TEMPLATE, "as_of": "2024-12-31"}
+
+
+def test_a_later_as_of_counts_the_retraction_and_contacts_that_came_later() -> None:
+    report = build_report(fold(pilot().events), d(200))
+    # A: K-1 K-2 K-5 (K-3 and K-4 retracted by day 100); B 2; E 1
+    assert report["contact_frequency"]["contacts"] == 6
+    assert report["contact_frequency"]["by_function"] == {"psychosocial": 5, "career": 2}
+    assert report["duos"]["total"] == 10
+    assert report["duos"]["by_state"] == {"recruited": 1, "selected": 1, "matched": 1,
+                                          "active": 2, "closed": 5}
+
+
+def test_a_contact_logged_late_counts_by_its_own_date_and_as_at_hides_it() -> None:
+    log = pilot()
+    model = fold(log.events)
+    late = next(e for e in log.events if getattr(e, "contact_id", None) == "K-2"
+                and e.originator_id == "duo:B")
+    assert build_report(model, d(58))["contact_frequency"]["contacts"] == 4  # A 3, B 1
+    assert build_report(model, d(59))["contact_frequency"]["contacts"] == 5
+    before = late.timestamp - timedelta(seconds=1)
+    # recorded by then: A's three contacts and B's first
+    hidden = build_report(model, AS_OF, as_at=before)
+    assert hidden["contact_frequency"]["contacts"] == 4
+    assert hidden["duos"]["total"] == 2  # A and B: the others were recorded later
+    shown = build_report(model, AS_OF, as_at=late.timestamp)
+    assert shown["contact_frequency"]["contacts"] == 5
+    assert build_report(model, AS_OF, as_at=log.clock) == build_report(model, AS_OF)
+
+
+def test_as_at_leaves_out_duos_and_steps_recorded_later() -> None:
+    log = Log().world().duo("D-1", 1, 2, 3, 4)
+    activated_at = log.events[-1].timestamp
+    log.duo("D-2", 1)
+    model = fold(log.events)
+    report = build_report(model, d(10), as_at=activated_at - timedelta(seconds=1))
+    assert report["duos"] == {"total": 1, "by_state": {"recruited": 0, "selected": 0,
+                                                       "matched": 1, "active": 0,
+                                                       "closed": 0}}
+    assert build_report(model, d(10), as_at="2030-01-01T00:00:00Z")["duos"]["total"] == 2
+
+
+def test_a_retraction_dated_after_as_of_does_not_remove_the_contact() -> None:
+    log = Log().world().duo("D-1", 0, 0, 0, 0).contact("D-1", "K-1", 5).retract("D-1", "K-1", 9)
+    model = fold(log.events)
+    assert build_report(model, d(8))["contact_frequency"]["contacts"] == 1
+    assert build_report(model, d(9))["contact_frequency"]["contacts"] == 0
+
+
+@pytest.mark.parametrize(("steps", "stage"), [
+    (0, "recruited"), (1, "selected"), (2, "matched"), (3, "active")])
+def test_a_dropout_counts_under_the_state_it_was_closed_from(steps: int, stage: str) -> None:
+    log = Log().world()
+    log.duo("D-1", *range(steps + 1), closed=10, reason="mentor_withdrew")  # type: ignore[arg-type]
+    report = build_report(fold(log.events), d(10))
+    assert report["duos"]["by_state"]["closed"] == 1
+    assert report["dropouts"]["count"] == 1
+    assert report["dropouts"]["by_stage"] == {s: int(s == stage) for s in
+                                              ("recruited", "selected", "matched", "active")}
+    assert report["dropouts"]["by_reason"]["mentor_withdrew"] == 1
+    assert report["duration"]["relationship_days"]["n"] == (1 if stage == "active" else 0)
+    # the day before, the duo is still open in the state it was closed from
+    assert report["dropouts"]["rate"] == 1.0
+    assert build_report(fold(log.events), d(9))["duos"]["by_state"][stage] == 1
+
+
+@pytest.mark.parametrize("reason", ["completed", "programme_ended", "rematched"])
+def test_completed_programme_ended_and_rematched_are_not_dropouts(reason: str) -> None:
+    log = Log().world().duo("D-1", 0, 1, 2, 3, closed=40, reason=reason)
+    report = build_report(fold(log.events), d(50))
+    assert report["dropouts"]["count"] == 0
+    assert report["dropouts"]["rate"] == 0.0
+    assert report["duration"]["relationship_days"] == {"n": 1, "median": 37, "mean": 37}
+    # censored at 37 days: known (1.0) up to 37, unknown beyond
+    assert report["dropouts"]["survival"] == {"30": 1.0, "90": None, "182": None,
+                                              "365": None}
+
+
+@pytest.mark.parametrize(("as_of", "overdue"), [(14, 0), (15, 1)])
+def test_overdue_is_strictly_more_than_the_interval_since_activation_without_contacts(
+        as_of: int, overdue: int) -> None:
+    log = Log().world(contact_interval_days=14).duo("D-1", 0, 0, 0, 0)
+    report = build_report(fold(log.events), d(as_of))
+    assert report["contact_frequency"]["overdue_active_duos"] == overdue
+
+
+def test_overdue_uses_the_latest_counted_contact_and_each_programmes_interval() -> None:
+    log = Log().world("P-1", "S-1", "M-1", contact_interval_days=14)
+    log.world("P-2", "S-2", "M-2", contact_interval_days=3)
+    log.duo("A", 0, 0, 0, 0).contact("A", "K-1", 10)                       # 10 days ago
+    log.duo("B", 0, 0, 0, 0, programme_id="P-2", site_id="S-2", mentor_id="M-2")
+    log.contact("B", "K-1", 10)                                            # 10 > 3
+    log.duo("C", 0, 0, 0, 0).contact("C", "K-1", 18).retract("C", "K-1", 19)  # 20 > 14
+    log.duo("D", 0, 0, 0, 0, closed=1, reason="other")                     # not active
+    report = build_report(fold(log.events), d(20))
+    assert report["contact_frequency"]["overdue_active_duos"] == 2
+    assert build_report(fold(log.events), d(20), "P-1")["contact_frequency"][
+        "overdue_active_duos"] == 1
+
+
+def test_contacts_per_30_days_leave_out_duos_without_an_active_day() -> None:
+    log = Log().world().duo("A", 0, 0, 0, 10).contact("A", "K-1", 10)  # 0 active days
+    log.duo("B", 0, 0, 0, 0).contact("B", "K-1", 3).contact("B", "K-2", 4, functions=[
+        "psychosocial", "career"])
+    report = build_report(fold(log.events), d(10))
+    assert report["contact_frequency"]["contacts_per_30_days"] == {"n": 1, "median": 6.0,
+                                                                   "mean": 6.0}
+    assert report["contact_frequency"]["by_function"] == {"psychosocial": 3, "career": 1}
+
+
+def test_no_activated_duo_gives_null_survival_and_no_frequency() -> None:
+    log = Log().world().duo("A", 0, 1, 2).duo("B", 0, closed=3, reason="other")
+    report = build_report(fold(log.events), d(400))
+    assert report["dropouts"]["survival"] == {"30": None, "90": None, "182": None,
+                                              "365": None}
+    assert report["contact_frequency"]["contacts_per_30_days"]["n"] == 0
+
+
+def test_survival_that_reaches_zero_stays_zero() -> None:
+    log = Log().world().duo("A", 0, 0, 0, 0, closed=10, reason="mismatch")
+    log.duo("B", 0, 0, 0, 0, closed=20, reason="other")
+    report = build_report(fold(log.events), d(300))
+    assert report["dropouts"]["survival"] == {"30": 0.0, "90": 0.0, "182": 0.0, "365": 0.0}
+
+
+def test_survival_of_a_long_open_relationship_is_known_up_to_its_duration() -> None:
+    log = Log().world().duo("A", 0, 0, 0, 0).duo("B", 0, 0, 0, 0, closed=100,
+                                                 reason="mentee_left_service")
+    # B: event at 100 with A and B at risk -> 0.5; A censored at 400 (as_of day 400)
+    report = build_report(fold(log.events), d(400))
+    assert report["dropouts"]["survival"] == {"30": 1.0, "90": 1.0, "182": 0.5, "365": 0.5}
+    report = build_report(fold(log.events), d(200))
+    assert report["dropouts"]["survival"] == {"30": 1.0, "90": 1.0, "182": 0.5, "365": None}
+
+
+def test_medians_and_means_of_whole_days_follow_the_statistics_module() -> None:
+    assert summary([9, 3, 5], whole=True) == {"n": 3, "median": 5, "mean": 17 / 3}
+    assert summary([4, 2], whole=True) == {"n": 2, "median": 3.0, "mean": 3}
+    assert summary([1, 2], whole=True) == {"n": 2, "median": 1.5, "mean": 1.5}
+    assert summary([], whole=True) == {"n": 0, "median": None, "mean": None}
+    assert summary([0.5], whole=False) == {"n": 1, "median": 0.5, "mean": 0.5}
+    odd = summary([1, 2, 4], whole=True)
+    assert isinstance(odd["median"], int) and isinstance(odd["mean"], float)
+
+
+def test_the_programme_filter_restricts_every_number() -> None:
+    model = fold(pilot().events)
+    report = build_report(model, AS_OF, "P-2")
+    assert report["duos"] == {"total": 4, "by_state": {"recruited": 1, "selected": 0,
+                                                       "matched": 1, "active": 1,
+                                                       "closed": 1}}
+    assert report["dropouts"]["by_stage"]["matched"] == 1
+    assert report["contact_frequency"]["contacts"] == 1
+    with pytest.raises(UnknownProgramme):
+        build_report(model, AS_OF, "P-9")
+
+
+def test_the_report_does_not_depend_on_the_order_of_the_duos() -> None:
+    model = fold(pilot().events)
+    reversed_model = fold([])
+    reversed_model.programmes = dict(reversed(list(model.programmes.items())))
+    reversed_model.duos = dict(reversed(list(model.duos.items())))
+    assert json.dumps(build_report(reversed_model, AS_OF)) == json.dumps(
+        build_report(model, AS_OF))
+
+
+def test_breakdowns_by_programme_country_site_and_recruitment_month() -> None:
+    model = fold(pilot().events)
+    by_programme = build_breakdown(model, AS_OF, "programme")
+    assert {k: v["duos"]["total"] for k, v in by_programme["groups"].items()} == {
+        "P-1": 5, "P-2": 4}
+    assert by_programme["groups"]["P-2"]["duos"] == build_report(model, AS_OF, "P-2")["duos"]
+    by_country = build_breakdown(model, AS_OF, "country")
+    assert list(by_country["groups"]) == ["DK", "PT"]
+    assert by_country["groups"]["DK"]["dropouts"] == by_programme["groups"]["P-1"]["dropouts"]
+    by_site = build_breakdown(model, AS_OF, "site")
+    assert {k: v["duos"]["total"] for k, v in by_site["groups"].items()} == {
+        "S-1": 5, "S-2": 4}
+    by_month = build_breakdown(model, AS_OF, "month")
+    # A B C D J in January, E F in February, G H in March (I is after as_of)
+    assert {k: v["duos"]["total"] for k, v in by_month["groups"].items()} == {
+        "2025-01": 5, "2025-02": 2, "2025-03": 2}
+    with pytest.raises(ValueError, match="breakdown"):
+        build_breakdown(model, AS_OF, "mentor")  # type: ignore[arg-type]
+
+
+def test_contact_minutes_per_30_days_against_the_four_hour_benchmark() -> None:
+    result = contact_minutes(fold(pilot().events), AS_OF)
+    # A 60+120+90 = 270 over 74 days, B 300+200 = 500 over 40, E 10 over 29
+    assert result == {
+        "as_of": "2025-03-31",
+        "minutes": 780,
+        "benchmark_minutes_per_30_days": 240,
+        "minutes_per_30_days": {"n": 3, "median": 270 * 30 / 74,
+                                "mean": pytest.approx((8100 / 74 + 375 + 300 / 29) / 3)},
+        "duos_meeting_benchmark": 1,
+        "share_meeting_benchmark": 1 / 3,
+    }
+
+
+def test_report_rows_of_the_read_model_give_the_same_report() -> None:
+    model = fold(pilot().events)
+    assert build_report(report_rows(model), AS_OF) == build_report(model, AS_OF)
+    with pytest.raises(ValueError, match="as_at"):
+        build_report(report_rows(model), AS_OF, as_at=datetime(2030, 1, 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(0, 400))
+def test_the_report_as_of_a_date_equals_the_report_of_the_log_cut_at_that_date(
+        rnd: random.Random, day: int) -> None:
+    log = random_log(rnd)
+    as_of = d(day)
+    whole = build_report(fold(log.events), as_of)
+    assert whole == build_report(fold(truncated(log.events, as_of)), as_of)
+    for programme in ("P-0", "P-1"):
+        if programme in fold(log.events).programmes:
+            assert build_report(fold(log.events), as_of, programme) == build_report(
+                fold(truncated(log.events, as_of)), as_of, programme)
