@@ -44,6 +44,7 @@ class Context:
         self._db = db
         self._target: StoreTarget | None = None
         self._engine: Lifecycle | None = None
+        self._views: Any = None
 
     @property
     def target(self) -> StoreTarget:
@@ -66,7 +67,18 @@ class Context:
                 fail(f"cannot open store '{self.target.location}': {exc}")
         return self._engine
 
+    @property
+    def views(self) -> Any:
+        if self._views is None:
+            from lifecycle.views import Views
+
+            self._views = Views(self.engine, self.target.env)
+        return self._views
+
     def close(self) -> None:
+        if self._views is not None:
+            self._views.close()
+            self._views = None
         if self._engine is not None:
             self._engine.shutdown()
             self._engine = None
@@ -144,13 +156,14 @@ def import_command(obj: Context, file: str, as_json: bool, batch_size: int) -> N
                 bar.update(line - done[0])
             done[0] = line
 
-        importer = Importer(engine, batch_size=batch_size, progress=advance,
-                            on_commit=_projection_hook(obj))
+        importer = Importer(engine, batch_size=batch_size, progress=advance)
         if bar is not None:
             with bar:
                 result = importer.run(handle)
         else:
             result = importer.run(handle)
+    # The views follow at once, so the next query has nothing left to catch up.
+    obj.views.catch_up()
     if as_json:
         click.echo(json.dumps(result.as_json()))
     else:
@@ -167,15 +180,6 @@ def _count_lines(file: str) -> int | None:
         return None
     with open(file, "rb") as handle:
         return sum(1 for _ in handle)
-
-
-def _projection_hook(obj: Context) -> Any:
-    """Projections catch up after each committed batch (set by the projections module)."""
-    try:
-        from lifecycle import views
-    except ImportError:
-        return None
-    return views.catch_up_hook(obj.engine, obj.target)
 
 
 def history_rows(engine: Lifecycle, duo_id: str,
@@ -337,3 +341,154 @@ def audit_verify_command(obj: Context, digest_file: str | None, as_json: bool) -
         where = f" at position {result.position}" if result.position is not None else ""
         click.echo(f"ALTERED{where}: {result.problem}")
     sys.exit(0 if result.ok else 1)
+
+
+def _as_of_default(value: str | None) -> date:
+    from lifecycle.application import utc_today
+
+    return parse_date(value, "--as-of") if value else utc_today()
+
+
+@cli.command("report")
+@click.option("--as-of", "as_of", metavar="DATE", required=True,
+              help="Only what had happened by this date (YYYY-MM-DD).")
+@click.option("--as-at", "as_at", metavar="TIMESTAMP",
+              help="Only what had been recorded by this time (ISO date-time).")
+@click.option("--programme", metavar="ID", help="Restrict to one programme.")
+@click.option("--by", type=click.Choice(["programme", "site", "country", "month"]),
+              help="Break the metrics down (beyond the contract).")
+@click.option("--json", "as_json", is_flag=True, help="Print the CONTRACT §4 JSON.")
+@click.pass_obj
+def report_command(obj: Context, as_of: str, as_at: str | None, programme: str | None,
+                   by: str | None, as_json: bool) -> None:
+    """Duration, contact frequency and dropouts (CONTRACT §4)."""
+    from projections.report import UnknownProgramme
+
+    day = parse_date(as_of, "--as-of")
+    moment = parse_timestamp(as_at, "--as-at") if as_at else None
+    views = obj.views
+    try:
+        if by is not None:
+            value = views.breakdown(day, by, programme, moment)
+        else:
+            value = views.report(day, programme, moment)
+            minutes = None if as_json else views.contact_minutes(day, programme, moment)
+    except UnknownProgramme:
+        fail(f"programme '{programme}' was never opened in this store")
+    if as_json:
+        click.echo(json.dumps(value, indent=2))
+        return
+    from lifecycle import tables
+
+    if by is not None:
+        click.echo(tables.breakdown(value))
+    else:
+        click.echo(tables.report(value, minutes, programme))
+
+
+@cli.command("duos")
+@click.option("--as-of", "as_of", metavar="DATE", help="Business date (default: today).")
+@click.option("--as-at", "as_at", metavar="TIMESTAMP", help="As recorded by this time.")
+@click.option("--state", type=click.Choice(["recruited", "selected", "matched", "active",
+                                            "closed"]))
+@click.option("--programme", metavar="ID")
+@click.option("--site", metavar="ID")
+@click.option("--overdue", is_flag=True, help="Only active duos overdue for a contact.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--ids", is_flag=True, help="Print only the duo ids, one per line.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many duos.")
+@click.pass_obj
+def duos_command(obj: Context, as_of: str | None, as_at: str | None, state: str | None,
+                 programme: str | None, site: str | None, overdue: bool, fmt: str,
+                 as_json: bool, ids: bool, limit: int | None) -> None:
+    """The per-duo view: state, lifecycle dates, contacts, overdue, rematches."""
+    from lifecycle import tables
+
+    day = _as_of_default(as_of)
+    moment = parse_timestamp(as_at, "--as-at") if as_at else None
+    rows = obj.views.duos(day, state=state, programme=programme, site=site,
+                          overdue=overdue, as_at=moment)
+    if limit is not None:
+        rows = rows[:limit]
+    if ids:
+        for row in rows:
+            click.echo(row.duo_id)
+        return
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
+        click.echo(json.dumps([row.as_json() for row in rows], indent=2))
+    elif fmt == "csv":
+        click.echo(tables.duos_csv(rows), nl=False)
+    else:
+        click.echo(tables.duos_table(rows, day))
+
+
+@cli.group("projections")
+def projections_group() -> None:
+    """The materialised views: rebuild them, or see how far they have got."""
+
+
+@projections_group.command("rebuild")
+@click.pass_obj
+def projections_rebuild_command(obj: Context) -> None:
+    """Drop every view and rebuild it from the event log."""
+    bars: list[Any] = []
+    done = [0]
+
+    def advance(count: int, total: int) -> None:
+        if not bars:
+            bars.append(progress_bar(total, "rebuilding"))
+        if bars[0] is not None:
+            bars[0].update(count - done[0])
+        done[0] = count
+
+    count = obj.views.rebuild(progress=advance)
+    if bars and bars[0] is not None:
+        bars[0].render_finish()
+    click.echo(f"rebuilt every view from {count} events")
+
+
+@projections_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def projections_status_command(obj: Context, as_json: bool) -> None:
+    """Each view's position against the log's latest."""
+    statuses = obj.views.status()
+    if as_json:
+        click.echo(json.dumps([{"view": st.name, "position": st.position,
+                                "log_position": st.log_position,
+                                "up_to_date": st.up_to_date} for st in statuses], indent=2))
+        return
+    for st in statuses:
+        mark = "up to date" if st.up_to_date else "behind"
+        position = "none" if st.position is None else st.position
+        click.echo(f"{st.name:<11} position {position:>9} of {st.log_position:>9}  {mark}")
+
+
+@audit_group.command("projections")
+@click.option("--json", "as_json", is_flag=True, help="Print the differing rows as JSON.")
+@click.pass_obj
+def audit_projections_command(obj: Context, as_json: bool) -> None:
+    """Exit 1 when any stored view differs from a rebuild from the events."""
+    differences = obj.views.differences()
+    if as_json:
+        click.echo(json.dumps([{"table": d.table, "key": list(d.key), "stored": _jsonable(d.stored),
+                                "expected": _jsonable(d.expected)} for d in differences],
+                              indent=2, default=str))
+    elif differences:
+        for d in differences[:20]:
+            click.echo(f"{d.table} {d.key}: stored {d.stored!r}, rebuild gives {d.expected!r}")
+        if len(differences) > 20:
+            click.echo(f"... and {len(differences) - 20} more")
+    else:
+        click.echo("every stored view equals a rebuild from the events")
+    sys.exit(1 if differences else 0)
+
+
+def _jsonable(row: Any) -> Any:
+    if row is None:
+        return None
+    return [value.hex() if isinstance(value, bytes | memoryview) else value
+            for value in (bytes(v) if isinstance(v, memoryview) else v for v in row)]

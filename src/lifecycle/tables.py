@@ -1,0 +1,109 @@
+"""Human-readable renderings of the report, breakdowns and the duo listing (CLI only)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from projections.listing import COLUMNS, DuoRow
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _summary(name: str, summary: dict[str, Any], unit: str = "days") -> str:
+    return (f"  {name:<34} n={summary['n']:<6} median {_num(summary['median'])} {unit}, "
+            f"mean {_num(summary['mean'])} {unit}")
+
+
+def report(value: dict[str, Any], minutes: dict[str, Any] | None,
+           programme: str | None) -> str:
+    """The CONTRACT §4 report as text."""
+    duos, duration = value["duos"], value["duration"]
+    contacts, dropouts = value["contact_frequency"], value["dropouts"]
+    scope = f"programme {programme}" if programme else "all programmes"
+    states = ", ".join(f"{k} {v}" for k, v in duos["by_state"].items())
+    lines = [
+        f"Report as of {value['as_of']} ({scope})",
+        f"Duos: {duos['total']} ({states})",
+        "Duration:",
+        _summary("time to match", duration["time_to_match_days"]),
+        _summary("time to first meeting", duration["time_to_first_meeting_days"]),
+        _summary("relationship (closed from active)", duration["relationship_days"]),
+        "Contact frequency:",
+        f"  contacts {contacts['contacts']} (psychosocial "
+        f"{contacts['by_function']['psychosocial']}, career "
+        f"{contacts['by_function']['career']}); overdue active duos "
+        f"{contacts['overdue_active_duos']}",
+        _summary("contacts per 30 active days", contacts["contacts_per_30_days"], "")
+        .rstrip(),
+    ]
+    if minutes is not None:
+        per = minutes["minutes_per_30_days"]
+        lines.append(
+            f"  minutes per 30 active days         median {_num(per['median'])}, mean "
+            f"{_num(per['mean'])} (benchmark {minutes['benchmark_minutes_per_30_days']}; "
+            f"{minutes['duos_meeting_benchmark']} of {per['n']} duos meet it)")
+    rate = dropouts["rate"]
+    survival = ", ".join(f"S({t})={_num(v, 3)}" for t, v in dropouts["survival"].items())
+    lines += [
+        "Dropouts:",
+        f"  {dropouts['count']} dropouts, rate {_num(None if rate is None else 100 * rate)} %",
+        "  by stage: " + ", ".join(f"{k} {v}" for k, v in dropouts["by_stage"].items()),
+        "  by reason: " + ", ".join(f"{k} {v}" for k, v in dropouts["by_reason"].items() if v)
+        if dropouts["count"] else "  by reason: none",
+        f"  survival of active relationships: {survival}",
+    ]
+    return "\n".join(lines)
+
+
+def breakdown(value: dict[str, Any]) -> str:
+    """A breakdown as one line per group."""
+    header = (f"{value['by']:<14} {'duos':>6} {'active':>7} {'closed':>7} {'match d':>8} "
+              f"{'contacts':>9} {'per 30d':>8} {'min/30d':>8} {'dropout %':>9} {'S(182)':>7}")
+    lines = [f"Breakdown by {value['by']} as of {value['as_of']}", header, "-" * len(header)]
+    for key, sections in value["groups"].items():
+        duos = sections["duos"]
+        rate = sections["dropouts"]["rate"]
+        lines.append(
+            f"{key:<14} {duos['total']:>6} {duos['by_state']['active']:>7} "
+            f"{duos['by_state']['closed']:>7} "
+            f"{_num(sections['duration']['time_to_match_days']['median']):>8} "
+            f"{sections['contact_frequency']['contacts']:>9} "
+            f"{_num(sections['contact_frequency']['contacts_per_30_days']['median']):>8} "
+            f"{_num(sections['contact_minutes']['minutes_per_30_days']['median'], 0):>8} "
+            f"{_num(None if rate is None else 100 * rate):>9} "
+            f"{_num(sections['dropouts']['survival']['182'], 2):>7}")
+    return "\n".join(lines)
+
+
+def duos_table(rows: Sequence[DuoRow], as_of: date) -> str:
+    """The duo listing as an aligned table."""
+    header = (f"{'duo':<22} {'programme':<10} {'site':<12} {'state':<9} {'recruited':<10} "
+              f"{'activated':<10} {'closed':<10} {'reason':<20} {'contacts':>8} {'overdue':>7}")
+    lines = [f"{len(rows)} duos as of {as_of}", header, "-" * len(header)]
+    for row in rows:
+        lines.append(
+            f"{row.duo_id:<22} {row.programme_id:<10} {row.site_id:<12} {row.state:<9} "
+            f"{row.recruited_on:<10} {row.activated_on or '—':<10} {row.closed_on or '—':<10} "
+            f"{row.close_reason or '—':<20} {row.contacts:>8} {'yes' if row.overdue else '':>7}")
+    return "\n".join(lines)
+
+
+def duos_csv(rows: Sequence[DuoRow]) -> str:
+    """The duo listing as CSV with a header line."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        data = row.as_json()
+        writer.writerow(["" if data[c] is None else data[c] for c in COLUMNS])
+    return out.getvalue()
