@@ -237,6 +237,8 @@ class Lifecycle:
         self.today = today
         self.clock = clock
         self.cache = AggregateCache()
+        self.last_position = 0
+        """Log position of the last event this engine stored (for read-your-writes)."""
 
     @property
     def repository(self) -> Any:
@@ -246,7 +248,9 @@ class Lifecycle:
         """Store the aggregates' pending events in one transaction."""
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         if events:
-            self.app.events.put(events)
+            recordings = self.app.events.put(events)
+            if recordings:
+                self.last_position = recordings[-1].notification.id
 
     def prefetch(self, stream_ids: Iterable[str]) -> None:
         """Load the given streams not yet cached with one query (absent ones as absent)."""

@@ -492,3 +492,27 @@ def _jsonable(row: Any) -> Any:
         return None
     return [value.hex() if isinstance(value, bytes | memoryview) else value
             for value in (bytes(v) if isinstance(v, memoryview) else v for v in row)]
+
+
+@cli.command("project")
+@click.option("--follow", is_flag=True,
+              help="Keep running and apply new events as they are stored (worker mode).")
+@click.option("--poll", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between polls on SQLite.")
+@click.pass_obj
+def project_command(obj: Context, follow: bool, poll: float) -> None:
+    """Bring the views up to date; with --follow, run as a projection worker."""
+    views = obj.views
+    if not follow:
+        count = views.catch_up()
+        click.echo(f"applied {count} events; views at position {views.position()}")
+        return
+    import signal
+    import threading
+
+    from lifecycle.worker import follow as run_worker
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_worker(views, stop, poll=poll)

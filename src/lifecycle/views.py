@@ -8,6 +8,7 @@ current in the background as well).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -66,15 +67,34 @@ class Views:
     def status(self) -> list[sql.ViewStatus]:
         return sql.status(self.engine.app.recorder, self.conn)
 
+    def position(self) -> int:
+        """The log position every view has reached (0 when none has started)."""
+        return min((st.position or 0 for st in self.status()), default=0)
+
+    def wait_for(self, position: int, timeout: float = 30.0, poll: float = 0.05) -> bool:
+        """Read-your-writes with background workers: wait until every view has reached
+        ``position`` (e.g. ``engine.last_position``); False if ``timeout`` ran out."""
+        deadline = time.monotonic() + timeout
+        while self.position() < position:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+        return True
+
     def differences(self) -> list[sql.RowDifference]:
         """Rows of the stored views that differ from a rebuild in memory."""
         app = self.engine.app
         return sql.compare_with_rebuild(app.recorder, app.mapper, self.conn)
 
     def report(self, as_of: date, programme: str | None = None,
-               as_at: datetime | None = None) -> dict[str, Any]:
-        """The report of CONTRACT §4 (UnknownProgramme for a programme never opened)."""
-        self.catch_up()
+               as_at: datetime | None = None, *, catch_up: bool = True) -> dict[str, Any]:
+        """The report of CONTRACT §4 (UnknownProgramme for a programme never opened).
+
+        With ``catch_up=False`` the views are read as they stand (kept current by a
+        ``lifecycle project --follow`` worker; see :meth:`wait_for`).
+        """
+        if catch_up:
+            self.catch_up()
         return sql.report_from_db(self.conn, as_of, programme, as_at=as_at)
 
     def breakdown(self, as_of: date, by: str, programme: str | None = None,
@@ -98,9 +118,10 @@ class Views:
 
     def duos(self, as_of: date, *, state: str | None = None, programme: str | None = None,
              site: str | None = None, overdue: bool = False,
-             as_at: datetime | None = None) -> list[DuoRow]:
+             as_at: datetime | None = None, catch_up: bool = True) -> list[DuoRow]:
         """The per-duo view at ``as_of``, filtered."""
-        self.catch_up()
+        if catch_up:
+            self.catch_up()
         model = sql.load_read_model(self.conn, programme)
         return list_duos(model, as_of, state=state, programme=programme, site=site,
                          overdue=overdue, as_at=as_at)
