@@ -18,9 +18,11 @@ demo: $(STAMP)
 	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
 	$(BIN)/lifecycle simulate --seed 2025 --duos 400 --out demo/pilot.jsonl
 	$(BIN)/lifecycle --db $(DEMO_DB) import demo/pilot.jsonl
-	$(BIN)/lifecycle --db $(DEMO_DB) duos --programme DK-2025 --limit 5
+	$(BIN)/lifecycle --db $(DEMO_DB) duos --programme DK-2025 --as-of 2025-09-30 --limit 8
 	$(BIN)/lifecycle --db $(DEMO_DB) history $$($(BIN)/lifecycle --db $(DEMO_DB) duos --state closed --ids --limit 1)
-	$(BIN)/lifecycle --db $(DEMO_DB) report --as-of $$(tail -n 1 demo/pilot.jsonl | $(BIN)/python -c 'import json,sys; print(json.loads(sys.stdin.read())["occurred_on"])')
+	$(BIN)/lifecycle --db $(DEMO_DB) audit verify
+	$(BIN)/lifecycle --db $(DEMO_DB) report --as-of 2025-09-30 --by country
+	$(BIN)/lifecycle --db $(DEMO_DB) report --as-of 2025-09-30
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
