@@ -35,6 +35,7 @@ from lifecycle.domain.vocabulary import (
     MentorKind,
     Module,
     NewcomerKind,
+    NonNegativeInt,
     Phase,
     Policy,
     Respondent,
@@ -101,7 +102,7 @@ class RegisterMentor(Command):
     site_id: ContractId
     department: Text
     shifts: tuple[ShiftCode, ...]
-    years_experience: StrictInt = Field(ge=0)
+    years_experience: NonNegativeInt
 
 
 class RecordTraining(Command):
@@ -125,8 +126,14 @@ class Recruit(Command):
 class Select(Command):
     type: Literal["select"] = "select"
     duo_id: ContractId
-    consent: Literal[True] = Field(
-        description="participation is voluntary: must be true")
+    consent: StrictBool = Field(description="participation is voluntary: must be true")
+
+    @field_validator("consent")
+    @classmethod
+    def _consent_given(cls, value: bool) -> bool:
+        if value is not True:
+            raise ValueError("consent must be true: participation is voluntary")
+        return value
 
 
 class Match(Command):

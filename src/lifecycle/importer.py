@@ -72,22 +72,34 @@ class _Pending:
 def _own_command_id(raw: Any) -> str | None:
     if isinstance(raw, dict):
         value = raw.get("command_id")
-        if isinstance(value, str) and _VALID_ID.match(value):
+        if isinstance(value, str) and _VALID_ID.fullmatch(value):
             return value
     return None
+
+
+class LineRejected(Exception):
+    """A line that is not a valid command, with its own command id when it has one."""
+
+    def __init__(self, error: DomainError, command_id: str | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.command_id = command_id
 
 
 def decode_line(text: bytes) -> tuple[dict[str, Any], Command]:
     """Decode and validate one JSONL line.
 
     Raises:
-        InvalidCommand: the line is not JSON, not an object, or breaks rule 1.
+        LineRejected: the line is not JSON, not an object, or breaks rule 1.
     """
     try:
         raw = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise InvalidCommand(f"not valid JSON ({exc})") from None
-    return raw, parse_command(raw, text)
+        raise LineRejected(InvalidCommand(f"not valid JSON ({exc})"), None) from None
+    try:
+        return raw, parse_command(raw, text)
+    except DomainError as exc:
+        raise LineRejected(exc, _own_command_id(raw)) from None
 
 
 class Importer:
@@ -135,8 +147,8 @@ class Importer:
         for number, text in chunk:
             try:
                 raw, command = decode_line(text)
-            except DomainError as exc:
-                self._reject(result, number, None, exc)
+            except LineRejected as exc:
+                self._reject(result, number, exc.command_id, exc.error)
                 continue
             decoded.append((number, raw, command))
         # One query loads every stream the batch names that is not cached yet.

@@ -17,6 +17,9 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
+# Importing the aggregates registers every event topic, so a reader of the store that
+# never touched the domain can still decode what it finds.
+from lifecycle.domain import duo, markers, mentor, programme, site  # noqa: F401
 from lifecycle.domain.base import DomainEvent, event_class_for_topic
 
 _BASE_FIELDS = {"originator_id", "originator_version"}

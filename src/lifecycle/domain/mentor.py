@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar
 
-from pydantic import Field, StrictInt
-
 from lifecycle.domain.base import Aggregate, DomainEvent, EventMeta
 from lifecycle.domain.errors import DateBeforeDependency, MentorNotTrained
 from lifecycle.domain.programme import Programme
 from lifecycle.domain.site import Site
-from lifecycle.domain.vocabulary import Module, ShiftCode, Text
+from lifecycle.domain.vocabulary import Module, NonNegativeInt, ShiftCode, Text
 
 
 class Mentor(Aggregate):
@@ -33,7 +31,7 @@ class Mentor(Aggregate):
         site_id: str
         department: Text
         shifts: tuple[ShiftCode, ...]
-        years_experience: StrictInt = Field(ge=0)
+        years_experience: NonNegativeInt
 
         def apply(self, aggregate: Mentor) -> None:
             aggregate.programme_id = self.programme_id

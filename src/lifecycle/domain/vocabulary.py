@@ -104,7 +104,11 @@ class InitiatedBy(StrEnum):
     ORGANISATION = "organisation"
 
 
-PositiveInt = Annotated[StrictInt, Field(ge=1)]
+INT64_MAX = 2**63 - 1
+"""The largest integer the stores can hold: a larger one breaks rule 1."""
+
+PositiveInt = Annotated[StrictInt, Field(ge=1, le=INT64_MAX)]
+NonNegativeInt = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
 
 
 class Policy(BaseModel):
