@@ -248,9 +248,12 @@ class Lifecycle:
         """Store the aggregates' pending events in one transaction."""
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         if events:
-            recordings = self.app.events.put(events)
-            if recordings:
-                self.last_position = recordings[-1].notification.id
+            # The recorder directly: the event store's put() would also build a
+            # notification object per event, which nothing here uses.
+            to_stored = self.app.mapper.to_stored_event
+            ids = self.app.recorder.insert_events([to_stored(e) for e in events])
+            if ids:
+                self.last_position = ids[-1]
 
     def prefetch(self, stream_ids: Iterable[str]) -> None:
         """Load the given streams not yet cached with one query (absent ones as absent)."""

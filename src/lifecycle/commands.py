@@ -258,7 +258,12 @@ def parse_command(raw: Any, line: str | bytes | None = None) -> Command:
         raise InvalidCommand(f"{message}{more}", field=field or None) from None
 
 
+_OWN_FIELDS: dict[type[Command], tuple[str, ...]] = {
+    model: tuple(k for k in model.model_fields if k not in ("type", "occurred_on", "command_id"))
+    for model in COMMANDS.values()
+}
+
+
 def command_fields(command: Command) -> dict[str, Any]:
     """The command's own fields (not ``type``, ``occurred_on``, ``command_id``)."""
-    return {k: getattr(command, k) for k in type(command).model_fields
-            if k not in ("type", "occurred_on", "command_id")}
+    return {k: getattr(command, k) for k in _OWN_FIELDS[type(command)]}

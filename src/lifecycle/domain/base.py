@@ -8,6 +8,7 @@ library stores and replays them while the domain stays free of persistence code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar, Self
 
@@ -18,8 +19,9 @@ from lifecycle.domain.errors import DateInFuture
 _TOPICS: dict[str, type[DomainEvent]] = {}
 
 
-class EventMeta(BaseModel):
-    """What every event carries besides its own fields.
+@dataclass(frozen=True, slots=True)
+class EventMeta:
+    """What every event carries besides its own fields (already validated values).
 
     Attributes:
         occurred_on: the business date the command names.
@@ -27,8 +29,6 @@ class EventMeta(BaseModel):
         command_id: the command's id, when it had one (kept for audit; not part of
             the history's ``data``).
     """
-
-    model_config = ConfigDict(frozen=True)
 
     occurred_on: date
     recorded_at: datetime
