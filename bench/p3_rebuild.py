@@ -1,0 +1,55 @@
+"""P3: rebuild of every projection from the P2 store's log (events/s), against raw
+sqlite3 reading the same rows and decoding their JSON. P6: the peak RSS of this
+process, which does nothing but the rebuild before it is read (target ≤ 300 MB)."""
+
+from __future__ import annotations
+
+import resource
+import sqlite3
+
+import orjson
+from common import result, timer
+from p2_import import STORE
+
+
+def ours() -> tuple[float, int, float]:
+    from lifecycle.application import Lifecycle
+    from lifecycle.store import resolve_target
+    from lifecycle.views import Views
+
+    target = resolve_target(str(STORE))
+    engine = Lifecycle(target.env)
+    views = Views(engine, target.env)
+    log_events = engine.app.recorder.max_notification_id() or 0
+    with timer() as elapsed:
+        views.rebuild()
+    views.close()
+    engine.shutdown()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return log_events / elapsed(), log_events, peak_mb
+
+
+def raw_read_decode() -> float:
+    conn = sqlite3.connect(STORE)
+    count = 0
+    with timer() as elapsed:
+        cursor = conn.execute("SELECT originator_id, originator_version, topic, state "
+                              "FROM stored_events ORDER BY rowid")
+        while rows := cursor.fetchmany(5000):
+            for row in rows:
+                orjson.loads(row[3])
+            count += len(rows)
+    conn.close()
+    return count / elapsed()
+
+
+def main() -> None:
+    rate, events, peak_mb = ours()
+    baseline = raw_read_decode()
+    result("P3", rate, "events/s", baseline=baseline, ratio=rate / baseline, target=0.5,
+           events=events)
+    result("P6", peak_mb, "MB", target=300, events=events)
+
+
+if __name__ == "__main__":
+    main()
