@@ -19,9 +19,10 @@ import orjson
 
 from lifecycle import commands, logconfig
 from lifecycle.application import Lifecycle
+from lifecycle.bootstrap import open_engine, open_views
 from lifecycle.domain import states
 from lifecycle.domain.errors import DomainError
-from lifecycle.store import StoreError, StoreTarget, ensure_postgres_schema, resolve_target
+from lifecycle.store import StoreError, StoreTarget, resolve_target
 
 
 class UsageFailure(click.ClickException):
@@ -59,8 +60,7 @@ class Context:
     def engine(self) -> Lifecycle:
         if self._engine is None:
             try:
-                ensure_postgres_schema(self.target)
-                self._engine = Lifecycle(self.target.env)
+                self._engine = open_engine(self.target)
             except StoreError as exc:
                 fail(str(exc))
             except Exception as exc:  # the library raises several kinds for a bad store
@@ -70,9 +70,7 @@ class Context:
     @property
     def views(self) -> Any:
         if self._views is None:
-            from lifecycle.views import Views
-
-            self._views = Views(self.engine, self.target.env)
+            self._views = open_views(self.engine, self.target)
         return self._views
 
     def close(self) -> None:

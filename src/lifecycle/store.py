@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -117,22 +119,45 @@ def _postgres_target(raw: str) -> StoreTarget:
     return StoreTarget("postgres", shown.geturl(), env, schema)
 
 
-def ensure_postgres_schema(target: StoreTarget) -> None:
-    """Create the target's schema when it does not exist yet."""
-    if not target.is_postgres or not target.schema:
+_SETUP_LOCK = 0x6C696665  # "life": one advisory lock for first-use set-up
+
+
+@contextmanager
+def setup_lock(target: StoreTarget) -> Iterator[None]:
+    """Serialise first-use set-up (schema, tables) across processes.
+
+    PostgreSQL's ``CREATE … IF NOT EXISTS`` is not safe when several processes run it at
+    once ("tuple concurrently updated"), so on PostgreSQL set-up runs under a
+    session-level advisory lock, after creating the target's schema. SQLite needs
+    nothing: its writers are serialised by the file lock.
+    """
+    if not target.is_postgres:
+        yield
         return
     import psycopg
     from psycopg import sql
 
     env = target.env
     try:
-        with psycopg.connect(
+        conn = psycopg.connect(
             dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
             port=int(env["POSTGRES_PORT"]), user=env["POSTGRES_USER"],
             password=env["POSTGRES_PASSWORD"] or None, connect_timeout=10,
-            autocommit=True,
-        ) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                sql.Identifier(target.schema)))
+            autocommit=True)
     except psycopg.Error as exc:
         raise StoreError(f"cannot open store '{target.location}': {exc}") from None
+    try:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        if target.schema:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                sql.Identifier(target.schema)))
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+        conn.close()
+
+
+def ensure_postgres_schema(target: StoreTarget) -> None:
+    """Create the target's PostgreSQL schema when missing (safe with concurrent callers)."""
+    with setup_lock(target):
+        pass
