@@ -21,6 +21,7 @@ from lifecycle.recorders import CHAIN_TABLE
 from lifecycle.store import StoreTarget
 
 FETCH = 20_000
+ALGORITHM = "sha256-chain-v1"
 
 EventRow = tuple[int, str, int, str, bytes]
 LinkRow = tuple[int, bytes]
@@ -38,18 +39,27 @@ class Digest:
 
     def as_json(self) -> dict[str, Any]:
         return {"events": self.events, "position": self.position, "head": self.head,
-                "algorithm": "sha256-chain-v1", "created_at": self.created_at,
+                "algorithm": ALGORITHM, "created_at": self.created_at,
                 "store": self.store}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Digest:
         try:
             events, position, head = data["events"], data["position"], data["head"]
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, IndexError):
             raise ValueError("not a digest: needs events, position and head") from None
         if not (isinstance(events, int) and isinstance(position, int)
-                and isinstance(head, str)):
+                and isinstance(head, str)) or isinstance(events, bool) or isinstance(
+                    position, bool):
             raise ValueError("not a digest: events and position are ints, head a string")
+        if events < 0 or position < 0:
+            raise ValueError("not a digest: events and position cannot be negative")
+        if len(head) != 64 or any(c not in "0123456789abcdef" for c in head):
+            raise ValueError("not a digest: head must be 64 lower-case hex digits (SHA-256)")
+        algorithm = data.get("algorithm", ALGORITHM)
+        if algorithm != ALGORITHM:
+            raise ValueError(f"not a digest of this engine: algorithm {algorithm!r}, "
+                             f"expected {ALGORITHM!r}")
         return cls(events, position, head, str(data.get("created_at", "")),
                    str(data.get("store", "")))
 

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+import structlog
+
+from lifecycle import logconfig
 from lifecycle.application import Lifecycle, utc_now, utc_today
 from lifecycle.store import StoreTarget, resolve_target, setup_lock
 from lifecycle.views import Views
@@ -16,6 +19,8 @@ def open_engine(target: StoreTarget | str | None = None, *,
                 clock: Callable[[], datetime] = utc_now) -> Lifecycle:
     """An engine on ``target`` (a StoreTarget, a ``--db`` string, or None for the default),
     its tables created on first use — safely when several processes start at once."""
+    if not structlog.is_configured():
+        logconfig.configure()  # an embedding host that set up no logging gets quiet logs
     resolved = target if isinstance(target, StoreTarget) else resolve_target(target)
     with setup_lock(resolved):
         return Lifecycle(resolved.env, today=today, clock=clock)

@@ -70,7 +70,9 @@ IsoDate = Annotated[
 class Command(BaseModel):
     """Fields every command has."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # Strictness is per field (StrictInt, StrictBool, strict ids and text), so that a
+    # front end may build commands from plain strings and lists in Python too.
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: str
     occurred_on: IsoDate

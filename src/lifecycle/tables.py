@@ -20,8 +20,9 @@ def _num(value: Any, digits: int = 1) -> str:
 
 
 def _summary(name: str, summary: dict[str, Any], unit: str = "days") -> str:
-    return (f"  {name:<34} n={summary['n']:<6} median {_num(summary['median'])} {unit}, "
-            f"mean {_num(summary['mean'])} {unit}")
+    suffix = f" {unit}" if unit else ""
+    return (f"  {name:<34} n={summary['n']:<6} median {_num(summary['median'])}{suffix}, "
+            f"mean {_num(summary['mean'])}{suffix}")
 
 
 def report(value: dict[str, Any], minutes: dict[str, Any] | None,
@@ -43,8 +44,7 @@ def report(value: dict[str, Any], minutes: dict[str, Any] | None,
         f"{contacts['by_function']['psychosocial']}, career "
         f"{contacts['by_function']['career']}); overdue active duos "
         f"{contacts['overdue_active_duos']}",
-        _summary("contacts per 30 active days", contacts["contacts_per_30_days"], "")
-        .rstrip(),
+        _summary("contacts per 30 active days", contacts["contacts_per_30_days"], ""),
     ]
     if minutes is not None:
         per = minutes["minutes_per_30_days"]
@@ -86,16 +86,22 @@ def breakdown(value: dict[str, Any]) -> str:
 
 
 def duos_table(rows: Sequence[DuoRow], as_of: date) -> str:
-    """The duo listing as an aligned table."""
-    header = (f"{'duo':<22} {'programme':<10} {'site':<12} {'state':<9} {'recruited':<10} "
-              f"{'activated':<10} {'closed':<10} {'reason':<20} {'contacts':>8} {'overdue':>7}")
-    lines = [f"{len(rows)} duos as of {as_of}", header, "-" * len(header)]
-    for row in rows:
-        lines.append(
-            f"{row.duo_id:<22} {row.programme_id:<10} {row.site_id:<12} {row.state:<9} "
-            f"{row.recruited_on:<10} {row.activated_on or '—':<10} {row.closed_on or '—':<10} "
-            f"{row.close_reason or '—':<20} {row.contacts:>8} {'yes' if row.overdue else '':>7}")
-    return "\n".join(lines)
+    """The duo listing as a table whose columns fit their longest value."""
+    heads = ("duo", "programme", "site", "state", "recruited", "activated", "closed",
+             "reason", "contacts", "overdue")
+    cells = [(row.duo_id, row.programme_id, row.site_id, row.state, row.recruited_on,
+              row.activated_on or "—", row.closed_on or "—", row.close_reason or "—",
+              str(row.contacts), "yes" if row.overdue else "") for row in rows]
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(heads)]
+    numeric = {8}  # right-aligned columns
+
+    def line(values: Sequence[str]) -> str:
+        return " ".join(v.rjust(w) if i in numeric else v.ljust(w)
+                        for i, (v, w) in enumerate(zip(values, widths, strict=True)))
+
+    header = line(heads)
+    return "\n".join([f"{len(rows)} duos as of {as_of}", header, "-" * len(header),
+                      *(line(c) for c in cells)])
 
 
 def duos_csv(rows: Sequence[DuoRow]) -> str:
