@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from lifecycle.chain import GENESIS, HEADER, link
+from lifecycle.chain import GENESIS, HEADER, link_bytes
 from lifecycle.recorders import CHAIN_TABLE
 from lifecycle.store import StoreTarget
 
 FETCH = 20_000
 ALGORITHM = "sha256-chain-v1"
 
-EventRow = tuple[int, str, int, str, bytes]
+EventRow = tuple[int, bytes, Any, bytes, bytes]
+"""(position, originator_id bytes, version as stored, topic bytes, state bytes)."""
 LinkRow = tuple[int, bytes]
 
 
@@ -106,9 +107,18 @@ class ChainReader:
             return f'"{schema}"."{table}"'
         return table
 
+    def _columns(self, alias: str = "") -> str:
+        # On SQLite, read the id and topic as raw bytes: a hand-edited cell need not be
+        # valid UTF-8 (nor text at all), and must show up as a mismatch, not a crash.
+        if self.target.is_postgres:
+            return (f"{alias}notification_id, {alias}originator_id, "
+                    f"{alias}originator_version, {alias}topic, {alias}state")
+        return (f"{alias}rowid, CAST({alias}originator_id AS BLOB), "
+                f"{alias}originator_version, CAST({alias}topic AS BLOB), {alias}state")
+
     def _event_sql(self) -> str:
         position = "notification_id" if self.target.is_postgres else "rowid"
-        return (f"SELECT {position}, originator_id, originator_version, topic, state "
+        return (f"SELECT {self._columns()} "
                 f"FROM {self._qualified(self.events_table)} ORDER BY {position}")
 
     def _link_sql(self) -> str:
@@ -116,8 +126,8 @@ class ChainReader:
 
     def _joined_sql(self) -> str:
         position = "e.notification_id" if self.target.is_postgres else "e.rowid"
-        return (f"SELECT {position}, e.originator_id, e.originator_version, e.topic, e.state, "
-                f"c.link FROM {self._qualified(self.events_table)} e LEFT JOIN "
+        columns = self._columns("e.")
+        return (f"SELECT {columns}, c.link FROM {self._qualified(self.events_table)} e LEFT JOIN "
                 f"{self._qualified(CHAIN_TABLE)} c ON c.position = {position} "
                 f"ORDER BY {position}")
 
@@ -127,11 +137,11 @@ class ChainReader:
         if self.target.is_postgres:
             with self._pg() as conn, conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                cursor = conn.cursor(name="audit_joined")
-                cursor.itersize = FETCH
-                cursor.execute(self._joined_sql())
-                while rows := cursor.fetchmany(FETCH):
-                    yield rows, 0
+                with conn.cursor(name="audit_joined") as cursor:
+                    cursor.itersize = FETCH
+                    cursor.execute(self._joined_sql())
+                    while rows := cursor.fetchmany(FETCH):
+                        yield rows, 0
                 count = conn.execute(
                     f"SELECT count(*) FROM {self._qualified(CHAIN_TABLE)}").fetchone()[0]
                 yield [], int(count)
@@ -152,12 +162,12 @@ class ChainReader:
         if self.target.is_postgres:
             with self._pg() as conn, conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                events = conn.cursor(name="audit_events")
-                links = conn.cursor(name="audit_links")
-                events.itersize = links.itersize = FETCH
-                events.execute(self._event_sql())
-                links.execute(self._link_sql())
-                yield from _merge(map(_event_row, events), map(_link_row, links))
+                with conn.cursor(name="audit_events") as events, \
+                        conn.cursor(name="audit_links") as links:
+                    events.itersize = links.itersize = FETCH
+                    events.execute(self._event_sql())
+                    links.execute(self._link_sql())
+                    yield from _merge(map(_event_row, events), map(_link_row, links))
             return
         conn = self._sqlite()
         try:
@@ -171,17 +181,29 @@ class ChainReader:
 
 
 def _as_bytes(value: Any) -> bytes:
-    # A hand-edited SQLite cell may come back as text (or a number): hash its bytes.
+    # A hand-edited SQLite cell may come back as text, a number or NULL: hash its bytes.
     if isinstance(value, bytes):
         return value
     if isinstance(value, memoryview | bytearray):
         return bytes(value)
+    if value is None:
+        return b""
     return str(value).encode()
 
 
 def _event_row(row: Any) -> EventRow:
     position, originator_id, version, topic, state = row
-    return (int(position), str(originator_id), int(version), str(topic), _as_bytes(state))
+    return (int(position), _as_bytes(originator_id), version, _as_bytes(topic),
+            _as_bytes(state))
+
+
+def _expected_link(previous: bytes, event: EventRow) -> bytes | None:
+    """The link the event should have, or None when its version is not even an int."""
+    position, oid, version, topic, state = event
+    if type(version) is not int:
+        return None
+    return link_bytes(previous, position, _as_bytes(oid), version, _as_bytes(topic),
+                      _as_bytes(state))
 
 
 def _link_row(row: Any) -> LinkRow:
@@ -234,8 +256,10 @@ def verify(reader: ChainReader, digest: Digest | None = None,
         for position, oid, version, topic, state, stored_link in rows:
             if type(state) is not bytes:
                 state = _as_bytes(state)
-            oid_bytes = oid.encode()
-            topic_bytes = topic.encode()
+            oid_bytes = oid if type(oid) is bytes else _as_bytes(oid)
+            topic_bytes = topic if type(topic) is bytes else _as_bytes(topic)
+            if type(version) is not int:
+                return _exact(reader, digest)
             # The same bytes as lifecycle.chain.link, inlined: this loop is the hot path.
             expected = sha256(join((previous, pack(position, version, len(oid_bytes),
                                                    len(topic_bytes)),
@@ -274,10 +298,12 @@ def _exact(reader: ChainReader, digest: Digest | None) -> Verification:
             return _broken(count, previous, position,
                            f"event at position {position} has no chain link (inserted "
                            "outside the engine)")
-        expected = link(previous, *event)
-        if expected != chained[1]:
+        expected = _expected_link(previous, event)
+        if expected is None or expected != chained[1]:
+            oid = event[1]
+            shown = oid.decode(errors="replace") if isinstance(oid, bytes) else str(oid)
             return _broken(count, previous, position,
-                           f"event at position {position} ({event[1]} v{event[2]}) does "
+                           f"event at position {position} ({shown} v{event[2]}) does "
                            "not match the chain (altered, reordered or forged)")
         previous = expected
         count += 1

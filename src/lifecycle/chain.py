@@ -22,8 +22,14 @@ HEADER = struct.Struct(">qqII")
 def link(previous: bytes, position: int, originator_id: str, version: int, topic: str,
          state: bytes) -> bytes:
     """The chain link of one stored event."""
-    oid = originator_id.encode()
-    top = topic.encode()
+    return link_bytes(previous, position, originator_id.encode(), version, topic.encode(),
+                      state)
+
+
+def link_bytes(previous: bytes, position: int, originator_id: bytes, version: int,
+               topic: bytes, state: bytes) -> bytes:
+    """:func:`link` over the UTF-8 bytes of the id and topic (as an auditor reads them)."""
     return hashlib.sha256(b"".join(
-        (previous, HEADER.pack(position, version, len(oid), len(top)), oid, top, state)
+        (previous, HEADER.pack(position, version, len(originator_id), len(topic)),
+         originator_id, topic, state)
     )).digest()
