@@ -10,6 +10,8 @@ still writes nothing.
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -37,7 +39,7 @@ log = structlog.get_logger(__name__)
 
 A = TypeVar("A", bound=Aggregate)
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 20
 """How often a command is re-checked and re-applied after a concurrent write."""
 
 
@@ -142,6 +144,17 @@ class UnitOfWork:
             return None
         assert isinstance(found, cls)
         return found
+
+    def find_stored(self, cls: type[A], contract_id: str) -> A | None:
+        """Like :meth:`find`, but read from the store unless changed in this unit."""
+        stream_id = cls.stream_id(contract_id)
+        if stream_id not in self._changed:
+            self._engine.cache.evict((stream_id,))
+        fresh, self.fresh = self.fresh, True
+        try:
+            return self.find(cls, contract_id)
+        finally:
+            self.fresh = fresh
 
     def get(self, cls: type[A], contract_id: str, field: str) -> A:
         """Like :meth:`find`, but a missing aggregate breaks rule 2 for ``field``."""
@@ -316,6 +329,8 @@ class Lifecycle:
                 uow.commit()
             except IntegrityError:
                 log.info("command_conflicted", command_type=command.type, attempt=attempt)
+                # Back off with jitter, so writers contending for one duo spread out.
+                time.sleep(random.uniform(0, min(0.5, 0.002 * 2**attempt)))
                 continue
             log.debug("command_applied", command_type=command.type, outcome=outcome.value,
                       command_id=command.command_id)
@@ -362,8 +377,11 @@ class Lifecycle:
             meta.check_not_future(self.today())
             changed = _HANDLERS[type(command)](self, uow, command, meta)
         except DomainError:
-            if lazy_marker and command_id is not None:
-                marker = uow.find(AppliedCommand, command_id)
+            # Rule 13 before any other rule: look the marker up again, in the store
+            # itself, since a twin of this command may have been applied by another
+            # process after the marker was first read (or was never read).
+            if command_id is not None:
+                marker = uow.find_stored(AppliedCommand, command_id)
                 if marker is not None and marker.is_duplicate_of(digest):
                     return Outcome.DUPLICATE
             raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
 
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -59,8 +60,8 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             return []
         c.executemany(
             self.insert_events_statement,
-            [(str(s.originator_id), s.originator_version, s.topic, s.state)
-             for s in stored_events],
+            [(s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+              s.originator_version, s.topic, s.state) for s in stored_events],
         )
         # Inside the write transaction, SQLite gives new rows max(rowid) + 1 in turn:
         # the batch's ids are the last len(batch) rowids.

@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 DEFAULT_DB = "lifecycle.db"
 ENV_VAR = "LIFECYCLE_DB"
-_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class StoreError(Exception):
@@ -64,9 +63,8 @@ def _sqlite_target(raw: str) -> StoreTarget:
     if path.is_dir():
         raise StoreError(f"store '{raw}' is a directory, not an SQLite file")
     if path.exists() and path.stat().st_size > 0:
-        with path.open("rb") as handle:
-            if handle.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
-                raise StoreError(f"'{raw}' is not a lifecycle store (not an SQLite database)")
+        # Asked through sqlite3 only: opening and closing the file by hand would drop
+        # this process's SQLite locks on it (POSIX advisory locks are per process).
         _check_sqlite_is_store(path, raw)
     elif not path.parent.exists():
         raise StoreError(f"cannot create store '{raw}': folder '{path.parent}' does not exist")
@@ -89,7 +87,10 @@ def _check_sqlite_is_store(path: Path, raw: str) -> None:
                 "SELECT name FROM sqlite_master WHERE type='table'")}
         finally:
             conn.close()
-    except sqlite3.Error as exc:
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise StoreError(f"'{raw}' is not a lifecycle store (not an SQLite database)"
+                             ) from None
         raise StoreError(f"cannot open store '{raw}': {exc}") from None
     if tables and "stored_events" not in tables:
         raise StoreError(f"'{raw}' is an SQLite database but not a lifecycle store")
