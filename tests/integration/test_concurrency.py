@@ -40,7 +40,6 @@ import pytest
 from lifecycle.application import MAX_ATTEMPTS, Lifecycle, Outcome, UnitOfWork
 from lifecycle.commands import parse_command
 from lifecycle.domain.duo import Duo
-from lifecycle.domain.errors import DomainError
 from lifecycle.domain.markers import AppliedCommand
 from lifecycle.store import resolve_target
 
