@@ -52,6 +52,22 @@ class Dialect:
         return text.replace("?", "%s") if self.is_postgres else text
 
     @property
+    def max_parameters(self) -> int:
+        """How many parameters one statement may bind."""
+        if self.is_postgres:
+            return 65_535
+        limit: int = self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        return limit
+
+    def concatenated(self, column: str) -> str:
+        """An aggregate of the blobs of ``column`` joined end to end, in no set order
+        (NULL over no rows)."""
+        if self.is_postgres:
+            return f"string_agg({column}, ''::bytea)"
+        # group_concat joins the bytes as they are; the cast makes the result a blob again.
+        return f"CAST(group_concat({column}, '') AS BLOB)"
+
+    @property
     def for_update(self) -> str:
         """Row-lock suffix of a SELECT (SQLite's ``BEGIN IMMEDIATE`` locks already)."""
         return " FOR UPDATE" if self.is_postgres else ""

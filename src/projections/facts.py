@@ -28,6 +28,15 @@ Facts (:data:`FACTS`, 13 little-endian int32):
 For ``as_of >= settled`` the contact counts 7-11 hold as they are; for an earlier
 ``as_of`` they are recounted from the timeline: one (day, retracted day or NEVER,
 function bits, minutes) entry per contact (:data:`CONTACT`, 4 int32), sorted.
+
+The same counts, month by month (:func:`month_states`), let a report as of a date
+before ``settled`` read one short record per duo instead of its whole timeline: for
+each month from the duo's recruitment to ``settled``, a header of two lines of
+:data:`STATE_INTS` int32 (:data:`HEADER_MARK`, facts 0-4; ``settled``, facts 5-6, zeros),
+then one state line (day, contacts, psychosocial, career, minutes, last contact) at
+the last day of the month before, and one at each day of the month the counts changed.
+The counts at any ``as_of`` of that month are those of the last state dated by
+``as_of``.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from datetime import date
+from itertools import chain
 from typing import Final
 
 from lifecycle.domain.vocabulary import CloseReason
@@ -51,8 +61,10 @@ DROPOUT_CODES: Final = frozenset(
 PSYCHOSOCIAL: Final = 1
 CAREER: Final = 2
 
-FACTS: Final = struct.Struct("<13i")
-CONTACT: Final = struct.Struct("<4i")
+FACT_COUNT: Final = 13
+FACTS: Final = struct.Struct(f"<{FACT_COUNT}i")
+CONTACT_INTS: Final = 4
+CONTACT: Final = struct.Struct(f"<{CONTACT_INTS}i")
 
 Facts = tuple[int, int, int, int, int, int, int, int, int, int, int, int, int]
 TimelineEntry = tuple[int, int, int, int]
@@ -103,20 +115,33 @@ def duo_facts(duo: DuoView, as_at: str | None = None) -> tuple[Facts, Timeline]:
     else:
         reason = CLOSE_REASONS.index(duo.close_reason or "")
         closed_from = OPEN_STATES.index(duo.closed_from or "")
+    # One pass over the contacts (a rebuild runs this for every duo): the counts are
+    # those of contacts_at(timeline, NEVER - 1), the contacts never retracted.
     timeline: list[TimelineEntry] = []
+    append, days = timeline.append, _DAYS
+    n = psy = car = minutes = last = settled = 0
     for c in duo.contacts.values():
         if as_at is not None and c.recorded_at > as_at:
             continue
+        on = days.get(c.occurred_on) or day(c.occurred_on)
         bits = (PSYCHOSOCIAL if c.psychosocial else 0) | (CAREER if c.career else 0)
-        timeline.append((day(c.occurred_on), _day_or_never(c.retracted_on, c.retracted_at,
-                                                           as_at), bits, c.minutes))
+        retracted = (NEVER if c.retracted_on is None
+                     else _day_or_never(c.retracted_on, c.retracted_at, as_at))
+        append((on, retracted, bits, c.minutes))
+        if retracted == NEVER:
+            n += 1
+            psy += bits & PSYCHOSOCIAL
+            car += bits >> 1
+            minutes += c.minutes
+            if on > last:
+                last = on
+            if on > settled:
+                settled = on
+        elif retracted > settled:
+            settled = retracted
     timeline.sort()
-    settled = 0
-    for on, retracted, _, _ in timeline:
-        settled = max(settled, on if retracted == NEVER else retracted)
-    counted = contacts_at(timeline, NEVER - 1)
     return (recruited, selected, matched, activated, closed, reason, closed_from,
-            *counted, settled), timeline
+            n, psy, car, minutes, last, settled), timeline
 
 
 def contacts_at(timeline: Timeline | bytes, as_of: int) -> tuple[int, int, int, int, int]:
@@ -137,6 +162,117 @@ def contacts_at(timeline: Timeline | bytes, as_of: int) -> tuple[int, int, int, 
     return n, psy, car, minutes, last
 
 
+STATE_INTS: Final = 6
+"""Int32 per state (and per header line) of a month's contact states."""
+HEADER_LINES: Final = 2
+HEADER_MARK: Final = -1
+"""The first int32 of a month's header (a state's is its day): it tells where each
+duo's record begins in many of them joined together."""
+HEADER_FACTS: Final = (1, 2, 3, 4, 5, 7, 8)
+"""Where facts 0-6 are in a month's header."""
+HEADER_SETTLED: Final = 6
+"""Where ``settled`` is in a month's header."""
+
+
+State = tuple[int, int, int, int, int, int]
+"""Day, contacts, psychosocial, career, minutes, last contact day."""
+
+
+def month_states(facts: Facts, timeline: Timeline) -> list[tuple[str, bytes]]:
+    """The duo's contact states month by month (``YYYY-MM``, packed), for the months
+    from its recruitment to ``settled``; none when it has no contact.
+
+    Each contact counts from its day, and stops counting on the day it is retracted,
+    as in :func:`contacts_at`: the states are those counts at each day they change.
+    """
+    recruited, settled = facts[0], facts[12]
+    if not settled or settled < recruited:
+        return []
+    states = _states(timeline)
+    header = [0] * (STATE_INTS * HEADER_LINES)
+    header[0], header[HEADER_SETTLED] = HEADER_MARK, settled
+    for at, fact in zip(HEADER_FACTS, facts[:7], strict=True):
+        header[at] = fact
+    counts: tuple[int, ...] = (0, 0, 0, 0, 0)
+    months: list[tuple[str, bytes]] = []
+    step, label, start, end = 0, *_month(recruited)
+    while start <= settled:
+        while step < len(states) and states[step][0] < start:
+            counts = states[step][1:]
+            step += 1
+        ints = [*header, start - 1, *counts]
+        while step < len(states) and states[step][0] < end:
+            ints += states[step]
+            counts = states[step][1:]
+            step += 1
+        months.append((label, _packer(len(ints)).pack(*ints)))
+        label, start, end = _month(end)
+    return months
+
+
+def _states(timeline: Timeline) -> list[State]:
+    """The counts at each day they change, in day order (``timeline`` is sorted)."""
+    states: list[State] = []
+    n = psy = car = minutes = 0
+    if all(retracted == NEVER for _, retracted, _, _ in timeline):
+        # The usual duo: every contact counts from its day on, and is the latest then.
+        for on, _, bits, spent in timeline:
+            n += 1
+            psy += bits & PSYCHOSOCIAL
+            car += bits >> 1
+            minutes += spent
+            if states and states[-1][0] == on:
+                states.pop()
+            states.append((on, n, psy, car, minutes, on))
+        return states
+    changes: dict[int, list[tuple[int, TimelineEntry]]] = {}
+    for entry in timeline:
+        changes.setdefault(entry[0], []).append((1, entry))
+        if entry[1] != NEVER:
+            changes.setdefault(entry[1], []).append((-1, entry))
+    counted: dict[int, int] = {}  # days of the contacts counting now, how many on each
+    for at in sorted(changes):
+        removed = False
+        for sign, (on, _, bits, spent) in changes[at]:
+            n += sign
+            psy += sign * (bits & PSYCHOSOCIAL)
+            car += sign * (bits >> 1)
+            minutes += sign * spent
+            counted[on] = counted.get(on, 0) + sign
+            if sign < 0:
+                removed = True
+                if not counted[on]:
+                    del counted[on]
+        # A contact added today is the latest; a retraction may uncover an older one.
+        states.append((at, n, psy, car, minutes, max(counted, default=0) if removed else at))
+    return states
+
+
+_MONTHS: dict[int, tuple[str, int, int]] = {}
+
+
+def _month(ordinal: int) -> tuple[str, int, int]:
+    """The month of a day: ``YYYY-MM``, its first day and the next month's (memoised)."""
+    found = _MONTHS.get(ordinal)
+    if found is None:
+        first = date.fromordinal(ordinal).replace(day=1)
+        following = (first.replace(year=first.year + 1, month=1) if first.month == 12
+                     else first.replace(month=first.month + 1))
+        found = _MONTHS[ordinal] = (first.isoformat()[:7], first.toordinal(),
+                                    following.toordinal())
+    return found
+
+
+_PACKERS: dict[int, struct.Struct] = {}
+
+
+def _packer(ints: int) -> struct.Struct:
+    found = _PACKERS.get(ints)
+    if found is None:
+        found = _PACKERS[ints] = struct.Struct(f"<{ints}i")
+    return found
+
+
 def pack_facts(facts: Facts) -> bytes:
     return FACTS.pack(*facts)
 
@@ -147,7 +283,7 @@ def unpack_facts(blob: bytes) -> Facts:
 
 
 def pack_timeline(timeline: Timeline) -> bytes:
-    return b"".join(CONTACT.pack(*entry) for entry in timeline)
+    return struct.pack(f"<{CONTACT_INTS * len(timeline)}i", *chain.from_iterable(timeline))
 
 
 def unpack_timeline(blob: bytes) -> list[TimelineEntry]:

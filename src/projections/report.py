@@ -1,24 +1,32 @@
 """The report of CONTRACT §4, and breakdowns beyond it.
 
-Everything is computed from per-duo :mod:`facts <projections.facts>` in one loop, from
-either the in-memory read model (:class:`~projections.views.ReadModel`) or rows loaded
-from the materialised tables (:class:`ReportRows`, see :func:`projections.sql.load_report_rows`).
-The result does not depend on the order of the duos, so a rebuilt read model gives the
-same bytes.
+Everything is computed from per-duo :mod:`facts <projections.facts>`, from either the
+in-memory read model (:class:`~projections.views.ReadModel`) or rows loaded from the
+materialised tables (:class:`ReportRows`, see :func:`projections.sql.load_report_rows`).
+The facts of a programme are one integer array (a row per duo, a column per fact), and
+every metric is a handful of array operations over all duos at once. A duo whose
+contacts changed after ``as_of`` has its contact counts taken at ``as_of``: from its
+month's contact states when read from the tables (:func:`facts_at`), recounted from its
+timeline otherwise. The result does not depend on the order of the duos, so a rebuilt
+read model gives the same bytes.
 
 Number formats follow Python's ``statistics`` module, as the contract's worked example
 does: a median of an odd count of whole days is an int, of an even count a float (the
 mean of the two middle values); a mean of whole days is an int when it is whole; rates,
-per-30-day frequencies and survival estimates are floats.
+per-30-day frequencies and survival estimates are floats. Sums of floats are exact
+(``math.fsum``), so they do not depend on the order of the duos either.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final, Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from lifecycle.domain.vocabulary import DROPOUT_REASONS
 from projections import survival
@@ -26,8 +34,13 @@ from projections.facts import (
     ACTIVE,
     CLOSE_REASONS,
     DROPOUT_CODES,
-    FACTS,
+    FACT_COUNT,
+    HEADER_FACTS,
+    HEADER_LINES,
+    HEADER_MARK,
+    HEADER_SETTLED,
     OPEN_STATES,
+    STATE_INTS,
     Facts,
     Timeline,
     contacts_at,
@@ -42,13 +55,65 @@ BENCHMARK_MINUTES: Final = 240
 Breakdown = Literal["programme", "site", "country", "month"]
 BREAKDOWNS: Final[tuple[str, ...]] = ("programme", "site", "country", "month")
 
-Row = tuple[Facts | bytes, Timeline | bytes | None]
-"""One duo: its facts (or their packed bytes) and its contact timeline (or its packed
-bytes; None when it is not needed for the ``as_of`` the rows were loaded for)."""
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+(RECRUITED, SELECTED, MATCHED, ACTIVATED, CLOSED, REASON, CLOSED_FROM, CONTACTS,
+ PSYCHOSOCIAL, CAREER, MINUTES, LAST, SETTLED) = range(FACT_COUNT)
+COUNTS: Final = slice(CONTACTS, SETTLED)
+"""The facts a recount at an earlier ``as_of`` replaces (contacts to last contact)."""
+
+_DROPOUT_CODES: Final = np.array(sorted(DROPOUT_CODES), dtype=np.int64)
 
 
 class UnknownProgramme(LookupError):
     """The programme was never opened in the store."""
+
+
+def facts_at(states: bytes, as_of: date) -> Ints:
+    """The facts, at ``as_of``, of the duos whose contacts had not settled by then, from
+    their month's contact states (see :func:`projections.facts.month_states`).
+
+    Args:
+        states: the packed contact states of one month, duo after duo.
+        as_of: a day of that month.
+
+    Returns:
+        A facts array (see :func:`facts_array`) of the duos recruited by ``as_of``
+        whose contacts settled after it, their contact counts those at ``as_of`` and
+        their ``settled`` the day of their last change by then.
+    """
+    day = as_of.toordinal()
+    if not states:
+        return facts_array(b"")
+    lines = np.frombuffer(states, dtype="<i4").reshape(-1, STATE_INTS)
+    begins = lines[:, 0] == HEADER_MARK
+    first = np.flatnonzero(begins)
+    owner = np.cumsum(begins) - 1
+    header = np.hstack([lines[first + i] for i in range(HEADER_LINES)])
+    is_state = ~begins
+    for i in range(1, HEADER_LINES):
+        is_state[first + i] = False
+    # Each duo's states are in day order, the first one before the month began: its
+    # counts at as_of are those of its last state dated by then.
+    dated = np.flatnonzero(is_state & (lines[:, 0] <= day))
+    latest = dated[np.append(owner[dated][1:] != owner[dated][:-1], True)]
+    facts = np.empty((len(first), FACT_COUNT), dtype=np.int64)
+    facts[:, RECRUITED:CONTACTS] = header[:, list(HEADER_FACTS)]
+    facts[owner[latest], CONTACTS:SETTLED] = lines[latest, 1:]
+    facts[owner[latest], SETTLED] = lines[latest, 0]
+    return facts[(facts[:, RECRUITED] <= day) & (day < header[:, HEADER_SETTLED])]
+
+
+def facts_array(facts: Sequence[Facts] | bytes) -> Ints:
+    """Facts as an ``(n, 13)`` int64 array: from tuples, or from packed facts
+    concatenated (13 little-endian int32 per duo)."""
+    if isinstance(facts, bytes):
+        packed = np.frombuffer(facts, dtype="<i4").reshape(-1, FACT_COUNT)
+        return packed.astype(np.int64)
+    if not facts:
+        return np.empty((0, FACT_COUNT), dtype=np.int64)
+    return np.array(facts, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -59,15 +124,27 @@ class ProgrammeRows:
         programme_id: the programme.
         country: its country.
         contact_interval_days: its policy's contact interval.
-        rows: one :data:`Row` per duo.
+        facts: one row of facts per duo (see :func:`facts_array`).
+        timelines: the contact timeline (entries, or packed) of each row whose contacts
+            may have to be recounted, by row number; rows loaded for one ``as_of`` have
+            it only where that date needs it.
         sites: the site of each row (same order), when loaded.
     """
 
     programme_id: str
     country: str
     contact_interval_days: int
-    rows: Sequence[Row]
+    facts: Ints
+    timelines: Mapping[int, Timeline | bytes] = field(default_factory=dict)
     sites: Sequence[str] | None = None
+
+    def subset(self, rows: Sequence[int]) -> ProgrammeRows:
+        """The given rows only (in that order)."""
+        renumbered = {new: self.timelines[old] for new, old in enumerate(rows)
+                      if old in self.timelines}
+        sites = None if self.sites is None else [self.sites[i] for i in rows]
+        return ProgrammeRows(self.programme_id, self.country, self.contact_interval_days,
+                             self.facts[list(rows)], renumbered, sites)
 
 
 @dataclass(frozen=True)
@@ -92,7 +169,8 @@ def report_rows(model: ReadModel, programme: str | None = None,
                 as_at: datetime | str | None = None) -> ReportRows:
     """The read model as report rows (complete), as recorded by ``as_at`` if given."""
     stamp = None if as_at is None else canonical_timestamp(as_at)
-    grouped: dict[str, tuple[list[Row], list[str]]] = {p: ([], []) for p in model.programmes}
+    grouped: dict[str, tuple[list[Facts], dict[int, Timeline], list[str]]] = {
+        p: ([], {}, []) for p in model.programmes}
     for duo in model.duos.values():
         if programme is not None and duo.programme_id != programme:
             continue
@@ -102,10 +180,14 @@ def report_rows(model: ReadModel, programme: str | None = None,
         if group is None:
             raise UnknownProgramme(f"duo '{duo.duo_id}' names unknown programme "
                                    f"'{duo.programme_id}'")
-        group[0].append(duo_facts(duo, stamp))
-        group[1].append(duo.site_id)
+        facts, timeline = duo_facts(duo, stamp)
+        if timeline:
+            group[1][len(group[0])] = timeline
+        group[0].append(facts)
+        group[2].append(duo.site_id)
     return ReportRows({
-        p: ProgrammeRows(p, view.country, view.contact_interval_days, *grouped[p])
+        p: ProgrammeRows(p, view.country, view.contact_interval_days,
+                         facts_array(grouped[p][0]), grouped[p][1], grouped[p][2])
         for p, view in model.programmes.items()
     })
 
@@ -129,127 +211,168 @@ def _rows_of(source: Source, as_of: date, programme: str | None,
     return list(rows.programmes.values())
 
 
-def summary(values: list[int] | list[float], *, whole: bool) -> dict[str, Any]:
-    """``{"n", "median", "mean"}`` of ``values`` (sorted in place); nulls when empty.
+def summary(values: Sequence[int] | Sequence[float] | npt.NDArray[Any], *,
+            whole: bool) -> dict[str, Any]:
+    """``{"n", "median", "mean"}`` of ``values`` as the ``statistics`` module gives them;
+    nulls when empty.
 
     Args:
         values: the observations.
-        whole: the values are ints (an exact mean that is whole stays an int).
+        whole: the values are whole (an exact mean that is whole stays an int).
     """
-    n = len(values)
+    array = np.asarray(values, dtype=np.int64 if whole else np.float64)
+    n = len(array)
     if n == 0:
         return {"n": 0, "median": None, "mean": None}
-    values.sort()
     mid = n // 2
-    median = values[mid] if n % 2 else (values[mid - 1] + values[mid]) / 2
+    # Only the middle values need to be in place, not the whole order.
+    middle = np.partition(array, mid if n % 2 else (mid - 1, mid))
+    median: float | int
     mean: float | int
     if whole:
-        total = sum(values)
+        median = int(middle[mid]) if n % 2 else (int(middle[mid - 1]) + int(middle[mid])) / 2
+        total = int(array.sum())
         mean = total // n if total % n == 0 else total / n
     else:
-        mean = math.fsum(values) / n
+        median = (float(middle[mid]) if n % 2
+                  else (float(middle[mid - 1]) + float(middle[mid])) / 2)
+        mean = math.fsum(array.tolist()) / n
     return {"n": n, "median": median, "mean": mean}
 
 
+@dataclass(frozen=True)
+class _Metrics:
+    """Every metric over some duos at one ``as_of``."""
+
+    by_state: list[int]
+    to_match: Ints
+    to_meeting: Ints
+    relationship: Ints
+    per_30: Floats
+    minutes_per_30: Floats
+    active_days: Ints
+    dropped: npt.NDArray[np.bool_]
+    stage: list[int]
+    reasons: list[int]
+    contacts: int
+    psychosocial: int
+    career: int
+    minutes: int
+    overdue: int
+
+
 class _Tally:
-    """Running totals of every metric over some duos at one ``as_of``."""
+    """The duos of some programmes at one ``as_of``, counted all at once."""
 
     def __init__(self, as_of: date) -> None:
         self.as_of = as_of
-        self.by_state = [0] * 5
-        self.to_match: list[int] = []
-        self.to_meeting: list[int] = []
-        self.relationship: list[int] = []
-        self.per_30: list[float] = []
-        self.minutes_per_30: list[float] = []
-        self.survival: list[tuple[int, bool]] = []
-        self.stage = [0] * len(OPEN_STATES)
-        self.reasons = [0] * len(CLOSE_REASONS)
-        self.contacts = self.psychosocial = self.career = self.minutes = 0
-        self.overdue = 0
+        self._facts: list[Ints] = []
+        self._intervals: list[Ints] = []
+        self._metrics: _Metrics | None = None
 
-    def add(self, rows: Iterable[Row], interval: int) -> None:
-        """Count ``rows`` (duos of one programme with contact interval ``interval``)."""
+    def add(self, rows: ProgrammeRows) -> None:
+        """Count ``rows`` (duos of one programme, with its contact interval)."""
         day = self.as_of.toordinal()
-        unpack = FACTS.unpack
-        by_state, stage, reasons = self.by_state, self.stage, self.reasons
-        to_match, to_meeting = self.to_match, self.to_meeting
-        relationship, observations = self.relationship, self.survival
-        per_30, minutes_per_30 = self.per_30, self.minutes_per_30
-        contacts = psychosocial = career = minutes = overdue = 0
-        for facts, timeline in rows:
-            if facts.__class__ is bytes:
-                facts = unpack(facts)
-            (recruited, selected, matched, activated, closed, reason, closed_from,
-             n, psy, car, spent, last, settled) = facts
-            if recruited > day:
-                continue
-            if settled > day:
+        kept = np.flatnonzero(rows.facts[:, RECRUITED] <= day)
+        facts = rows.facts[kept]  # a copy: recounts below leave the rows as they are
+        stale = np.flatnonzero(facts[:, SETTLED] > day)
+        if len(stale):
+            # Contacts changed after as_of: recount them from the timeline.
+            for row in stale.tolist():
+                timeline = rows.timelines.get(int(kept[row]))
                 if timeline is None:
                     raise ValueError("a timeline is missing: rows loaded for another as_of")
-                n, psy, car, spent, last = contacts_at(timeline, day)
-            contacts += n
-            psychosocial += psy
-            career += car
-            minutes += spent
-            if matched <= day:
-                to_match.append(matched - recruited)
-            is_closed = closed <= day
-            dropped = False
-            if is_closed:
-                by_state[4] += 1
-                if closed_from == ACTIVE:
-                    relationship.append(closed - activated)
-                if reason in DROPOUT_CODES:
-                    stage[closed_from] += 1
-                    reasons[reason] += 1
-                    dropped = closed_from == ACTIVE
-            if activated <= day:
-                to_meeting.append(activated - matched)
-                if is_closed:
-                    active_days = closed - activated
-                else:
-                    by_state[3] += 1
-                    active_days = day - activated
-                    if day - (last if last > activated else activated) > interval:
-                        overdue += 1
-                observations.append((active_days, dropped))
-                if active_days > 0:
-                    per_30.append(n * 30 / active_days)
-                    minutes_per_30.append(spent * 30 / active_days)
-            elif not is_closed:
-                by_state[2 if matched <= day else 1 if selected <= day else 0] += 1
-        self.contacts += contacts
-        self.psychosocial += psychosocial
-        self.career += career
-        self.minutes += minutes
-        self.overdue += overdue
+                facts[row, COUNTS] = contacts_at(timeline, day)
+        self._facts.append(facts)
+        self._intervals.append(np.full(len(facts), rows.contact_interval_days,
+                                       dtype=np.int64))
+        self._metrics = None
+
+    @property
+    def total(self) -> int:
+        return sum(len(f) for f in self._facts)
+
+    def metrics(self) -> _Metrics:
+        if self._metrics is None:
+            self._metrics = self._compute()
+        return self._metrics
+
+    def _compute(self) -> _Metrics:
+        day = self.as_of.toordinal()
+        facts = (np.concatenate(self._facts) if self._facts
+                 else np.empty((0, FACT_COUNT), dtype=np.int64))
+        interval = (np.concatenate(self._intervals) if self._intervals
+                    else np.empty(0, dtype=np.int64))
+        (recruited, selected, matched, activated, closed, reason, closed_from, contacts,
+         psychosocial, career, minutes, last, _) = facts.T
+        is_matched = matched <= day
+        is_active = activated <= day
+        is_closed = closed <= day
+        is_open = ~is_closed
+        from_active = closed_from == ACTIVE
+        is_dropout = is_closed & np.isin(reason, _DROPOUT_CODES)
+        waiting = is_open & ~is_active
+        by_state = [
+            int(np.count_nonzero(waiting & ~is_matched & (selected > day))),
+            int(np.count_nonzero(waiting & ~is_matched & (selected <= day))),
+            int(np.count_nonzero(waiting & is_matched)),
+            int(np.count_nonzero(is_open & is_active)),
+            int(np.count_nonzero(is_closed)),
+        ]
+        open_active = is_open & is_active
+        lately = np.maximum(last, activated)
+        overdue = int(np.count_nonzero(open_active & (day - lately > interval)))
+        active_days = np.where(is_closed, closed - activated, day - activated)[is_active]
+        with_day = active_days > 0
+        days = active_days[with_day].astype(np.float64)
+        # n × 30 / days of ints is correctly rounded either way: the same floats.
+        per_30 = (contacts[is_active][with_day] * 30).astype(np.float64) / days
+        minutes_per_30 = (minutes[is_active][with_day] * 30).astype(np.float64) / days
+        return _Metrics(
+            by_state=by_state,
+            to_match=(matched - recruited)[is_matched],
+            to_meeting=(activated - matched)[is_active],
+            relationship=(closed - activated)[is_closed & from_active],
+            per_30=per_30,
+            minutes_per_30=minutes_per_30,
+            active_days=active_days,
+            dropped=(is_dropout & from_active)[is_active],
+            stage=np.bincount(closed_from[is_dropout],
+                              minlength=len(OPEN_STATES)).tolist(),
+            reasons=np.bincount(reason[is_dropout], minlength=len(CLOSE_REASONS)).tolist(),
+            contacts=int(contacts.sum()),
+            psychosocial=int(psychosocial.sum()),
+            career=int(career.sum()),
+            minutes=int(minutes.sum()),
+            overdue=overdue,
+        )
 
     def sections(self) -> dict[str, Any]:
         """The report's sections (everything but ``as_of``), in the contract's order."""
-        total = sum(self.by_state)
-        dropouts = sum(self.stage)
-        curve = survival.fit(self.survival)
+        m = self.metrics()
+        total = sum(m.by_state)
+        dropouts = sum(m.stage)
+        curve = survival.fit_arrays(m.active_days, m.dropped)
         return {
             "duos": {"total": total,
-                     "by_state": dict(zip((*OPEN_STATES, "closed"), self.by_state,
+                     "by_state": dict(zip((*OPEN_STATES, "closed"), m.by_state,
                                           strict=True))},
             "duration": {
-                "time_to_match_days": summary(self.to_match, whole=True),
-                "time_to_first_meeting_days": summary(self.to_meeting, whole=True),
-                "relationship_days": summary(self.relationship, whole=True),
+                "time_to_match_days": summary(m.to_match, whole=True),
+                "time_to_first_meeting_days": summary(m.to_meeting, whole=True),
+                "relationship_days": summary(m.relationship, whole=True),
             },
             "contact_frequency": {
-                "contacts": self.contacts,
-                "by_function": {"psychosocial": self.psychosocial, "career": self.career},
-                "contacts_per_30_days": summary(self.per_30, whole=False),
-                "overdue_active_duos": self.overdue,
+                "contacts": m.contacts,
+                "by_function": {"psychosocial": m.psychosocial, "career": m.career},
+                "contacts_per_30_days": summary(m.per_30, whole=False),
+                "overdue_active_duos": m.overdue,
             },
             "dropouts": {
                 "count": dropouts,
                 "rate": dropouts / total if total else None,
-                "by_stage": dict(zip(OPEN_STATES, self.stage, strict=True)),
-                "by_reason": {r.value: self.reasons[CLOSE_REASONS.index(r.value)]
+                "by_stage": dict(zip(OPEN_STATES, m.stage, strict=True)),
+                "by_reason": {r.value: m.reasons[CLOSE_REASONS.index(r.value)]
                               for r in DROPOUT_REASONS},
                 "survival": {str(t): curve.at(t) for t in SURVIVAL_DAYS},
             },
@@ -257,12 +380,13 @@ class _Tally:
 
     def minutes_section(self) -> dict[str, Any]:
         """Contact minutes per 30 active days against MENTOR's 240-minute benchmark."""
-        meeting = sum(1 for v in self.minutes_per_30 if v >= BENCHMARK_MINUTES)
-        n = len(self.minutes_per_30)
+        m = self.metrics()
+        meeting = int(np.count_nonzero(m.minutes_per_30 >= BENCHMARK_MINUTES))
+        n = len(m.minutes_per_30)
         return {
-            "minutes": self.minutes,
+            "minutes": m.minutes,
             "benchmark_minutes_per_30_days": BENCHMARK_MINUTES,
-            "minutes_per_30_days": summary(self.minutes_per_30, whole=False),
+            "minutes_per_30_days": summary(m.minutes_per_30, whole=False),
             "duos_meeting_benchmark": meeting,
             "share_meeting_benchmark": meeting / n if n else None,
         }
@@ -272,7 +396,7 @@ def _tally(source: Source, as_of: date, programme: str | None,
            as_at: datetime | str | None) -> _Tally:
     tally = _Tally(as_of)
     for group in _rows_of(source, as_of, programme, as_at):
-        tally.add(group.rows, group.contact_interval_days)
+        tally.add(group)
     return tally
 
 
@@ -327,31 +451,29 @@ def build_breakdown(source: Source, as_of: date, by: Breakdown,
     if by not in BREAKDOWNS:
         raise ValueError(f"unknown breakdown '{by}' (one of {', '.join(BREAKDOWNS)})")
     day = as_of.toordinal()
-    parts: dict[str, list[tuple[list[Row], int]]] = {}
+    parts: dict[str, list[ProgrammeRows]] = {}
     for group in _rows_of(source, as_of, programme, as_at):
         if by in ("programme", "country"):
             key = group.programme_id if by == "programme" else group.country
-            parts.setdefault(key, []).append((list(group.rows), group.contact_interval_days))
+            parts.setdefault(key, []).append(group)
             continue
         if by == "site" and group.sites is None:
             raise ValueError("site breakdown needs rows loaded with their sites")
-        split: dict[str, list[Row]] = {}
-        for i, row in enumerate(group.rows):
-            facts = row[0]
-            recruited = FACTS.unpack(facts)[0] if isinstance(facts, bytes) else facts[0]
+        split: dict[str, list[int]] = {}
+        for i, recruited in enumerate(group.facts[:, RECRUITED].tolist()):
             if recruited > day:
                 continue
             key = group.sites[i] if group.sites is not None and by == "site" else (
                 _month(recruited))
-            split.setdefault(key, []).append(row)
-        for key, rows in split.items():
-            parts.setdefault(key, []).append((rows, group.contact_interval_days))
+            split.setdefault(key, []).append(i)
+        for key, indices in split.items():
+            parts.setdefault(key, []).append(group.subset(indices))
     groups: dict[str, Any] = {}
     for key in sorted(parts):
         tally = _Tally(as_of)
-        for rows, interval in parts[key]:
-            tally.add(rows, interval)
-        if sum(tally.by_state) == 0:
+        for rows in parts[key]:
+            tally.add(rows)
+        if tally.total == 0:
             continue
         groups[key] = {**tally.sections(), "contact_minutes": tally.minutes_section()}
     return {"as_of": as_of.isoformat(), "by": by, "groups": groups}

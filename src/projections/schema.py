@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from projections.facts import duo_facts as _duo_facts
-from projections.facts import iso_day, pack_facts, pack_timeline
+from projections.facts import iso_day, month_states, pack_facts, pack_timeline
 from projections.views import (
     MODULES,
     ContactView,
@@ -26,7 +26,7 @@ from projections.views import (
     SurveyView,
 )
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """Raised whenever a table or the meaning of a column changes: views of another version
 are rebuilt by the next catch-up."""
 
@@ -198,6 +198,25 @@ DUO_FACTS = Table(
            "(see below)"),
     ),
     ("programme_id", "duo_id"),
+    # Covering the report's query: it reads the packed facts without the timelines.
+    (("programme_id", "recruited_on", "contacts_settled_on", "report_facts"),),
+    clustered=True,
+)
+
+DUO_MONTHS = Table(
+    "proj_duo_months",
+    "One narrow row per duo with contacts and calendar month, from its recruitment to "
+    "the latest change of its contacts, clustered by programme and month: its facts and "
+    "contact counts in that month, which answer a report as of a date before the duo's "
+    "contacts settled (packed as integers, see below).",
+    (
+        _c("programme_id", "text", "programme", not_null=True),
+        _c("month", "text", "calendar month `YYYY-MM`", not_null=True),
+        _c("duo_id", "text", "duo", not_null=True),
+        _c("contact_states", "blob", "header and states of 6 little-endian int32 each "
+           "(see below)"),
+    ),
+    ("programme_id", "month", "duo_id"),
     clustered=True,
 )
 
@@ -255,7 +274,7 @@ VIEWS: Final[dict[str, tuple[Table, ...]]] = {
     "programmes": (PROGRAMMES,),
     "sites": (SITES,),
     "mentors": (MENTORS,),
-    "duos": (DUOS, DUO_FACTS, CONTACTS, REVIEWS, SURVEYS),
+    "duos": (DUOS, DUO_FACTS, DUO_MONTHS, CONTACTS, REVIEWS, SURVEYS),
 }
 """Each view (a tracking row) and the tables it writes."""
 
@@ -286,8 +305,9 @@ def mentor_row(m: MentorView) -> Row:
             m.training_records, m.version)
 
 
-def duo_rows(d: DuoView) -> tuple[Row, Row]:
-    """The duo's ``proj_duos`` and ``proj_duo_facts`` rows."""
+def duo_rows(d: DuoView) -> tuple[Row, Row, list[Row]]:
+    """The duo's ``proj_duos`` and ``proj_duo_facts`` rows, and its ``proj_duo_months``
+    rows."""
     facts, timeline = _duo_facts(d)
     logged = len(d.contacts)
     settled = iso_day(facts[12])
@@ -301,7 +321,9 @@ def duo_rows(d: DuoView) -> tuple[Row, Row]:
         logged, logged - facts[7], facts[10], iso_day(facts[11]), settled,
         len(d.reviews), max((r.occurred_on for r in d.reviews), default=None),
     ), (d.programme_id, d.duo_id, d.site_id, d.recruited_on, settled, pack_facts(facts),
-        pack_timeline(timeline))
+        pack_timeline(timeline)), [
+        (d.programme_id, month, d.duo_id, states) for month, states in
+        month_states(facts, timeline)]
 
 
 def contact_row(duo_id: str, c: ContactView) -> Row:

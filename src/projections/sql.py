@@ -18,26 +18,53 @@ assumes they are contiguous. Table and column meanings: ``docs/projections.md``.
 from __future__ import annotations
 
 import gc
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import chain, islice
+from operator import itemgetter
 from typing import Any, Final, Protocol
 
+import numpy as np
+import orjson
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from lifecycle.domain.base import event_class_for_topic
 from lifecycle.domain.duo import Duo
-from lifecycle.persistence import PydanticMapper
+from lifecycle.domain.programme import Programme
+from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
 from projections import schema as s
 from projections.dialect import Dialect
-from projections.facts import FACTS
-from projections.fold import TOPICS, ProjectionError, contract_id, evolve_stored, initial
-from projections.report import ProgrammeRows, ReportRows, UnknownProgramme, build_report
+from projections.fold import (
+    HANDLERS,
+    TOPICS,
+    ProjectionError,
+    contract_id,
+    evolve_stored,
+    initial,
+)
+from projections.report import (
+    Ints,
+    ProgrammeRows,
+    ReportRows,
+    UnknownProgramme,
+    build_report,
+    facts_array,
+    facts_at,
+)
 from projections.views import ReadModel
 
 BATCH_SIZE: Final = 5_000
+_RECRUITED: Final = Duo.Recruited.TOPIC
+_OPENED: Final = Programme.Opened.TOPIC
+_DUO_TOPICS: Final = tuple(t for t in TOPICS
+                           if event_class_for_topic(t).__qualname__.startswith("Duo."))
+_ROWS_PER_INSERT: Final = 100
+"""Rows per INSERT statement of a rebuild (fewer when the database allows fewer
+parameters)."""
 _IN_CHUNK: Final = 500
 _EXCLUDE: Final = {"originator_id", "originator_version"}
 
@@ -73,7 +100,7 @@ def _read(recorder: Recorder, start: int, stop: int, limit: int) -> Sequence[Raw
     connection: building a ``Notification`` per row would cost more than the fold.
     """
     if isinstance(recorder, SQLiteApplicationRecorder):
-        with recorder.datastore.transaction(commit=False) as cursor:
+        with _sqlite_reader(recorder) as cursor:
             cursor.execute(_SQLITE_READ.format(table=recorder.events_table_name),
                            (start, stop, *TOPICS, limit))
             rows: Sequence[Raw] = cursor.fetchall()
@@ -83,6 +110,16 @@ def _read(recorder: Recorder, start: int, stop: int, limit: int) -> Sequence[Raw
                                                    inclusive_of_start=False)]
 
 
+@contextmanager
+def _sqlite_reader(recorder: SQLiteApplicationRecorder) -> Iterator[sqlite3.Cursor]:
+    """A plain ``sqlite3`` cursor of the recorder's, in a read transaction, giving rows
+    as tuples (the library's connections make ``sqlite3.Row`` objects, which cost a
+    third more to make and to unpack)."""
+    with recorder.datastore.transaction(commit=False) as wrapped, wrapped as cursor:
+        cursor.row_factory = None
+        yield cursor
+
+
 _SQLITE_READ: Final = (
     "SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
     f"WHERE rowid > ? AND rowid <= ? AND topic IN ({', '.join('?' * len(TOPICS))}) "
@@ -90,7 +127,7 @@ _SQLITE_READ: Final = (
 
 
 class _Decoder:
-    """Turns notifications into :data:`Decoded` events.
+    """Turns notifications into :data:`Decoded` events, or folds them straight away.
 
     With the engine's own mapper (no cipher, no compressor) the stored JSON already is
     the payload the fold reads (``model_dump(mode="json")``), so it is decoded without
@@ -102,32 +139,164 @@ class _Decoder:
         self.loads: Callable[[bytes], Any] | None = None
         if (isinstance(mapper, PydanticMapper) and mapper.cipher is None
                 and mapper.compressor is None):
-            self.loads = mapper.transcoder.decode
+            transcoder = mapper.transcoder
+            # The engine's transcoder is orjson itself: calling it directly saves a frame
+            # per event.
+            self.loads = (orjson.loads if type(transcoder) is OrjsonTranscoder
+                          else transcoder.decode)
 
     def __call__(self, raw: Raw) -> Decoded:
         _, stream_id, version, topic, state = raw
         if self.loads is not None:
-            payload: dict[str, Any] = self.loads(state)
-            stored_version = payload.pop("class_version", 1)
-            cls = event_class_for_topic(topic)
-            while stored_version < cls.class_version:
-                getattr(cls, f"upcast_v{stored_version}_v{stored_version + 1}")(payload)
-                stored_version += 1
-            return topic, stream_id, version, payload
+            return self._upcast(topic, stream_id, version, self.loads(state))
         event = self.mapper.to_domain_event(StoredEvent(stream_id, version, topic, state))
         return (type(event).TOPIC, event.originator_id, event.originator_version,
                 event.model_dump(mode="json", exclude=_EXCLUDE))
 
+    @staticmethod
+    def _upcast(topic: str, stream_id: str, version: int,
+                payload: dict[str, Any]) -> Decoded:
+        stored_version = payload.pop("class_version", 1)
+        cls = event_class_for_topic(topic)
+        while stored_version < cls.class_version:
+            getattr(cls, f"upcast_v{stored_version}_v{stored_version + 1}")(payload)
+            stored_version += 1
+        return topic, stream_id, version, payload
 
-def _batches(recorder: Recorder, start: int, stop: int,
-             size: int) -> Iterator[tuple[Sequence[Raw], int]]:
-    """The followed notifications after ``start`` up to ``stop``, ``size`` at a time,
-    each batch with the position it reaches (``stop`` for the last one)."""
+    def fold(self, state: ReadModel, batch: Iterable[Stored]) -> None:
+        """Apply ``batch`` to ``state``: what :func:`evolve_stored` does for each decoded
+        event, in one loop (the hot path of a rebuild)."""
+        loads = self.loads
+        if loads is None:
+            for stream_id, version, topic, blob in batch:
+                evolve_stored(state, *self((0, stream_id, version, topic, blob)))
+            return
+        handlers = HANDLERS
+        if _UPCAST:
+            for stream_id, version, topic, blob in batch:
+                evolve_stored(state, *self._upcast(topic, stream_id, version, loads(blob)))
+            return
+        # No followed class is above version 1, so no payload needs upcasting (one
+        # stored with a class_version keeps it as a key the handlers do not read).
+        for stream_id, version, topic, blob in batch:
+            handler = handlers.get(topic)
+            if handler is not None:
+                handler(state, stream_id.partition(":")[2], version, loads(blob))
+
+
+_UPCAST: Final = frozenset(topic for topic in TOPICS
+                           if event_class_for_topic(topic).class_version > 1)
+"""Topics whose stored payloads may need upcasting (none while every class is at v1)."""
+
+Stored = tuple[str, int, str, bytes]
+"""An event as a rebuild reads it: stream id, version, topic, stored state."""
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What one pass of a rebuild reads: every event of the duos whose stream ids lie in
+    ``[low, high)`` (None: unbounded), plus the events every pass needs.
+
+    A rebuild of a large log folds its duos in several passes over the log, each
+    holding only its own duos' records, so that its memory does not grow with the log.
+    Every pass also folds the programmes (a recruitment reads its programme's country)
+    and every recruitment (which links a predecessor to its successor across ranges);
+    the first pass also folds the sites and mentors.
+    """
+
+    low: str | None = None
+    high: str | None = None
+    first: bool = True
+
+    @property
+    def whole(self) -> bool:
+        return self.low is None and self.high is None
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return TOPICS if self.first else (_OPENED, *_DUO_TOPICS)
+
+    @property
+    def shared_topics(self) -> tuple[str, ...]:
+        """Topics read whatever their stream (every other one only in range)."""
+        return (*(t for t in TOPICS if t not in _DUO_TOPICS), _RECRUITED) if self.first \
+            else (_OPENED, _RECRUITED)
+
+    def where(self) -> tuple[str, tuple[Any, ...]]:
+        """The SQL condition on a notification (``topic``, ``originator_id``)."""
+        topics = self.topics
+        sql = f"topic IN ({', '.join('?' * len(topics))})"
+        if self.whole:
+            return sql, topics
+        bounds = [(">=", self.low), ("<", self.high)]
+        in_range = " AND ".join(f"originator_id {op} ?" for op, at in bounds if at is not None)
+        shared = self.shared_topics
+        return (f"{sql} AND (topic IN ({', '.join('?' * len(shared))}) OR ({in_range}))",
+                (*topics, *shared, *(f"duo:{at}" for _, at in bounds if at is not None)))
+
+    def holds(self, duo_id: str) -> bool:
+        return ((self.low is None or duo_id >= self.low)
+                and (self.high is None or duo_id < self.high))
+
+
+PASS_EVENTS: Final = 400_000
+"""Duo events one pass of a rebuild folds at most (a pass holds about 250 bytes of
+records per event); a log with more is rebuilt in several passes."""
+
+
+def _passes(recorder: Recorder, stop: int) -> list[_Pass]:
+    """The passes that rebuild the log up to ``stop``: one unless its duos have more than
+    :data:`PASS_EVENTS` events, then ranges of duos in stream order, each with about
+    that many (a duo is never split). Only the library's SQLite recorder is read in
+    several passes."""
+    if not isinstance(recorder, SQLiteApplicationRecorder) or stop <= PASS_EVENTS:
+        return [_Pass()]
+    with _sqlite_reader(recorder) as cursor:
+        # Counted from the primary key's index alone ("duo;" is the first string after
+        # every "duo:..." one).
+        cursor.execute(f"SELECT originator_id, count(*) FROM {recorder.events_table_name} "
+                       "WHERE originator_id >= 'duo:' AND originator_id < 'duo;' "
+                       "AND rowid <= ? GROUP BY originator_id ORDER BY originator_id",
+                       (stop,))
+        counts: list[tuple[str, int]] = cursor.fetchall()
+    starts: list[str | None] = [None]
+    held = 0
+    for stream_id, events in counts:
+        if held and held + events > PASS_EVENTS:
+            starts.append(contract_id(stream_id))
+            held = 0
+        held += events
+    return [_Pass(low, high, first=i == 0)
+            for i, (low, high) in enumerate(zip(starts, [*starts[1:], None], strict=True))]
+
+
+def _batches(recorder: Recorder, start: int, stop: int, size: int,
+             scope: _Pass = _Pass()) -> Iterator[tuple[list[Stored], int]]:
+    """The events of ``scope`` after ``start`` up to ``stop``, in order, a batch per
+    ``size`` notification ids, each with the position it reaches (``stop`` at last).
+
+    From the library's SQLite recorder they are read in one transaction, so the whole
+    range comes from one snapshot of the log, with one plain query per batch on its
+    own connection.
+    """
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        where, params = scope.where()
+        query = (f"SELECT originator_id, originator_version, topic, state "
+                 f"FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ? "
+                 f"AND {where}")
+        with _sqlite_reader(recorder) as cursor:
+            for low in range(start, stop, size):
+                high = min(low + size, stop)
+                cursor.execute(query, (low, high, *params))
+                yield cursor.fetchall(), high
+        return
+    if not scope.whole:
+        raise ValueError("only the SQLite recorder is read in passes")
     position = start
     while position < stop:
-        batch = _read(recorder, position, stop, size)
-        position = batch[-1][0] if len(batch) == size else stop
-        yield batch, position
+        found = _read(recorder, position, stop, size)
+        position = found[-1][0] if len(found) == size else stop
+        yield [raw[1:] for raw in found], position
 
 
 @contextmanager
@@ -148,33 +317,52 @@ def _bulk() -> Iterator[None]:
 
 
 def _fold_log(recorder: Recorder, decoder: _Decoder, state: ReadModel, start: int,
-              stop: int, size: int, progress: Progress | None) -> int:
+              stop: int, size: int, progress: Progress | None,
+              scope: _Pass = _Pass()) -> int:
+    """Fold the events of ``scope`` from ``start`` to ``stop`` into ``state``; return
+    how many were new to the rebuild (a later pass re-reads the shared ones).
+
+    The caller writes every record afterwards, so the changes are not kept (they would
+    grow with the log); the duos out of the pass's range are dropped as they come.
+    """
     count = 0
-    for batch, position in _batches(recorder, start, stop, size):
-        for raw in batch:
-            evolve_stored(state, *decoder(raw))
-        count += len(batch)
+    shared = frozenset(() if scope.first else scope.shared_topics)
+    for batch, position in _batches(recorder, start, stop, size, scope):
+        decoder.fold(state, batch)
+        if not scope.whole:
+            duos = state.duos
+            for duo_id in state.changes.duos:
+                if not scope.holds(duo_id):
+                    duos.pop(duo_id, None)
+        state.changes.clear()
+        count += sum(1 for event in batch if event[2] not in shared) if shared else len(batch)
         if progress is not None:
             progress(position, stop)
     return count
 
 
 # ---------------------------------------------------------------------- schema
-def _ddl(dialect: Dialect, table: s.Table) -> list[str]:
+def _table_ddl(dialect: Dialect, table: s.Table) -> str:
     columns = [f"{c.name} {dialect.types[c.type]}{' NOT NULL' if c.not_null else ''}"
                for c in table.columns]
     clustered = " WITHOUT ROWID" if table.clustered and not dialect.is_postgres else ""
-    statements = [f"CREATE TABLE IF NOT EXISTS {table.name} ("
-                  f"{', '.join(columns)}, PRIMARY KEY ({', '.join(table.key)})){clustered}"]
-    statements += [f"CREATE INDEX IF NOT EXISTS {table.name}_{'_'.join(cols)} "
-                   f"ON {table.name} ({', '.join(cols)})" for cols in table.indexes]
-    return statements
+    return (f"CREATE TABLE IF NOT EXISTS {table.name} ("
+            f"{', '.join(columns)}, PRIMARY KEY ({', '.join(table.key)})){clustered}")
 
 
-def _create(cursor: Any, dialect: Dialect) -> None:
+def _index_ddl(table: s.Table) -> list[str]:
+    return [f"CREATE INDEX IF NOT EXISTS {table.name}_{'_'.join(cols)} "
+            f"ON {table.name} ({', '.join(cols)})" for cols in table.indexes]
+
+
+def _create(cursor: Any, dialect: Dialect, *, indexes: bool = True) -> None:
+    """Create the tables (and their secondary indexes unless told not to: a rebuild
+    builds them after loading the rows, at once) and the tracking rows at position 0."""
     for table in s.ALL_TABLES:
-        for statement in _ddl(dialect, table):
-            cursor.execute(statement)
+        cursor.execute(_table_ddl(dialect, table))
+        if indexes:
+            for statement in _index_ddl(table):
+                cursor.execute(statement)
     cursor.executemany(dialect.sql(
         f"INSERT INTO {s.TRACKING.name} (view_name, position, schema_version) "
         "VALUES (?, 0, ?) ON CONFLICT (view_name) DO NOTHING"),
@@ -214,33 +402,87 @@ def _upsert_sql(dialect: Dialect, table: s.Table) -> str:
         f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}")
 
 
-def _insert_sql(dialect: Dialect, table: s.Table) -> str:
+def _insert_sql(dialect: Dialect, table: s.Table, rows: int = 1) -> str:
+    """An INSERT of ``rows`` rows at once."""
     names = table.column_names
-    return dialect.sql(f"INSERT INTO {table.name} ({', '.join(names)}) "
-                       f"VALUES ({', '.join('?' * len(names))})")
+    values = ", ".join([f"({', '.join('?' * len(names))})"] * rows)
+    return dialect.sql(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values}")
+
+
+def _view_rows(model: ReadModel, views: Iterable[str]) -> Iterator[tuple[s.Table,
+                                                                        Iterable[s.Row]]]:
+    """Every row of the given views' tables, table by table, each in key order.
+
+    The rows of the per-contact, per-review and per-survey tables are made as they are
+    consumed, so writing them never holds them all.
+    """
+    for view in views:
+        if view == "programmes":
+            yield s.PROGRAMMES, [s.programme_row(model.programmes[k])
+                                 for k in sorted(model.programmes)]
+        elif view == "sites":
+            yield s.SITES, [s.site_row(model.sites[k]) for k in sorted(model.sites)]
+        elif view == "mentors":
+            yield s.MENTORS, [s.mentor_row(model.mentors[k]) for k in sorted(model.mentors)]
+        else:
+            ids = sorted(model.duos)
+            duos = [model.duos[k] for k in ids]
+            made = [s.duo_rows(d) for d in duos]
+            yield s.DUOS, [duo for duo, _, _ in made]
+            yield s.DUO_FACTS, sorted((facts for _, facts, _ in made), key=_FACTS_KEY)
+            yield s.DUO_MONTHS, sorted((row for _, _, months in made for row in months),
+                                       key=_MONTHS_KEY)
+            del made
+            contact_row, review_row, survey_row = s.contact_row, s.review_row, s.survey_row
+            yield s.CONTACTS, (contact_row(k, contacts[c])
+                               for k, d in zip(ids, duos, strict=True)
+                               for contacts in (d.contacts,) for c in sorted(contacts))
+            # A duo's reviews are kept in version order (its events are folded in order).
+            yield s.REVIEWS, (review_row(k, r) for k, d in zip(ids, duos, strict=True)
+                              for r in d.reviews)
+            yield s.SURVEYS, (survey_row(k, surveys[r])
+                              for k, d in zip(ids, duos, strict=True)
+                              for surveys in (d.surveys,) for r in sorted(surveys))
+
+
+_FACTS_KEY: Final = itemgetter(*s.DUO_FACTS.key_positions)
+_MONTHS_KEY: Final = itemgetter(*s.DUO_MONTHS.key_positions)
+_NAN_FOR_NONE: Final[dict[Any, Any]] = {None: float("nan")}
 
 
 def _all_rows(model: ReadModel, views: Iterable[str]) -> dict[str, list[s.Row]]:
     """Every row of the given views' tables, by table name."""
-    rows: dict[str, list[s.Row]] = {}
-    for view in views:
-        if view == "programmes":
-            rows[s.PROGRAMMES.name] = [s.programme_row(p) for p in model.programmes.values()]
-        elif view == "sites":
-            rows[s.SITES.name] = [s.site_row(x) for x in model.sites.values()]
-        elif view == "mentors":
-            rows[s.MENTORS.name] = [s.mentor_row(m) for m in model.mentors.values()]
-        else:
-            duos = model.duos.values()
-            pairs = [s.duo_rows(d) for d in duos]
-            rows[s.DUOS.name] = [duo for duo, _ in pairs]
-            rows[s.DUO_FACTS.name] = [facts for _, facts in pairs]
-            rows[s.CONTACTS.name] = [s.contact_row(d.duo_id, c) for d in duos
-                                     for c in d.contacts.values()]
-            rows[s.REVIEWS.name] = [s.review_row(d.duo_id, r) for d in duos for r in d.reviews]
-            rows[s.SURVEYS.name] = [s.survey_row(d.duo_id, v) for d in duos
-                                    for v in d.surveys.values()]
-    return rows
+    return {table.name: list(rows) for table, rows in _view_rows(model, views)}
+
+
+def _insert_all(cursor: Any, dialect: Dialect, table: s.Table, rows: Iterable[s.Row]) -> None:
+    """Insert ``rows`` into the empty ``table``, many rows per statement.
+
+    Binding a parameter costs the same either way, but running a statement has a cost
+    of its own: with one statement per row, a rebuild's inserts take half as long again.
+    """
+    width = len(table.columns)
+    per = max(1, min(_ROWS_PER_INSERT, dialect.max_parameters // width))
+    flat = chain.from_iterable
+    source = iter(rows)
+    tail: list[tuple[Any, ...]] = []
+    # SQLite stores a NaN parameter as NULL, and Python's sqlite3 binds a float at once
+    # where it binds None through its adaptation protocol, several times slower.
+    nulls = None if dialect.is_postgres else _NAN_FOR_NONE.get
+
+    def full() -> Iterator[tuple[Any, ...]]:
+        while True:
+            params = tuple(flat(islice(source, per)))
+            if nulls is not None:
+                params = tuple(map(nulls, params, params))
+            if len(params) < per * width:
+                tail.append(params)
+                return
+            yield params
+
+    cursor.executemany(_insert_sql(dialect, table, per), full())
+    if tail and tail[0]:
+        cursor.execute(_insert_sql(dialect, table, len(tail[0]) // width), tail[0])
 
 
 def _changed_rows(model: ReadModel) -> dict[str, list[s.Row]]:
@@ -250,13 +492,16 @@ def _changed_rows(model: ReadModel) -> dict[str, list[s.Row]]:
     for duo_id, version in sorted(ch.reviews):
         found = next(r for r in duos[duo_id].reviews if r.version == version)
         reviews.append(s.review_row(duo_id, found))
-    pairs = [s.duo_rows(duos[k]) for k in sorted(ch.duos)]
+    made = [s.duo_rows(duos[k]) for k in sorted(ch.duos)]
     return {
         s.PROGRAMMES.name: [s.programme_row(model.programmes[k]) for k in sorted(ch.programmes)],
         s.SITES.name: [s.site_row(model.sites[k]) for k in sorted(ch.sites)],
         s.MENTORS.name: [s.mentor_row(model.mentors[k]) for k in sorted(ch.mentors)],
-        s.DUOS.name: [duo for duo, _ in pairs],
-        s.DUO_FACTS.name: [facts for _, facts in pairs],
+        s.DUOS.name: [duo for duo, _, _ in made],
+        s.DUO_FACTS.name: [facts for _, facts, _ in made],
+        # A duo's months only ever extend (the latest change of its contacts never goes
+        # back), so an upsert of its months leaves none behind.
+        s.DUO_MONTHS.name: [row for _, _, months in made for row in months],
         s.CONTACTS.name: [s.contact_row(d, duos[d].contacts[c]) for d, c in sorted(ch.contacts)],
         s.REVIEWS.name: reviews,
         s.SURVEYS.name: [s.survey_row(d, duos[d].surveys[r, p]) for d, r, p in sorted(ch.surveys)],
@@ -268,9 +513,8 @@ def _write(cursor: Any, dialect: Dialect, rows: dict[str, list[s.Row]], *,
     for table in s.VIEW_TABLES:
         found = rows.get(table.name)
         if found:
-            at = table.key_positions
             # In key order, a b-tree grows at its end: twice as fast as in random order.
-            found.sort(key=lambda row: tuple(row[i] for i in at))
+            found.sort(key=itemgetter(*table.key_positions))
             statement = _upsert_sql(dialect, table) if upsert else _insert_sql(dialect, table)
             cursor.executemany(statement, found)
 
@@ -322,9 +566,6 @@ def _load(cursor: Any, dialect: Dialect, model: ReadModel, *,
         model.duos[row[0]].surveys[survey.respondent, survey.phase] = survey
 
 
-_RECRUITED: Final = Duo.Recruited.TOPIC
-
-
 def _prefetch(cursor: Any, dialect: Dialect, model: ReadModel,
               events: Sequence[Decoded]) -> None:
     """Load the records the events will read or change and ``model`` lacks."""
@@ -352,9 +593,10 @@ def catch_up(recorder: Recorder, mapper: EventMapper, conn: Any, *,
     """Bring the views up to the log's current end; return how many events were applied.
 
     Creates the tables when missing. Views that are empty, of another schema version, or
-    apart from each other are rebuilt instead. Each batch is one transaction (rows and
-    position together); an error rolls the batch back and leaves the views at the
-    previous batch's position, from where the next call resumes.
+    apart from each other are rebuilt instead (empty views of an empty log are left as
+    they are). Each batch is one transaction (rows and position together); an error
+    rolls the batch back and leaves the views at the previous batch's position, from
+    where the next call resumes.
 
     Args:
         recorder: the store's application recorder.
@@ -368,6 +610,8 @@ def catch_up(recorder: Recorder, mapper: EventMapper, conn: Any, *,
     ensure_schema(conn)
     with dialect.transaction(write=False) as cursor:
         position = _common_position(_tracking(cursor, dialect))
+    if position == 0 and not recorder.max_notification_id():
+        return 0  # empty views of an empty log: nothing to write (an idle worker commits nothing)
     if not position:
         return rebuild(recorder, mapper, conn, batch_size=batch_size, progress=progress)
     with _bulk():
@@ -407,20 +651,40 @@ def rebuild(recorder: Recorder, mapper: EventMapper, conn: Any, *,
             batch_size: int = BATCH_SIZE, progress: Progress | None = None) -> int:
     """Drop the views and build them again from the whole log; return the events applied.
 
-    The log is read in batches; the new tables replace the old ones in one transaction,
-    so readers see either the old views or the new ones.
+    The log is read in batches, in one pass or, when it is large, in several passes
+    over ranges of duos (see :class:`_Pass`), so a rebuild holds the records of one
+    range at a time. The new tables replace the old ones in one transaction, so readers
+    see either the old views or the new ones; it is opened once the first pass is
+    folded (with several passes, it stays open while the others are).
     """
     dialect = Dialect(conn)
     stop = recorder.max_notification_id() or 0
-    state = initial()
+    passes = _passes(recorder, stop)
+    decoder = _Decoder(mapper)
+
+    def fold(i: int, scope: _Pass) -> tuple[ReadModel, int]:
+        state = initial()
+        report = None if progress is None else (
+            lambda at, top: progress((i * top + at) // len(passes), top))
+        return state, _fold_log(recorder, decoder, state, 0, stop, batch_size, report, scope)
+
     with _bulk():
-        count = _fold_log(recorder, _Decoder(mapper), state, 0, stop, batch_size, progress)
-        rows = _all_rows(state, s.VIEWS)
+        state, count = fold(0, passes[0])
         with dialect.transaction() as cursor:
             for table in reversed(s.ALL_TABLES):
                 cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
-            _create(cursor, dialect)
-            _write(cursor, dialect, rows, upsert=False)
+            _create(cursor, dialect, indexes=False)
+            for table, rows in _view_rows(state, s.VIEWS):
+                _insert_all(cursor, dialect, table, rows)
+            for i, scope in enumerate(passes[1:], 1):
+                del state  # its records are written: make room for the next range's
+                state, folded = fold(i, scope)
+                count += folded
+                for table, rows in _view_rows(state, ("duos",)):
+                    _insert_all(cursor, dialect, table, rows)
+            for table in s.ALL_TABLES:
+                for statement in _index_ddl(table):
+                    cursor.execute(statement)
             _set_position(cursor, dialect, stop)
     return count
 
@@ -553,6 +817,11 @@ def load_report_rows(conn: Any, as_of: date | None = None, programme: str | None
                      *, sites: bool = False) -> ReportRows:
     """The report rows from the tables alone.
 
+    For an ``as_of`` (without sites), the facts come as two blobs per programme,
+    concatenated by the database: those of the duos whose contacts had settled by then
+    from the facts table's covering index, and the contact states of that month of the
+    others (their counts at ``as_of`` without their timelines); see :func:`_facts_at`.
+
     Args:
         conn: connection to the views' database.
         as_of: load only what this date needs (duos recruited by then; contact
@@ -564,15 +833,6 @@ def load_report_rows(conn: Any, as_of: date | None = None, programme: str | None
         UnknownProgramme: ``programme`` was never opened.
     """
     dialect = Dialect(conn)
-    site = ", site_id" if sites else ""
-    table = s.DUO_FACTS.name
-    if as_of is None:
-        query = (f"SELECT report_facts, contact_timeline{site} FROM {table} "
-                 "WHERE programme_id = ?")
-    else:
-        query = (f"SELECT report_facts, CASE WHEN contacts_settled_on > ? THEN "
-                 f"contact_timeline END{site} FROM {table} "
-                 "WHERE programme_id = ? AND recruited_on <= ?")
     groups: dict[str, ProgrammeRows] = {}
     with dialect.transaction(write=False) as cursor:
         cursor.execute(f"SELECT programme_id, country, contact_interval_days "
@@ -581,22 +841,58 @@ def load_report_rows(conn: Any, as_of: date | None = None, programme: str | None
         if programme is not None and programme not in {p[0] for p in programmes}:
             raise UnknownProgramme(f"programme '{programme}' was never opened")
         for programme_id, country, interval in programmes:
-            rows: list[Any] = []
-            if programme is None or programme == programme_id:
-                day = None if as_of is None else as_of.isoformat()
-                params = (programme_id,) if day is None else (day, programme_id, day)
-                cursor.execute(dialect.sql(query), params)
-                rows = cursor.fetchall()
-            site_ids = [r[2] for r in rows] if sites else None
-            # Unpacked all at once (in C), the facts cost the report loop nothing more.
-            facts = FACTS.iter_unpack(b"".join([r[0] for r in rows]))
-            timelines = [r[1] for r in rows]
-            if dialect.is_postgres:
-                timelines = [None if x is None else bytes(x) for x in timelines]
+            wanted = programme is None or programme == programme_id
+            if as_of is not None and not sites:
+                facts = (_facts_at(cursor, dialect, programme_id, as_of) if wanted
+                         else facts_array(b""))
+                groups[programme_id] = ProgrammeRows(programme_id, country, interval, facts)
+                continue
+            rows = _fact_rows(cursor, dialect, programme_id, as_of, sites) if wanted else []
             groups[programme_id] = ProgrammeRows(
-                programme_id, country, interval, list(zip(facts, timelines, strict=True)),
-                site_ids)
+                programme_id, country, interval,
+                facts_array(b"".join([bytes(r[0]) for r in rows])),
+                {i: bytes(r[1]) for i, r in enumerate(rows) if r[1]},
+                [r[2] for r in rows] if sites else None)
     return ReportRows(groups, as_of)
+
+
+def _fact_rows(cursor: Any, dialect: Dialect, programme_id: str, as_of: date | None,
+               sites: bool) -> list[Any]:
+    """(facts, timeline or None, site) of each duo of the programme, recruited by
+    ``as_of`` when given (then with the timeline only where that date needs it)."""
+    table, site = s.DUO_FACTS.name, ", site_id" if sites else ""
+    if as_of is None:
+        cursor.execute(dialect.sql(f"SELECT report_facts, contact_timeline{site} "
+                                   f"FROM {table} WHERE programme_id = ?"), (programme_id,))
+    else:
+        day = as_of.isoformat()
+        cursor.execute(dialect.sql(
+            f"SELECT report_facts, CASE WHEN contacts_settled_on > ? THEN contact_timeline "
+            f"END{site} FROM {table} WHERE programme_id = ? AND recruited_on <= ?"),
+            (day, programme_id, day))
+    found: list[Any] = cursor.fetchall()
+    return found
+
+
+def _facts_at(cursor: Any, dialect: Dialect, programme_id: str, as_of: date) -> Ints:
+    """The facts at ``as_of`` of the programme's duos recruited by then: of those whose
+    contacts had settled, as stored; of the others, from their contact states of the
+    month of ``as_of`` (one short record each, not their timelines)."""
+    day = as_of.isoformat()
+    cursor.execute(dialect.sql(
+        f"SELECT {dialect.concatenated('report_facts')} FROM {s.DUO_FACTS.name} "
+        "WHERE programme_id = ? AND recruited_on <= ? "
+        "AND (contacts_settled_on IS NULL OR contacts_settled_on <= ?)"),
+        (programme_id, day, day))
+    settled = cursor.fetchone()[0]
+    cursor.execute(dialect.sql(
+        f"SELECT {dialect.concatenated('contact_states')} FROM {s.DUO_MONTHS.name} "
+        "WHERE programme_id = ? AND month = ?"), (programme_id, day[:7]))
+    states = cursor.fetchone()[0]
+    facts = facts_array(b"" if settled is None else bytes(settled))
+    if states is None:
+        return facts
+    return np.concatenate([facts, facts_at(bytes(states), as_of)])
 
 
 def report_from_db(conn: Any, as_of: date, programme: str | None = None, *,

@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 
 @dataclass(frozen=True)
 class KaplanMeier:
@@ -53,25 +56,41 @@ def fit(observations: Iterable[tuple[int, bool]]) -> KaplanMeier:
     """
     events: dict[int, int] = {}
     leaving: dict[int, int] = {}
-    subjects = 0
     for duration, event in observations:
-        subjects += 1
         leaving[duration] = leaving.get(duration, 0) + 1
         if event:
             events[duration] = events.get(duration, 0) + 1
-    at_risk = subjects
+    times = sorted(leaving)
+    return _curve(times, [leaving[t] for t in times], events)
+
+
+def fit_arrays(durations: npt.NDArray[np.int64],
+               events: npt.NDArray[np.bool_]) -> KaplanMeier:
+    """:func:`fit` of the pairs ``zip(durations, events)``, counted with array
+    operations (the same curve, to the bit)."""
+    times, leaving = np.unique(durations, return_counts=True)
+    died_at, died = np.unique(durations[events], return_counts=True)
+    return _curve(times.tolist(), leaving.tolist(),
+                  dict(zip(died_at.tolist(), died.tolist(), strict=True)))
+
+
+def _curve(times: Sequence[int], leaving: Sequence[int],
+           events: dict[int, int]) -> KaplanMeier:
+    """The curve from the distinct durations (ascending), how many subjects each has,
+    and how many events happened at each duration that has any."""
+    at_risk = sum(leaving)
     estimate = 1.0
-    times: list[int] = []
+    event_times: list[int] = []
     estimates: list[float] = []
-    for time in sorted(leaving):
+    for time, gone in zip(times, leaving, strict=True):
         died = events.get(time, 0)
         if died:
             estimate *= 1.0 - died / at_risk
-            times.append(time)
+            event_times.append(time)
             estimates.append(estimate)
-        at_risk -= leaving[time]
-    return KaplanMeier(tuple(times), tuple(estimates), subjects,
-                       max(leaving) if leaving else None)
+        at_risk -= gone
+    return KaplanMeier(tuple(event_times), tuple(estimates), sum(leaving),
+                       times[-1] if times else None)
 
 
 def survival_at(observations: Iterable[tuple[int, bool]],

@@ -7,7 +7,9 @@ so both sort correctly as strings and any ``as_of`` (business date) or ``as_at``
 (recording time) can be answered from the records alone, without the event log.
 
 The records are mutable slotted dataclasses owned by one :class:`ReadModel`; the fold
-(:mod:`projections.fold`) updates them in place.
+(:mod:`projections.fold`) updates them in place. (Reviews and surveys are never changed
+once made, but are not frozen either: a frozen dataclass takes four times as long to
+make, and a rebuild makes one per event.)
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class ContactView:
     retract_reason: str | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ReviewView:
     """One coordinator review (``version`` is the event's version in the duo)."""
 
@@ -121,7 +123,7 @@ class ReviewView:
     health: int
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class SurveyView:
     """One survey answer set of the mentee or the mentor, before or after."""
 

@@ -7,10 +7,13 @@ Day numbers count from 2025-01-01 (day 0); ``AS_OF`` is 2025-03-31, day 89.
 from __future__ import annotations
 
 import json
+import math
 import random
+import statistics
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -287,6 +290,36 @@ def test_medians_and_means_of_whole_days_follow_the_statistics_module() -> None:
     assert summary([0.5], whole=False) == {"n": 1, "median": 0.5, "mean": 0.5}
     odd = summary([1, 2, 4], whole=True)
     assert isinstance(odd["median"], int) and isinstance(odd["mean"], float)
+
+
+def _summary_by_sorting(values: list[int] | list[float], *, whole: bool) -> dict[str, Any]:
+    """The summary as the report computed it one duo at a time: sort, take the middle,
+    an exact integer mean, or the exactly rounded sum of the floats over n."""
+    if not values:
+        return {"n": 0, "median": None, "mean": None}
+    ordered, n = sorted(values), len(values)
+    mid = n // 2
+    median = ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    if whole:
+        total = sum(ordered)
+        return {"n": n, "median": median, "mean": total // n if total % n == 0 else total / n}
+    return {"n": n, "median": median, "mean": math.fsum(ordered) / n}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(2**40), 2**40)), st.lists(st.floats(0, 1e6)))
+def test_medians_and_means_are_those_of_sorting_the_values(
+        whole: list[int], fractional: list[float]) -> None:
+    for values, is_whole in ((whole, True), (fractional, False)):
+        want = _summary_by_sorting(values, whole=is_whole)
+        for given_as in (values, np.array(values)):
+            got = summary(given_as, whole=is_whole)
+            assert got == want
+            # the same JSON types: an int stays an int, a float a float
+            assert [type(v) for v in got.values()] == [type(v) for v in want.values()]
+        if values:  # and the statistics module agrees (its mean rounds only once)
+            assert want["median"] == statistics.median(values)
+            assert want["mean"] == pytest.approx(statistics.mean(values), rel=1e-15)
 
 
 def test_the_programme_filter_restricts_every_number() -> None:

@@ -9,10 +9,12 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 import pytest
 from eventsourcing.compressor import ZlibCompressor
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from projection_builders import Log, MemoryRecorder, d, random_log
@@ -20,9 +22,9 @@ from projection_builders import Log, MemoryRecorder, d, random_log
 import projections.sql as psql
 from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
 from projections.dialect import Dialect, OpenTransaction
-from projections.fold import fold
+from projections.fold import TOPICS, fold
 from projections.report import UnknownProgramme, build_breakdown, build_report
-from projections.schema import SCHEMA_VERSION, VIEWS
+from projections.schema import ALL_TABLES, SCHEMA_VERSION, VIEWS
 from projections.views import ReadModel
 
 MAPPER = PydanticMapper(transcoder=OrjsonTranscoder())
@@ -297,3 +299,47 @@ def test_date_helpers_stay_in_iso_order() -> None:
     days = sorted(d(n) for n in (400, 3, 45, 31))
     assert sorted(x.isoformat() for x in days) == [x.isoformat() for x in days]
     assert date(2025, 1, 1) == d(0)
+
+
+def _sqlite_store(path: Path, events: list[Any]) -> SQLiteApplicationRecorder:
+    recorder = SQLiteApplicationRecorder(SQLiteDatastore(str(path), originator_id_type="text"))
+    recorder.create_table()
+    recorder.insert_events([MAPPER.to_stored_event(e) for e in events])
+    return recorder
+
+
+def _dump(conn: sqlite3.Connection) -> dict[str, list[Any]]:
+    return {t.name: conn.execute(f"SELECT * FROM {t.name} ORDER BY {', '.join(t.key)}"
+                                 ).fetchall() for t in ALL_TABLES}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False), st.integers(1, 12))
+def test_a_large_log_is_rebuilt_in_passes_over_ranges_of_duos_to_the_same_rows(
+        rnd: random.Random, events_per_pass: int) -> None:
+    log = random_log(rnd, max_duos=12)
+    with TemporaryDirectory() as tmp:
+        path = Path(tmp) / "store.db"
+        recorder = _sqlite_store(path, log.events)
+        conn = sqlite3.connect(path)
+        try:
+            single = psql.rebuild(recorder, MAPPER, conn)
+            assert len(psql._passes(recorder, recorder.max_notification_id() or 0)) == 1
+            expected = _dump(conn)
+            top = recorder.max_notification_id() or 0
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(psql, "PASS_EVENTS", events_per_pass)
+                passes = psql._passes(recorder, top)
+                seen: list[int] = []
+                count = psql.rebuild(recorder, MAPPER, conn, batch_size=7,
+                                     progress=lambda at, _: seen.append(at))
+            duos = [e.originator_id for e in log.events if e.originator_id.startswith("duo:")]
+            assert len(passes) > 1 or len(set(duos)) <= 1 or len(duos) <= events_per_pass
+            assert count == single == len([e for e in log.events
+                                           if type(e).TOPIC in TOPICS])
+            assert _dump(conn) == expected  # the rematch links across ranges included
+            assert seen == sorted(seen) and seen[-1] == top
+            assert psql.compare_with_rebuild(recorder, MAPPER, conn) == []
+        finally:
+            conn.close()
+            recorder.datastore.close()

@@ -6,11 +6,12 @@ import random
 import warnings
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.survival import fit, survival_at
+from projections.survival import fit, fit_arrays, survival_at
 
 
 def test_estimate_is_the_product_over_event_times_of_one_minus_deaths_over_at_risk() -> None:
@@ -75,3 +76,13 @@ def test_agrees_with_lifelines_on_random_censored_data_with_ties(seed: int, size
     expected = _lifelines_estimate(durations, events, horizons)
     for t, want in zip(horizons, expected, strict=True):
         assert curve.at(t) == pytest.approx(float(want), abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(0, 200))
+def test_the_array_fit_is_the_same_curve_to_the_bit(seed: int, size: int) -> None:
+    rnd = random.Random(seed)
+    durations = [rnd.randint(0, 400) for _ in range(size)]
+    events = [rnd.random() < 0.3 for _ in range(size)]
+    curve = fit(zip(durations, events, strict=True))
+    assert fit_arrays(np.array(durations, dtype=np.int64), np.array(events, dtype=bool)) == curve
