@@ -79,7 +79,7 @@ def main() -> None:
     except Exception as exc:  # no server: say so, print no figure
         print(f"P7 skipped: no PostgreSQL at {URL} ({exc})", file=sys.stderr)
         return
-    path = pilot(env_int("BENCH_P7_DUOS", 1000))
+    path = pilot(env_int("BENCH_P7_DUOS", 500))
     rates = {}
     for writers in (1, 2, 4):
         rates[writers], total = run(path, writers)
