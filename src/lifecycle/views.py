@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from lifecycle.application import Lifecycle
+from lifecycle.store import StoreTarget, setup_lock
 from projections import sql
 from projections.dialect import connect
 from projections.listing import DuoRow, list_duos
@@ -35,6 +36,9 @@ class Views:
     def __init__(self, engine: Lifecycle, env: dict[str, str]) -> None:
         self.engine = engine
         self.env = env
+        self._target = StoreTarget(
+            "postgres" if env.get("PERSISTENCE_MODULE", "").endswith("postgres") else "sqlite",
+            env.get("SQLITE_DBNAME", ""), env, env.get("POSTGRES_SCHEMA"))
         self._conn: Any = None
 
     @property
@@ -52,7 +56,10 @@ class Views:
     def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Apply the events the views have not seen yet; returns how many."""
         app = self.engine.app
-        count = sql.catch_up(app.recorder, app.mapper, self.conn, progress=progress)
+        # One maintainer at a time: a catch-up that has to rebuild drops and creates
+        # tables, which deadlocks on PostgreSQL against another process's catch-up.
+        with setup_lock(self._target):
+            count = sql.catch_up(app.recorder, app.mapper, self.conn, progress=progress)
         if count:
             log.info("views_caught_up", events=count)
         return count
@@ -60,7 +67,8 @@ class Views:
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Drop and rebuild every view from the event log; returns the events folded."""
         app = self.engine.app
-        count = sql.rebuild(app.recorder, app.mapper, self.conn, progress=progress)
+        with setup_lock(self._target):
+            count = sql.rebuild(app.recorder, app.mapper, self.conn, progress=progress)
         log.info("views_rebuilt", events=count)
         return count
 
