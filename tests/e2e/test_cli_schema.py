@@ -9,7 +9,11 @@ from typing import Any
 from lifecycle.domain.states import mermaid
 
 DIAGRAM = Path(__file__).resolve().parents[2] / "docs" / "states.mmd"
-EXAMPLE = Path("/work/shared/examples/small-pilot.jsonl")
+# The worked example lives in shared/ beside the repository (CI lays a copy there).
+EXAMPLE = next((base / "examples" / "small-pilot.jsonl"
+                for base in (Path(__file__).resolve().parents[3] / "shared", Path("/work/shared"))
+                if (base / "examples" / "small-pilot.jsonl").exists()),
+               Path(__file__).resolve().parents[3] / "shared" / "examples" / "small-pilot.jsonl")
 
 
 def test_schema_prints_a_json_schema_of_one_command_line(cli: Any) -> None:

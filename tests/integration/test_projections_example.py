@@ -5,6 +5,7 @@ equals the example's reports, to 1e-9 and with the same JSON types."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
 STREAM = EXAMPLES / "small-pilot.jsonl"
 DATES = ("2025-03-31", "2025-07-31")
 
+if not STREAM.exists() and os.environ.get("CI"):
+    # In CI the example must be there (shared/ is laid beside the clone): fail, not skip.
+    raise RuntimeError(f"no worked example at {EXAMPLES}")
 pytestmark = pytest.mark.skipif(not STREAM.exists(), reason=f"no worked example at {EXAMPLES}")
 
 
