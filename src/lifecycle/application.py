@@ -123,7 +123,6 @@ class UnitOfWork:
         """Stream ids the current command read from the cache (not from the store)."""
         self.fresh = False
         """When set, read every aggregate not changed in this unit from the store."""
-        self.commands = 0
 
     def find(self, cls: type[A], contract_id: str) -> A | None:
         """The aggregate of ``cls`` with ``contract_id``, or None when it does not exist."""
@@ -174,10 +173,6 @@ class UnitOfWork:
         for aggregate in aggregates:
             self._changed[aggregate.id] = aggregate
             self._engine.cache.put(aggregate.id, aggregate)
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._changed)
 
     @property
     def changed_ids(self) -> Iterable[str]:
@@ -252,10 +247,6 @@ class Lifecycle:
         self.cache = AggregateCache()
         self.last_position = 0
         """Log position of the last event this engine stored (for read-your-writes)."""
-
-    @property
-    def repository(self) -> Any:
-        return self.app.repository
 
     def save(self, *aggregates: Aggregate) -> None:
         """Store the aggregates' pending events in one transaction."""
@@ -388,7 +379,6 @@ class Lifecycle:
         if command_id is not None:
             changed.append(AppliedCommand.record(meta, command_id, digest))
         uow.stage(*changed)
-        uow.commands += 1
         return Outcome.APPLIED
 
     # ------------------------------------------------------------------ use cases
