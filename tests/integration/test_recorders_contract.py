@@ -23,6 +23,7 @@ import sqlite3
 import tempfile
 import threading
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,22 +165,26 @@ def _events(originator_id: str, first: int, count: int, tag: str) -> list[Stored
             for version in range(first, first + count)]
 
 
-class ChainContract:
+class ChainContract(ABC):
     """What the chain promises beyond the library's suites, for any chained recorder."""
 
     made: list[tuple[Recorder, StoreTarget]]
 
+    @abstractmethod
     def create_recorder(self) -> Recorder:
-        raise NotImplementedError
+        """A new chained recorder on this store."""
 
+    @abstractmethod
     def new_originator_id(self) -> str:
-        raise NotImplementedError
+        """An id no stored stream has yet."""
 
+    @abstractmethod
     def read_links(self, recorder: Recorder, target: StoreTarget) -> list[tuple[int, bytes]]:
-        raise NotImplementedError
+        """The stored chain, in position order."""
 
+    @abstractmethod
     def alter_state(self, target: StoreTarget, position: int, state: bytes) -> None:
-        raise NotImplementedError
+        """Overwrite one stored event's state behind the engine's back."""
 
     def test_each_link_hashes_its_event_onto_the_previous_link(self) -> None:
         recorder = self.create_recorder()
