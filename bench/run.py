@@ -67,9 +67,11 @@ def met(row: dict[str, object]) -> str:
     return "yes" if float(ratio) >= float(target) else "no"  # type: ignore[arg-type]
 
 
-def write_docs(rows: list[dict[str, object]]) -> None:
+def write_docs(rows: list[dict[str, object]], seconds: float) -> None:
+    minutes, rest = divmod(round(seconds), 60)
     lines = [START, "",
-             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()} with `make bench`.",
+             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()} with `make bench`, "
+             f"which took {minutes} min {rest} s end to end (generating the pilots included).",
              "", "| id | value | unit | baseline | ratio | target | met | details |",
              "|---|---:|---|---:|---:|---:|---|---|"]
     for row in rows:
@@ -85,12 +87,15 @@ def write_docs(rows: list[dict[str, object]]) -> None:
 
 
 def main() -> None:
+    started = time.perf_counter()
     rows: list[dict[str, object]] = []
     for script in sys.argv[1:] or SCRIPTS:
         rows += run(script)
+    seconds = time.perf_counter() - started
+    print(f"all benchmarks: {seconds / 60:.1f} min", flush=True)
     (ROOT / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
     if len(sys.argv) == 1:
-        write_docs(rows)
+        write_docs(rows, seconds)
     print(f"wrote {ROOT / 'results.json'}" + ("" if len(sys.argv) > 1 else f" and {DOCS}"))
 
 
