@@ -72,6 +72,9 @@ def utc_now() -> datetime:
 _MISSING: Any = object()
 """Cached knowledge that an aggregate did not exist when last looked up."""
 
+_MARKER_PREFIX = AppliedCommand.stream_id("")
+"""How the stream ids of command markers begin."""
+
 
 class AggregateCache:
     """Aggregates (and known absences) this process has loaded or saved, LRU-bounded.
@@ -82,31 +85,55 @@ class AggregateCache:
     a mentor's site or training, a closed predecessor) never change in a way that would
     wrongly accept a command — a stale read can only reject, and a rejection based on
     cached reads is re-checked with fresh ones (:meth:`Lifecycle.apply_in`).
+
+    Command markers have an LRU of their own (``marker_maxsize``). Every applied command
+    adds one, so in a shared LRU a long import's markers push out the programmes,
+    mentors and duos, which are then read and replayed from the store again and again
+    (importing a 20,000-duo pilot re-read almost as many events as it wrote). A marker
+    is needed again only when its command comes again.
     """
 
-    def __init__(self, maxsize: int = 50_000) -> None:
+    def __init__(self, maxsize: int = 50_000, marker_maxsize: int = 10_000) -> None:
         self.maxsize = maxsize
+        self.marker_maxsize = marker_maxsize
         self._items: OrderedDict[str, Any] = OrderedDict()
+        self._markers: OrderedDict[str, Any] = OrderedDict()
+
+    def _area(self, stream_id: str) -> OrderedDict[str, Any]:
+        return self._markers if stream_id.startswith(_MARKER_PREFIX) else self._items
+
+    def __contains__(self, stream_id: str) -> bool:
+        """Whether the stream is cached (as an aggregate or a known absence)."""
+        return stream_id in self._area(stream_id)
+
+    def uncached(self, stream_ids: Iterable[str]) -> list[str]:
+        """The given streams (once each, in order) that are not cached."""
+        items, markers = self._items, self._markers
+        return [sid for sid in dict.fromkeys(stream_ids)
+                if sid not in (markers if sid.startswith(_MARKER_PREFIX) else items)]
 
     def get(self, stream_id: str) -> Any:
         """The cached aggregate, ``_MISSING`` for a known absence, or None."""
-        found = self._items.get(stream_id)
+        items = self._area(stream_id)
+        found = items.get(stream_id)
         if found is not None:
-            self._items.move_to_end(stream_id)
+            items.move_to_end(stream_id)
         return found
 
     def put(self, stream_id: str, value: Any) -> None:
-        self._items[stream_id] = value
-        self._items.move_to_end(stream_id)
-        if len(self._items) > self.maxsize:
-            self._items.popitem(last=False)
+        items = self._area(stream_id)
+        items[stream_id] = value
+        items.move_to_end(stream_id)
+        if len(items) > (self.marker_maxsize if items is self._markers else self.maxsize):
+            items.popitem(last=False)
 
     def evict(self, stream_ids: Iterable[str]) -> None:
         for stream_id in stream_ids:
-            self._items.pop(stream_id, None)
+            self._area(stream_id).pop(stream_id, None)
 
     def clear(self) -> None:
         self._items.clear()
+        self._markers.clear()
 
 
 class UnitOfWork:
@@ -260,9 +287,10 @@ class Lifecycle:
                 self.last_position = ids[-1]
 
     def prefetch(self, stream_ids: Iterable[str]) -> None:
-        """Load the given streams not yet cached with one query (absent ones as absent)."""
+        """Load the given streams not yet cached with one query (absent ones as absent,
+        but for command markers)."""
         recorder = self.app.recorder
-        wanted = [sid for sid in dict.fromkeys(stream_ids) if self.cache.get(sid) is None]
+        wanted = self.cache.uncached(stream_ids)
         if not wanted or not isinstance(recorder, SelectsStreams):
             return
         found = recorder.select_streams(wanted)
@@ -270,7 +298,11 @@ class Lifecycle:
         for stream_id in wanted:
             stored = found.get(stream_id)
             if stored is None:
-                self.cache.put(stream_id, _MISSING)
+                # A marker's absence is not kept: a command whose marker was not read
+                # is applied as new, and the store refuses the marker of a twin (see
+                # _apply). Kept, it would take room in the cache for every command.
+                if not stream_id.startswith(_MARKER_PREFIX):
+                    self.cache.put(stream_id, _MISSING)
                 continue
             aggregate: Aggregate | None = None
             for record in stored:
@@ -357,9 +389,9 @@ class Lifecycle:
         # the command is rejected: a duplicate that passes the rules again still
         # cannot be stored twice, because its marker's creation fails on the store's
         # unique constraint and the retry then reads the marker.
-        lazy_marker = (command_id is not None and not uow.fresh
-                       and self.cache.get(AppliedCommand.stream_id(command_id)) is None
-                       and AppliedCommand.stream_id(command_id) not in uow.changed_ids)
+        marker_id = None if command_id is None else AppliedCommand.stream_id(command_id)
+        lazy_marker = (marker_id is not None and not uow.fresh
+                       and marker_id not in self.cache and marker_id not in uow.changed_ids)
         if command_id is not None and not lazy_marker:
             marker = uow.find(AppliedCommand, command_id)
             if marker is not None and marker.is_duplicate_of(digest):
@@ -538,8 +570,9 @@ def _duo_command(method: str) -> Handler:
     def handle(app: Lifecycle, uow: UnitOfWork, c: Any,
                meta: EventMeta) -> list[Aggregate]:
         duo = uow.get(Duo, c.duo_id, "duo_id")
-        getattr(duo, method)(meta, **{k: v for k, v in cmd.command_fields(c).items()
-                                      if k != "duo_id"})
+        fields = cmd.command_fields(c)
+        del fields["duo_id"]
+        getattr(duo, method)(meta, **fields)
         return [duo]
 
     handle.__name__ = f"_{method}"
