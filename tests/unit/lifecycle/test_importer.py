@@ -4,6 +4,7 @@ command id and the rule; batches never let a rejected line write anything."""
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -163,3 +164,36 @@ def test_as_json_has_exactly_the_contract_keys(engine: Lifecycle, cmd: Any) -> N
 def test_str_lines_are_accepted_too(engine: Lifecycle, cmd: Any) -> None:
     result = Importer(engine).run([json.dumps(cmd("open_programme", "2025-01-02"))])
     assert result.applied == 1
+
+
+def test_the_garbage_collector_is_paused_per_batch_and_left_as_it_was(
+        engine: Lifecycle, base: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+    flush = Importer._flush
+
+    def watched(self: Importer, *args: Any) -> None:
+        seen.append(gc.isenabled())
+        flush(self, *args)
+
+    monkeypatch.setattr(Importer, "_flush", watched)
+    assert gc.isenabled()
+    run(engine, lines_of(*base), batch_size=4)
+    assert seen and not any(seen)
+    assert gc.isenabled()
+    gc.disable()  # a host that runs without the collector keeps it off
+    try:
+        run(engine, lines_of(*base), batch_size=4)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_garbage_collector_is_resumed_when_a_batch_fails(
+        engine: Lifecycle, base: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: Any) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(Importer, "_flush", broken)
+    with pytest.raises(OSError, match="disk gone"):
+        run(engine, lines_of(*base))
+    assert gc.isenabled()
