@@ -41,20 +41,21 @@ class PydanticMapper(Mapper[str]):
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         event: DomainEvent = domain_event
         cls = type(event)
-        state = event.model_dump(mode="json", exclude=_BASE_FIELDS)
-        if cls.class_version > 1:
-            state["class_version"] = cls.class_version
-        stored = self.transcoder.encode(state)
+        if cls.class_version == 1 and type(self.transcoder) is OrjsonTranscoder:
+            # The very bytes orjson makes of the dump below (the same serialiser writes
+            # compact UTF-8 JSON in the same key order), without the dict in between:
+            # this halves the cost of storing an event.
+            stored = cls.__pydantic_serializer__.to_json(event, exclude=_BASE_FIELDS)
+        else:
+            state = event.model_dump(mode="json", exclude=_BASE_FIELDS)
+            if cls.class_version > 1:
+                state["class_version"] = cls.class_version
+            stored = self.transcoder.encode(state)
         if self.compressor:
             stored = self.compressor.compress(stored)
         if self.cipher:
             stored = self.cipher.encrypt(stored)
-        return StoredEvent(
-            originator_id=event.originator_id,
-            originator_version=event.originator_version,
-            topic=cls.TOPIC,
-            state=stored,
-        )
+        return StoredEvent(event.originator_id, event.originator_version, cls.TOPIC, stored)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         try:

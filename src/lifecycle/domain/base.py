@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict
 from lifecycle.domain.errors import DateInFuture
 
 _TOPICS: dict[str, type[DomainEvent]] = {}
+_TEMPLATES: dict[type[DomainEvent], tuple[dict[str, Any], frozenset[str]]] = {}
+"""Each event class's fields in declared order (optional ones at their defaults), and
+the names of its required fields."""
+_set = object.__setattr__
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,36 @@ class DomainEvent(BaseModel):
             if topic in _TOPICS and _TOPICS[topic] is not cls:
                 raise TypeError(f"event topic {topic!r} registered twice")
             _TOPICS[topic] = cls
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        fields = cls.model_fields
+        _TEMPLATES[cls] = (
+            {name: None if field.is_required() else field.get_default(call_default_factory=True)
+             for name, field in fields.items()},
+            frozenset(name for name, field in fields.items() if field.is_required()),
+        )
+
+    @classmethod
+    def from_validated(cls, **values: Any) -> Self:
+        """The event of values already validated: ``model_construct``, made lean.
+
+        Events have no aliases, extra fields or private attributes, so this does all
+        that ``model_construct`` does for them at a fraction of its cost (which was a
+        tenth of the cost of applying a command). The fields keep their declared order,
+        which is the order they are serialised in. Defaults are shared, not copied:
+        like the events, they are immutable.
+        """
+        template, required = _TEMPLATES[cls]
+        if not required <= values.keys():
+            raise TypeError(f"{cls.__name__} needs {sorted(required - values.keys())}")
+        event = cls.__new__(cls)
+        _set(event, "__dict__", {**template, **values})
+        _set(event, "__pydantic_fields_set__", set(values))
+        _set(event, "__pydantic_extra__", None)
+        _set(event, "__pydantic_private__", None)
+        return event
 
     def apply(self, aggregate: Any) -> None:
         """Assign the event's effect to the aggregate (no checks: events are facts)."""
@@ -163,7 +197,7 @@ class Aggregate:
     @classmethod
     def _create(cls, event_cls: type[DomainEvent], contract_id: str, meta: EventMeta,
                 **fields: Any) -> Self:
-        event = event_cls.model_construct(
+        event = event_cls.from_validated(
             originator_id=cls.stream_id(contract_id),
             originator_version=1,
             timestamp=meta.recorded_at,
@@ -180,7 +214,7 @@ class Aggregate:
     # mapper validates every event it reads back), so construction skips validation:
     # it is a third of the cost of applying a command.
     def _trigger(self, event_cls: type[DomainEvent], meta: EventMeta, **fields: Any) -> None:
-        event = event_cls.model_construct(
+        event = event_cls.from_validated(
             originator_id=self._id,
             originator_version=self._version + 1,
             timestamp=meta.recorded_at,
