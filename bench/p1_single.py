@@ -79,9 +79,10 @@ def raw_sqlite() -> tuple[Step, Callable[[], None]]:
 
 
 def store_writes() -> tuple[Step, Callable[[], None]]:
-    """Not a target: just the SQL of one command's transaction in the engine (two
-    events, as a command and its idempotency marker, the statements that find their
-    positions and the chain's head, two chain links)."""
+    """Not a target: just the SQL of one command's transaction in the engine with a
+    single writer (two events, as a command and its idempotency marker, inserted row by
+    row, and their two chain links; the chain's head is the link the recorder committed
+    last)."""
     conn = _durable("p1-writes.db")
     conn.execute("CREATE TABLE stored_events (originator_id TEXT, originator_version "
                  "INTEGER, topic TEXT, state BLOB, PRIMARY KEY (originator_id, "
@@ -92,13 +93,11 @@ def store_writes() -> tuple[Step, Callable[[], None]]:
     def step(start: int, stop: int) -> None:
         for i in range(start, stop):
             conn.execute("BEGIN")
-            conn.executemany("INSERT INTO stored_events VALUES (?, ?, ?, ?)",
-                             [(f"duo:d-{i}", 1, "lifecycle.Duo.ContactLogged", state),
-                              (f"command:c-{i}", 1, "lifecycle.AppliedCommand.Applied",
-                               state)])
-            last = conn.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]
-            conn.execute("SELECT link FROM event_chain WHERE position < ? "
-                         "ORDER BY position DESC LIMIT 1", (last - 1,)).fetchone()
+            conn.execute("INSERT INTO stored_events VALUES (?, ?, ?, ?)",
+                         (f"duo:d-{i}", 1, "lifecycle.Duo.ContactLogged", state))
+            last = conn.execute("INSERT INTO stored_events VALUES (?, ?, ?, ?)",
+                                (f"command:c-{i}", 1, "lifecycle.AppliedCommand.Applied",
+                                 state)).lastrowid
             conn.executemany("INSERT INTO event_chain VALUES (?, ?)",
                              [(last - 1, link), (last, link)])
             conn.execute("COMMIT")
