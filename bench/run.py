@@ -64,7 +64,19 @@ def met(row: dict[str, object]) -> str:
         return "yes" if float(row["value"]) <= float(target) else "no"  # type: ignore[arg-type]
     if ratio is None:
         return "—"
-    return "yes" if float(ratio) >= float(target) else "no"  # type: ignore[arg-type]
+    ok = float(ratio) >= float(target)  # type: ignore[arg-type]
+    if "limit_ms" in row:  # P5: fast enough in milliseconds too
+        ok = ok and float(row["value"]) <= float(row["limit_ms"])  # type: ignore[arg-type]
+    return "yes" if ok else "no"
+
+
+def shown(value: object) -> str:
+    """A figure as the table shows it: no trailing noise digits, a dash for none."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
 
 
 def write_docs(rows: list[dict[str, object]], seconds: float) -> None:
@@ -77,8 +89,9 @@ def write_docs(rows: list[dict[str, object]], seconds: float) -> None:
     for row in rows:
         details = ", ".join(f"{k}={v}" for k, v in row.items()
                             if k not in {"id", "value", "unit", "baseline", "ratio", "target"})
-        lines.append(f"| {row['id']} | {row['value']} | {row['unit']} | {row['baseline']} | "
-                     f"{row['ratio']} | {row['target']} | {met(row)} | {details} |")
+        lines.append(f"| {row['id']} | {shown(row['value'])} | {row['unit']} | "
+                     f"{shown(row['baseline'])} | {shown(row['ratio'])} | "
+                     f"{shown(row['target'])} | {met(row)} | {details} |")
     lines += ["", END]
     text = DOCS.read_text() if DOCS.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
     head, _, rest = text.partition(START)
