@@ -89,10 +89,15 @@ def read_rows(store: str, table: str) -> list[Row]:
     with psycopg.connect(dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
                          port=int(env["POSTGRES_PORT"]), user=env["POSTGRES_USER"],
                          password=env["POSTGRES_PASSWORD"] or None) as conn:
+        qualified = sql.SQL("{}.{}").format(sql.Identifier(target.schema or "public"),
+                                            sql.Identifier(table))
+        # After a reset, a run killed before it made the tables leaves none: no events.
+        if conn.execute("SELECT to_regclass(%s)", (qualified.as_string(conn),)
+                        ).fetchone()[0] is None:
+            return []
         rows = conn.execute(sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state "
-            "FROM {}.{} ORDER BY notification_id").format(
-                sql.Identifier(target.schema or "public"), sql.Identifier(table))).fetchall()
+            "FROM {} ORDER BY notification_id").format(qualified)).fetchall()
     return [(int(p), str(o), int(v), str(t), bytes(s)) for p, o, v, t, s in rows]
 
 
