@@ -68,7 +68,10 @@ class _Pending:
     command: Command
     raw: dict[str, Any]
     digest: str
-    outcome: Outcome
+    outcome: Outcome | None
+    """What applying it in the batch's unit gave; None when it was rejected."""
+    error: DomainError | None = None
+    """Why it was rejected in the batch's unit (decided again if the batch conflicts)."""
 
 
 def _own_command_id(raw: Any) -> str | None:
@@ -186,7 +189,7 @@ class Importer:
             try:
                 outcome = self.engine.apply_in(uow, command, digest)
             except DomainError as exc:
-                self._reject(result, number, _own_command_id(raw), exc)
+                batch.append(_Pending(number, command, raw, digest, None, exc))
                 continue
             batch.append(_Pending(number, command, raw, digest, outcome))
         self._flush(uow, batch, result)
@@ -197,6 +200,13 @@ class Importer:
         result.rejected.append(Rejection(line, command_id, str(exc)))
 
     def _flush(self, uow: UnitOfWork, batch: list[_Pending], result: ImportResult) -> None:
+        """Commit the batch's unit; count its outcomes and report its rejections.
+
+        A rejection inside the batch may rest on what an earlier command of the same
+        batch staged, which rested on cached reads; only a successful commit proves
+        those were current (the store's version check). So when the commit fails,
+        every command of the batch, rejected ones included, is decided again.
+        """
         if not batch:
             return
         try:
@@ -204,10 +214,17 @@ class Importer:
         except IntegrityError:
             uow.discard()
             log.info("batch_conflicted", commands=len(batch), first_line=batch[0].line)
+            # Another writer changed these streams: what the cache holds of them is old.
+            self.engine.cache.evict(
+                sid for pending in batch for sid in stream_ids_of(pending.command))
             self._apply_one_by_one(batch, result)
         else:
             for pending in batch:
-                self._count(result, pending.outcome)
+                if pending.error is not None:
+                    self._reject(result, pending.line, _own_command_id(pending.raw),
+                                 pending.error)
+                else:
+                    self._count(result, pending.outcome)
             log.debug("batch_committed", commands=len(batch), first_line=batch[0].line,
                       last_line=batch[-1].line)
         if self.on_commit:
@@ -218,12 +235,13 @@ class Importer:
             try:
                 outcome = self.engine.execute(pending.command, pending.raw)
             except DomainError as exc:
-                self._reject(result, pending.line, pending.command.command_id, exc)
+                self._reject(result, pending.line, _own_command_id(pending.raw), exc)
             else:
                 self._count(result, outcome)
 
     @staticmethod
-    def _count(result: ImportResult, outcome: Outcome) -> None:
+    def _count(result: ImportResult, outcome: Outcome | None) -> None:
+        assert outcome is not None
         if outcome is Outcome.APPLIED:
             result.applied += 1
         else:

@@ -184,3 +184,27 @@ def test_a_stale_cache_does_not_let_a_refused_command_through(
         submit(second, cmd("log_contact", "2025-03-02", command_id="late-contact"))
     assert refused.value.rule == 7
     assert second.get_duo("D-1").state.value == "closed"
+
+
+@pytest.mark.parametrize("batch_size", [2, 50])
+def test_a_rejection_resting_on_a_batch_that_another_process_overtook_is_decided_again(
+        open_engine: Callable[[], Lifecycle], stream: Any, new_stream: Any,
+        cmd: Any, submit: Any, batch_size: int) -> None:
+    """The race of two imports of one file (CI, 2026-11-27): this engine's cache holds
+    a duo before its activation, which another process has committed. In one batch, a
+    review is staged on the cached duo, and a contact then checked against the staged
+    (never activated) duo is refused. The batch's commit fails on the duo's version;
+    the contact must be decided again on the stored duo, not reported as rejected."""
+    first, second = open_engine(), open_engine()
+    stream.base().duo("matched")
+    stream.apply(first)
+    # The duo is in this engine's cache as it last read it: matched.
+    assert first.get_duo("D-1").state.value == "matched"
+    submit(second, cmd("activate", "2025-02-20", command_id="act-1"))
+    later = new_stream("later")
+    later.add("review", "2025-03-01", duo_id="D-1")
+    later.add("log_contact", "2025-03-02", duo_id="D-1")
+    result = Importer(first, batch_size=batch_size).run(lines(later.commands))
+    assert result.as_json() == {"applied": 2, "duplicates": 0, "rejected": []}
+    assert [type(e).__name__ for e in first.history("D-1")][-3:] == [
+        "Activated", "Reviewed", "ContactLogged"]
