@@ -316,8 +316,12 @@ def audit_digest_command(obj: Context, as_json: bool) -> None:
 @click.option("--digest", "digest_file", metavar="FILE",
               help="A saved `audit digest --json`: the history must still begin with it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--processes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes for a large SQLite log (default: one per CPU, at most 4; "
+                   "1 keeps it in this one).")
 @click.pass_obj
-def audit_verify_command(obj: Context, digest_file: str | None, as_json: bool) -> None:
+def audit_verify_command(obj: Context, digest_file: str | None, as_json: bool,
+                         processes: int | None) -> None:
     """Recompute the hash chain; exit 1 at the first alteration, with where and what."""
     from lifecycle.audit import Digest, verify
 
@@ -329,7 +333,8 @@ def audit_verify_command(obj: Context, digest_file: str | None, as_json: bool) -
             fail(f"cannot read digest '{digest_file}': {exc}")
     bar = progress_bar(None, "verifying")
     result = verify(_chain_reader(obj), digest,
-                    progress=(lambda n: bar.update(n - bar.pos)) if bar else None)
+                    progress=(lambda n: bar.update(n - bar.pos)) if bar else None,
+                    processes=processes)
     if as_json:
         click.echo(json.dumps(result.as_json()))
     elif result.ok:
@@ -429,8 +434,11 @@ def projections_group() -> None:
 
 
 @projections_group.command("rebuild")
+@click.option("--processes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes for a large SQLite log (default: one per CPU, at most 4; "
+                   "1 keeps it in this one).")
 @click.pass_obj
-def projections_rebuild_command(obj: Context) -> None:
+def projections_rebuild_command(obj: Context, processes: int | None) -> None:
     """Drop every view and rebuild it from the event log."""
     bars: list[Any] = []
     done = [0]
@@ -442,7 +450,7 @@ def projections_rebuild_command(obj: Context) -> None:
             bars[0].update(count - done[0])
         done[0] = count
 
-    count = obj.views.rebuild(progress=advance)
+    count = obj.views.rebuild(progress=advance, processes=processes)
     if bars and bars[0] is not None:
         bars[0].render_finish()
     click.echo(f"rebuilt every view from {count} events")

@@ -64,11 +64,17 @@ class Views:
             log.info("views_caught_up", events=count)
         return count
 
-    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Drop and rebuild every view from the event log; returns the events folded."""
+    def rebuild(self, progress: Callable[[int, int], None] | None = None, *,
+                processes: int | None = None) -> int:
+        """Drop and rebuild every view from the event log; returns the events folded.
+
+        ``processes``: how many processes a large SQLite log is rebuilt with (default
+        one per available CPU, at most four; 1 keeps it in this process; ADR 15).
+        """
         app = self.engine.app
         with setup_lock(self._target):
-            count = sql.rebuild(app.recorder, app.mapper, self.conn, progress=progress)
+            count = sql.rebuild(app.recorder, app.mapper, self.conn, progress=progress,
+                                processes=processes)
         log.info("views_rebuilt", events=count)
         return count
 

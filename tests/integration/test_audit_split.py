@@ -413,3 +413,25 @@ def test_the_command_splits_too(pilot: Store, tampered: Callable[[Edit], tuple[P
     assert verdict["problem"] == (f"event at position {position} was removed (its chain "
                                   "link remains)")
     assert started
+
+
+@pytest.mark.parametrize(("processes", "workers"), [("1", 0), ("2", 1), ("3", 2)])
+def test_the_cli_takes_the_number_of_processes(
+        pilot: Store, started: list[tuple[Any, ...]], processes: str, workers: int) -> None:
+    saved = structlog.get_config()
+    try:
+        result = CliRunner().invoke(lifecycle_command, ["--db", str(pilot.path), "audit",
+                                                        "verify", "--processes", processes,
+                                                        "--json"])
+    finally:
+        structlog.configure(**saved)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ok"] is True
+    assert len(started) == workers
+
+
+def test_the_cli_refuses_a_number_of_processes_below_one(pilot: Store) -> None:
+    result = CliRunner().invoke(lifecycle_command, ["--db", str(pilot.path), "audit",
+                                                    "verify", "--processes", "0"])
+    assert result.exit_code == 2
+    assert "--processes" in result.output

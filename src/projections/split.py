@@ -1,0 +1,214 @@
+"""Rebuilding the views of a large SQLite log with worker interpreters (ADR 15).
+
+A large log is rebuilt in passes, each folding one range of duos (see
+``projections.sql._Pass``). The passes are independent, so on a machine with several
+CPUs the calling process folds the first share of them and each worker interpreter
+(``python -I -c``: no ``multiprocessing``, no fork of an embedding application) folds
+another share, writing its rows into a scratch SQLite file of its own. The calling
+process then copies those rows into the new tables inside its one rebuild transaction
+(``INSERT … SELECT`` from the attached scratch file, at the database's own speed), so
+readers still see either the old views or the new ones.
+
+A worker that cannot start, fails or gives no count is not trusted: its passes are
+folded again in the calling process, so the result never depends on the workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import structlog
+
+from projections import schema as s
+
+log = structlog.get_logger(__name__)
+
+MAX_PROCESSES: Final = 4
+"""Processes (the caller included) a rebuild uses at most."""
+DUO_TABLES: Final[tuple[s.Table, ...]] = s.VIEWS["duos"]
+"""The tables a pass writes (programmes, sites and mentors come from the first pass)."""
+
+
+def available_processes() -> int:
+    """CPUs this process may run on, at most :data:`MAX_PROCESSES`."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        available = os.cpu_count() or 1
+    return min(available, MAX_PROCESSES)
+
+
+def can_start_workers() -> bool:
+    """Whether there is a Python interpreter to start (not a frozen application)."""
+    return bool(sys.executable) and not getattr(sys, "frozen", False)
+
+
+def shares(count: int, processes: int) -> list[range]:
+    """``range(count)`` cut into ``processes`` contiguous shares, as equal as can be,
+    the first ones the smaller (the caller also copies and indexes at the end)."""
+    base, extra = divmod(count, processes)
+    sizes = [base + (1 if i >= processes - extra else 0) for i in range(processes)]
+    starts = [sum(sizes[:i]) for i in range(processes)]
+    return [range(start, start + size) for start, size in zip(starts, sizes, strict=True)]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one worker folds: the passes ``(low, high, first)`` of the log up to
+    ``stop`` in the SQLite file ``store`` (events table ``events``), written to ``out``."""
+
+    store: str
+    events: str
+    passes: list[tuple[str | None, str | None, bool]]
+    stop: int
+    batch_size: int
+    out: str
+
+    def as_json(self) -> str:
+        return json.dumps({"store": self.store, "events": self.events,
+                           "passes": self.passes, "stop": self.stop,
+                           "batch_size": self.batch_size, "out": self.out})
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Job:
+        return cls(str(data["store"]), str(data["events"]),
+                   [(low, high, bool(first)) for low, high, first in data["passes"]],
+                   int(data["stop"]), int(data["batch_size"]), str(data["out"]))
+
+
+@dataclass
+class Worker:
+    """A started worker and its job (``process`` None when it could not be started)."""
+
+    job: Job
+    process: subprocess.Popen[bytes] | None
+    alias: str
+    attached: bool = False
+
+    def result(self) -> int | None:
+        """The events the worker folded, once it has finished; None when it failed."""
+        if self.process is None:
+            return None
+        out, err = self.process.communicate()
+        if self.process.returncode != 0:
+            last = err.decode(errors="replace").strip().splitlines()[-1:]
+            log.warning("rebuild_worker_failed", returncode=self.process.returncode,
+                        error=last[0] if last else "")
+            return None
+        try:
+            events = json.loads(out)["events"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return events if isinstance(events, int) else None
+
+    def copy_into(self, cursor: Any) -> None:
+        """Append every row of the worker's scratch file to the tables of ``cursor``'s
+        database, inside its open transaction."""
+        cursor.execute(f"ATTACH DATABASE ? AS {self.alias}", (self.job.out,))
+        self.attached = True
+        for table in DUO_TABLES:
+            names = ", ".join(table.column_names)
+            cursor.execute(f"INSERT INTO main.{table.name} ({names}) "
+                           f"SELECT {names} FROM {self.alias}.{table.name}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            self.process.communicate()
+
+
+def detach_all(conn: sqlite3.Connection, started: Sequence[Worker]) -> None:
+    """Detach the workers' scratch files (after the rebuild's transaction ended)."""
+    for worker in started:
+        if worker.attached:
+            conn.execute(f"DETACH DATABASE {worker.alias}")
+            worker.attached = False
+
+
+_WORKER: Final = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from projections.split import worker_main; worker_main()")
+
+
+@contextmanager
+def workers(jobs: Sequence[Job]) -> Iterator[list[Worker]]:
+    """Start one worker per job (given on its command line: paths and duo ids, no
+    keys); kill the unfinished ones on leaving."""
+    root = str(Path(__file__).resolve().parents[1])
+    started: list[Worker] = []
+    try:
+        for job in jobs:
+            alias = f"rebuild_part{len(started) + 1}"
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-I", "-c", _WORKER, root, job.as_json()],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            except OSError:
+                started.append(Worker(job, None, alias))
+                continue
+            started.append(Worker(job, process, alias))
+        yield started
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+@contextmanager
+def scratch_dir(near: str) -> Iterator[Path]:
+    """A temporary folder for the workers' files, beside the store when it can be (its
+    disk has room for the views), else in the system's temporary folder."""
+    parent = Path(near).resolve().parent
+    try:
+        path = Path(tempfile.mkdtemp(prefix=".lifecycle-rebuild-", dir=parent))
+    except OSError:
+        path = Path(tempfile.mkdtemp(prefix="lifecycle-rebuild-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def scratch_ddl(table: s.Table) -> str:
+    """A plain table with ``table``'s columns: rows are appended in the order they are
+    written and read back in that order (no key to maintain)."""
+    return f"CREATE TABLE {table.name} ({', '.join(table.column_names)})"
+
+
+def worker_main() -> None:
+    """A worker's main: fold the job given as its second argument, write its rows to
+    the job's scratch file, print ``{"events": N}``."""
+    job = Job.from_json(json.loads(sys.argv[2]))
+    # Imported here: the parent needs none of it to start workers.
+    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+    from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
+    from projections import sql
+
+    datastore = SQLiteDatastore(job.store, originator_id_type="text")
+    recorder = SQLiteApplicationRecorder(datastore, events_table_name=job.events)
+    out = sqlite3.connect(job.out, isolation_level=None)
+    try:
+        # A scratch file: if this process dies, the parent folds its passes itself.
+        out.execute("PRAGMA journal_mode = OFF")
+        out.execute("PRAGMA synchronous = OFF")
+        out.execute("BEGIN")
+        for table in DUO_TABLES:
+            out.execute(scratch_ddl(table))
+        events = sql.fold_passes_into(recorder, PydanticMapper(transcoder=OrjsonTranscoder()),
+                                      out, job.passes, job.stop, job.batch_size)
+        out.execute("COMMIT")
+    finally:
+        out.close()
+        datastore.close()
+    sys.stdout.write(json.dumps({"events": events}))

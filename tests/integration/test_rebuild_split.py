@@ -1,0 +1,205 @@
+"""Split rebuild (``projections.split``, ADR 15) on a real SQLite store: the passes of a
+large log are shared out between the calling process and worker interpreters, whose
+rows reach the new tables through scratch files. Whatever the split, the views must
+be exactly the ones a single process builds, and a worker that fails must change
+nothing but who folds its passes.
+
+A small simulated pilot (``lifecycle simulate --seed 11 --duos 40``, about 3,000
+events) is imported once; ``PASS_EVENTS`` is lowered so that it splits.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from click.testing import CliRunner
+
+import projections.sql as psql
+from lifecycle.application import Lifecycle
+from lifecycle.cli import cli as lifecycle_command
+from lifecycle.store import resolve_target
+from projections import split
+from projections.schema import ALL_TABLES
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def pilot(cli: Run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("rebuild")
+    jsonl, path = folder / "pilot.jsonl", folder / "pilot.db"
+    made = cli("simulate", "--seed", 11, "--duos", 40, "--out", jsonl)
+    assert made.returncode == 0, made.stderr
+    imported = cli("--db", path, "import", jsonl, "--json")
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    return path
+
+
+@pytest.fixture
+def store(pilot: Path, tmp_path: Path) -> Path:
+    """A copy of the pilot of this test's own."""
+    target = tmp_path / "store" / "pilot.db"
+    target.parent.mkdir()
+    src, dst = sqlite3.connect(pilot), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    return target
+
+
+@pytest.fixture(autouse=True)
+def small_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passes of about 300 duo events (a few duos each), so the pilot splits."""
+    monkeypatch.setattr(psql, "PASS_EVENTS", 600)
+
+
+@pytest.fixture
+def results(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """What every worker of the test answered (None: failed, its passes refolded)."""
+    seen: list[int | None] = []
+    original = split.Worker.result
+
+    def spy(worker: split.Worker) -> int | None:
+        seen.append(original(worker))
+        return seen[-1]
+
+    monkeypatch.setattr(split.Worker, "result", spy)
+    return seen
+
+
+def rebuild(path: Path, processes: int,
+            progress: Callable[[int, int], None] | None = None) -> tuple[int, dict[str, Any]]:
+    """Rebuild the store's views with ``processes``; the count and every table's rows."""
+    engine = Lifecycle(resolve_target(str(path)).env)
+    conn = sqlite3.connect(path)
+    try:
+        app = engine.app
+        count = psql.rebuild(app.recorder, app.mapper, conn, progress=progress,
+                             processes=processes)
+        tables = {t.name: conn.execute(f"SELECT * FROM {t.name} ORDER BY {', '.join(t.key)}"
+                                       ).fetchall() for t in ALL_TABLES}
+        attached = [row[1] for row in conn.execute("PRAGMA database_list")]
+    finally:
+        conn.close()
+        engine.shutdown()
+    assert attached == ["main"]  # the scratch files are detached again
+    return count, tables
+
+
+@pytest.mark.parametrize("processes", [2, 3, 4])
+def test_a_split_rebuild_builds_the_views_a_single_process_builds(
+        store: Path, results: list[int | None], processes: int) -> None:
+    alone = rebuild(store, 1)
+    assert results == []
+    assert rebuild(store, processes) == alone
+    assert len(results) == processes - 1
+    assert all(folded is not None and folded > 0 for folded in results)
+    assert sum(len(rows) for rows in alone[1].values()) > 1_000
+    assert not [p for p in store.parent.iterdir() if "rebuild" in p.name]
+
+
+def test_a_split_rebuild_reports_progress_in_order_up_to_the_log_position(
+        store: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    rebuild(store, 2, lambda at, top: seen.append((at, top)))
+    tops = {top for _, top in seen}
+    assert len(tops) == 1
+    assert [at for at, _ in seen] == sorted(at for at, _ in seen)
+    assert seen[-1][0] == tops.pop()
+
+
+@pytest.mark.parametrize("worker", [
+    "import sys; sys.exit(3)",                         # fails
+    "print('not a count')",                            # answers nonsense
+    "import sys; print('{\"events\": 7}')",           # claims a count, wrote no file
+])
+def test_a_worker_that_fails_is_not_trusted_and_its_passes_are_folded_here(
+        store: Path, monkeypatch: pytest.MonkeyPatch, results: list[int | None],
+        worker: str) -> None:
+    alone = rebuild(store, 1)
+    monkeypatch.setattr(split, "_WORKER", worker)
+    if "events" in worker:
+        # A worker that says it succeeded but left no rows cannot be caught by its
+        # answer: the copy fails, and with it the whole rebuild, which changes nothing.
+        with pytest.raises(sqlite3.OperationalError):
+            rebuild(store, 3)
+        assert rebuild(store, 1) == alone
+        return
+    with structlog.testing.capture_logs() as logs:
+        assert rebuild(store, 3) == alone
+    assert results == [None, None]
+    if "exit" in worker:
+        assert [e["event"] for e in logs].count("rebuild_worker_failed") == 2
+
+
+def test_a_failed_split_rebuild_leaves_the_old_views_in_place(
+        store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = rebuild(store, 1)
+
+    def broken(worker: split.Worker, cursor: Any) -> None:
+        raise RuntimeError("disk full while copying")
+
+    monkeypatch.setattr(split.Worker, "copy_into", broken)
+    with pytest.raises(RuntimeError):
+        rebuild(store, 2)
+    conn = sqlite3.connect(store)
+    try:
+        kept = {t.name: conn.execute(f"SELECT * FROM {t.name} ORDER BY {', '.join(t.key)}"
+                                     ).fetchall() for t in ALL_TABLES}
+    finally:
+        conn.close()
+    assert kept == before[1]
+    assert not [p for p in store.parent.iterdir() if "rebuild" in p.name]
+
+
+def test_small_logs_and_in_memory_stores_stay_in_one_process(
+        tmp_path: Path, results: list[int | None], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(psql, "PASS_EVENTS", 400_000)
+    engine = Lifecycle({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    conn = sqlite3.connect(tmp_path / "views.db")
+    try:
+        psql.rebuild(engine.app.recorder, engine.app.mapper, conn, processes=4)
+    finally:
+        conn.close()
+        engine.shutdown()
+    assert results == []
+    assert split.shares(5, 2) == [range(0, 2), range(2, 5)]
+    assert split.shares(7, 3) == [range(0, 2), range(2, 4), range(4, 7)]
+    assert split.shares(1, 1) == [range(0, 1)]
+
+
+@pytest.mark.parametrize(("processes", "workers"), [("1", 0), ("2", 1), ("3", 2)])
+def test_the_cli_takes_the_number_of_processes(
+        store: Path, results: list[int | None], processes: str, workers: int) -> None:
+    saved = structlog.get_config()
+    try:
+        result = CliRunner().invoke(lifecycle_command, ["--db", str(store), "projections",
+                                                        "rebuild", "--processes", processes])
+    finally:
+        structlog.configure(**saved)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("rebuilt every view from ")
+    assert len(results) == workers and None not in results
+
+
+def test_the_cli_refuses_a_number_of_processes_below_one(store: Path) -> None:
+    result = CliRunner().invoke(lifecycle_command, ["--db", str(store), "projections",
+                                                    "rebuild", "--processes", "0"])
+    assert result.exit_code == 2
+    assert "--processes" in result.output
+
+
+def test_an_interpreter_that_cannot_start_leaves_every_pass_to_this_process(
+        store: Path, monkeypatch: pytest.MonkeyPatch, results: list[int | None]) -> None:
+    alone = rebuild(store, 1)
+    monkeypatch.setattr(split.sys, "executable", str(store.parent / "no-python"))
+    assert rebuild(store, 2) == alone
+    assert results == [None]
