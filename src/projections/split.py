@@ -132,7 +132,11 @@ def detach_all(conn: sqlite3.Connection, started: Sequence[Worker]) -> None:
     """Detach the workers' scratch files (after the rebuild's transaction ended)."""
     for worker in started:
         if worker.attached:
-            conn.execute(f"DETACH DATABASE {worker.alias}")
+            try:
+                conn.execute(f"DETACH DATABASE {worker.alias}")
+            except sqlite3.Error as exc:  # never hide why the rebuild stopped
+                log.warning("rebuild_scratch_not_detached", alias=worker.alias,
+                            error=str(exc))
             worker.attached = False
 
 
