@@ -16,9 +16,9 @@ from p2_import import STORE
 
 def ours() -> tuple[float, int, dict[str, float]]:
     from lifecycle.application import Lifecycle
+    from lifecycle.interpreters import available_processes
     from lifecycle.store import resolve_target
     from lifecycle.views import Views
-    from projections.split import available_processes
 
     target = resolve_target(str(STORE))
     engine = Lifecycle(target.env)

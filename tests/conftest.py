@@ -388,6 +388,39 @@ def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_cli
 
 
+def copy_sqlite(source: Path, target: Path) -> Path:
+    """A consistent copy of a WAL-mode SQLite store (the backup API, not a file copy)."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    return target
+
+
+@pytest.fixture(scope="session", name="copy_sqlite")
+def copy_sqlite_fixture() -> Callable[[Path, Path], Path]:
+    """``copy_sqlite(source, target)``: a consistent copy of an SQLite store."""
+    return copy_sqlite
+
+
+@pytest.fixture(scope="session")
+def simulated_store(cli: Callable[..., subprocess.CompletedProcess[str]]
+                    ) -> Callable[[Path, int, int], Path]:
+    """``simulated_store(folder, seed, duos)``: ``lifecycle simulate`` imported into
+    ``folder/pilot.db`` with the installed command (no rejection allowed)."""
+    def make(folder: Path, seed: int, duos: int) -> Path:
+        jsonl, path = folder / "pilot.jsonl", folder / "pilot.db"
+        made = cli("simulate", "--seed", seed, "--duos", duos, "--out", jsonl)
+        assert made.returncode == 0, made.stderr
+        imported = cli("--db", path, "import", jsonl, "--json")
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        return path
+
+    return make
+
+
 def _stored_rows(db: Path) -> list[tuple[Any, ...]]:
     """Every stored event row of an SQLite store, in rowid order."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import struct
 import subprocess
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.chain import GENESIS, HEADER, link_bytes
+from lifecycle.interpreters import available_processes, can_start_workers
 from lifecycle.store import StoreTarget
 
 FETCH = 20_000
@@ -47,7 +47,6 @@ BATCH = 512
 """Rows per fast-pass batch on SQLite: small batches stay in the CPU's caches."""
 SPLIT_MIN = 100_000
 """Positions each process must have to check before the fast pass is split."""
-MAX_PROCESSES = 4
 ALGORITHM = "sha256-chain-v1"
 
 EventRow = tuple[int, bytes, Any, bytes, bytes]
@@ -407,7 +406,7 @@ def verify(reader: ChainReader, digest: Digest | None = None,
         digest: a saved digest the history must still begin with.
         progress: called with the number of events checked so far, now and then.
         processes: at most this many processes for the fast pass (default: one per
-            available CPU, up to ``MAX_PROCESSES``); 1 keeps it in this process.
+            available CPU, up to ``interpreters.MAX_PROCESSES``); 1 keeps it in this process.
     """
     if isinstance(reader, ChainReader) and not reader.target.is_postgres:
         result = _verify_split(reader, digest, progress, processes)
@@ -442,22 +441,14 @@ def verify(reader: ChainReader, digest: Digest | None = None,
     return Verification(True, count, previous.hex(), last_position=last)
 
 
-def _processes() -> int:
-    try:
-        available = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        available = os.cpu_count() or 1
-    return min(available, MAX_PROCESSES)
-
-
 def _verify_split(reader: ChainReader, digest: Digest | None,
                   progress: Callable[[int], None] | None,
                   processes: int | None) -> Verification | None:
     """The fast pass of an SQLite log split into ranges of positions: the first checked
     here, each other by a worker. None when the log is too small to split, or a worker
     could not give its answer (the caller then checks the log in this process alone)."""
-    wanted = _processes() if processes is None else processes
-    if wanted < 2 or not sys.executable or getattr(sys, "frozen", False):
+    wanted = available_processes() if processes is None else processes
+    if wanted < 2 or not can_start_workers():
         return None  # no interpreter to start (or a frozen application's own binary)
     workers: list[subprocess.Popen[bytes]] = []
     conn = reader._sqlite()

@@ -16,7 +16,6 @@ folded again in the calling process, so the result never depends on the workers.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -34,24 +33,8 @@ from projections import schema as s
 
 log = structlog.get_logger(__name__)
 
-MAX_PROCESSES: Final = 4
-"""Processes (the caller included) a rebuild uses at most."""
 DUO_TABLES: Final[tuple[s.Table, ...]] = s.VIEWS["duos"]
 """The tables a pass writes (programmes, sites and mentors come from the first pass)."""
-
-
-def available_processes() -> int:
-    """CPUs this process may run on, at most :data:`MAX_PROCESSES`."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        available = os.cpu_count() or 1
-    return min(available, MAX_PROCESSES)
-
-
-def can_start_workers() -> bool:
-    """Whether there is a Python interpreter to start (not a frozen application)."""
-    return bool(sys.executable) and not getattr(sys, "frozen", False)
 
 
 def shares(count: int, processes: int) -> list[range]:

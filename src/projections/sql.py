@@ -36,6 +36,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from lifecycle.domain.base import event_class_for_topic
 from lifecycle.domain.duo import Duo
 from lifecycle.domain.programme import Programme
+from lifecycle.interpreters import available_processes, can_start_workers
 from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
 from projections import schema as s
 from projections.dialect import Dialect
@@ -682,8 +683,8 @@ def rebuild(recorder: Recorder, mapper: EventMapper, conn: Any, *,
     stop = recorder.max_notification_id() or 0
     decoder = _Decoder(mapper)
     store = _sqlite_file(recorder) if decoder.plain and not dialect.is_postgres else None
-    wanted = split.available_processes() if processes is None else max(1, processes)
-    if wanted < 2 or store is None or not split.can_start_workers():
+    wanted = available_processes() if processes is None else max(1, processes)
+    if wanted < 2 or store is None or not can_start_workers():
         wanted = 1
     # With workers, passes a share of the usual size: all processes together hold
     # about what one would.

@@ -47,16 +47,6 @@ def reader(path: Path) -> ChainReader:
     return ChainReader(resolve_target(str(path)), "stored_events")
 
 
-def copy(source: Path, target: Path) -> Path:
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    return target
-
-
 @pytest.fixture(autouse=True)
 def small_split(monkeypatch: pytest.MonkeyPatch) -> None:
     """Split logs of a few hundred events too (each process gets 100 positions or more)."""
@@ -79,13 +69,9 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture(scope="module")
-def pilot(cli: Run, tmp_path_factory: pytest.TempPathFactory) -> Store:
-    folder = tmp_path_factory.mktemp("split")
-    jsonl, path = folder / "pilot.jsonl", folder / "pilot.db"
-    made = cli("simulate", "--seed", 5, "--duos", 12, "--out", jsonl)
-    assert made.returncode == 0, made.stderr
-    imported = cli("--db", path, "import", jsonl, "--json")
-    assert imported.returncode == 0, imported.stdout + imported.stderr
+def pilot(simulated_store: Callable[[Path, int, int], Path],
+          tmp_path_factory: pytest.TempPathFactory) -> Store:
+    path = simulated_store(tmp_path_factory.mktemp("split"), 5, 12)
     conn = sqlite3.connect(path)
     try:
         positions = [p for (p,) in conn.execute("SELECT rowid FROM stored_events "
@@ -304,9 +290,10 @@ CASES: dict[str, Edit] = {
 
 
 @pytest.fixture
-def tampered(pilot: Store, tmp_path: Path) -> Iterator[Callable[[Edit], tuple[Path, int]]]:
+def tampered(pilot: Store, tmp_path: Path, copy_sqlite: Callable[[Path, Path], Path],
+             ) -> Iterator[Callable[[Edit], tuple[Path, int]]]:
     def make(edit: Edit) -> tuple[Path, int]:
-        path = copy(pilot.path, tmp_path / "tampered.db")
+        path = copy_sqlite(pilot.path, tmp_path / "tampered.db")
         conn = sqlite3.connect(path)
         try:
             position = edit(conn, pilot)

@@ -441,17 +441,11 @@ class Pilot:
     events: int
     folder: Path
     jsonl: Path
+    copier: Callable[[Path, Path], Path]
 
-
-def sqlite_copy(source: str, target: Path) -> str:
-    """A consistent copy of a WAL-mode SQLite store (the backup API, not a file copy)."""
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    return str(target)
+    def copy(self, name: str) -> str:
+        """A consistent copy of the SQLite store beside it, as ``<name>.db``."""
+        return str(self.copier(Path(self.store), self.folder / f"{name}.db"))
 
 
 @contextmanager
@@ -464,7 +458,8 @@ def sqlite_tamperer(store: str) -> Iterator[Tamperer]:
         conn.close()
 
 
-def build_pilot(cli: Run, folder: Path, store: str, jsonl: Path | None = None) -> Pilot:
+def build_pilot(cli: Run, folder: Path, store: str, copier: Callable[[Path, Path], Path],
+                jsonl: Path | None = None) -> Pilot:
     """Simulate the pilot (unless its JSONL is given), import it through the CLI and
     save its digest."""
     if jsonl is None:
@@ -479,18 +474,19 @@ def build_pilot(cli: Run, folder: Path, store: str, jsonl: Path | None = None) -
     digest_file = folder / "digest.json"
     digest_file.write_text(saved.stdout)
     digest = json.loads(saved.stdout)
-    return Pilot(store, digest_file, digest, digest["events"], folder, jsonl)
+    return Pilot(store, digest_file, digest, digest["events"], folder, jsonl, copier)
 
 
 @pytest.fixture(scope="module")
-def pilot(cli: Run, tmp_path_factory: pytest.TempPathFactory) -> Pilot:
+def pilot(cli: Run, tmp_path_factory: pytest.TempPathFactory,
+          copy_sqlite: Callable[[Path, Path], Path]) -> Pilot:
     folder = tmp_path_factory.mktemp("pilot")
-    return build_pilot(cli, folder, str(folder / "pilot.db"))
+    return build_pilot(cli, folder, str(folder / "pilot.db"), copy_sqlite)
 
 
 def tamper_sqlite(pilot: Pilot, name: str,
                   edit: Callable[[Tamperer], Expected | None]) -> Outcome:
-    outcome = Outcome(name, sqlite_copy(pilot.store, pilot.folder / f"{name}.db"))
+    outcome = Outcome(name, pilot.copy(name))
     try:
         with sqlite_tamperer(outcome.store) as t:
             outcome.expected = edit(t)
@@ -600,7 +596,7 @@ def test_a_forged_event_appended_with_a_valid_link_looks_like_a_later_write(
 def test_a_history_that_grew_after_the_digest_verifies_against_it(
         pilot: Pilot, cmd: Callable[..., dict[str, Any]],
         submit: Callable[[Lifecycle, dict[str, Any]], Any]) -> None:
-    store = sqlite_copy(pilot.store, pilot.folder / "grown.db")
+    store = pilot.copy("grown")
     with Lifecycle(resolve_target(store).env) as engine:
         submit(engine, cmd("open_programme", "2025-12-01", programme_id="P-LATER",
                            command_id="late-1"))
@@ -701,7 +697,7 @@ def test_postgres_tamper_battery_detects_every_case_and_view_edit(
     import psycopg
 
     server, schema = split_url(postgres_url)
-    store = build_pilot(cli, tmp_path, postgres_url, pilot.jsonl)
+    store = build_pilot(cli, tmp_path, postgres_url, pilot.copier, pilot.jsonl)
     with psycopg.connect(server, autocommit=True) as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",

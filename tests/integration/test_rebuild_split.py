@@ -11,7 +11,6 @@ events) is imported once; ``PASS_EVENTS`` is lowered so that it splits.
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,32 +26,18 @@ from lifecycle.store import resolve_target
 from projections import split
 from projections.schema import ALL_TABLES
 
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
 
 @pytest.fixture(scope="module")
-def pilot(cli: Run, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("rebuild")
-    jsonl, path = folder / "pilot.jsonl", folder / "pilot.db"
-    made = cli("simulate", "--seed", 11, "--duos", 40, "--out", jsonl)
-    assert made.returncode == 0, made.stderr
-    imported = cli("--db", path, "import", jsonl, "--json")
-    assert imported.returncode == 0, imported.stdout + imported.stderr
-    return path
+def pilot(simulated_store: Callable[[Path, int, int], Path],
+          tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return simulated_store(tmp_path_factory.mktemp("rebuild"), 11, 40)
 
 
 @pytest.fixture
-def store(pilot: Path, tmp_path: Path) -> Path:
+def store(pilot: Path, tmp_path: Path, copy_sqlite: Callable[[Path, Path], Path]) -> Path:
     """A copy of the pilot of this test's own."""
-    target = tmp_path / "store" / "pilot.db"
-    target.parent.mkdir()
-    src, dst = sqlite3.connect(pilot), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    return target
+    (tmp_path / "store").mkdir()
+    return copy_sqlite(pilot, tmp_path / "store" / "pilot.db")
 
 
 @pytest.fixture(autouse=True)
