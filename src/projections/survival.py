@@ -11,8 +11,10 @@ data say nothing about that far); once the estimate has reached 0 it stays 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -98,3 +100,74 @@ def survival_at(observations: Iterable[tuple[int, bool]],
     """S(t) for each of ``horizons`` (see :meth:`KaplanMeier.at`)."""
     curve = fit(observations)
     return {t: curve.at(t) for t in horizons}
+
+
+Z_95 = 1.959963984540054
+"""The standard normal quantile of 0.975: a two-sided 95 % interval."""
+
+
+def curve_table(observations: Iterable[tuple[int, bool]]) -> list[dict[str, Any]]:
+    """The Kaplan-Meier table of ``observations`` (duration, event happened).
+
+    One row for t = 0 and one for every other distinct duration, ascending:
+    ``at_risk`` (subjects with duration ≥ t), ``events`` (events at t), ``censored``
+    (other subjects with duration t), ``s`` = S(t), and ``lower``/``upper``, the
+    pointwise 95 % interval by Greenwood's variance on the log(−log) scale (as
+    lifelines' ``KaplanMeierFitter`` computes it by default): with
+    V = Σ over event times tᵢ ≤ t of dᵢ / (nᵢ (nᵢ − dᵢ)),
+    ``lower`` = exp(−exp(log(−log S) − z√V / log S)) and
+    ``upper`` = exp(−exp(log(−log S) + z√V / log S)); both 1.0 where S = 1 and 0.0
+    where S = 0. No subject, no row.
+    """
+    events: dict[int, int] = {}
+    leaving: dict[int, int] = {}
+    for duration, event in observations:
+        leaving[duration] = leaving.get(duration, 0) + 1
+        if event:
+            events[duration] = events.get(duration, 0) + 1
+    if not leaving:
+        return []
+    times = sorted(leaving)
+    if times[0] != 0:
+        times.insert(0, 0)
+    at_risk = sum(leaving.values())
+    estimate, variance = 1.0, 0.0
+    rows: list[dict[str, Any]] = []
+    for t in times:
+        died = events.get(t, 0)
+        if died:
+            estimate *= 1.0 - died / at_risk
+            if died < at_risk:
+                variance += died / (at_risk * (at_risk - died))
+        lower, upper = _log_log_band(estimate, variance)
+        rows.append({"t": t, "at_risk": at_risk, "events": died,
+                     "censored": leaving.get(t, 0) - died,
+                     "s": estimate, "lower": lower, "upper": upper})
+        at_risk -= leaving.get(t, 0)
+    return rows
+
+
+def _log_log_band(estimate: float, variance: float) -> tuple[float, float]:
+    """The 95 % interval of S on the log(−log) scale (1.0 at S = 1, 0.0 at S = 0)."""
+    if estimate >= 1.0:
+        return 1.0, 1.0
+    if estimate <= 0.0:
+        return 0.0, 0.0
+    log_s = math.log(estimate)
+    centre = math.log(-log_s)
+    spread = Z_95 * math.sqrt(variance) / log_s
+    return math.exp(-math.exp(centre - spread)), math.exp(-math.exp(centre + spread))
+
+
+MEDIAN_TOLERANCE = 1e-9
+"""An S within this of one half counts as one half (lifelines may round past it)."""
+
+
+def median_time(table: Sequence[Mapping[str, Any]]) -> int | None:
+    """The smallest t of a :func:`curve_table` with S(t) ≤ 0.5 (an S within
+    :data:`MEDIAN_TOLERANCE` of 0.5 counts as 0.5); None when S never falls that low."""
+    for row in table:
+        if row["s"] <= 0.5 + MEDIAN_TOLERANCE:
+            t: int = row["t"]
+            return t
+    return None
