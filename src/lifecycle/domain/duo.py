@@ -8,16 +8,23 @@ state machine.
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, Self
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt, model_validator
 
 from lifecycle.domain import states
 from lifecycle.domain.base import Aggregate, DomainEvent, EventMeta
+from lifecycle.domain.correction import (
+    CorrectionContext,
+    check_correction,
+    fact_text,
+    fact_value,
+)
 from lifecycle.domain.errors import (
     ContactNotRetractable,
     ContactOutsideActivePeriod,
     DateBeforeLifecycle,
+    DepartureInvalid,
     MentorNotAllowed,
     PredecessorInvalid,
     ReviewOutOfPeriod,
@@ -33,6 +40,8 @@ from lifecycle.domain.vocabulary import (
     CloseReason,
     ContactMode,
     ContractId,
+    CorrectableFact,
+    DepartureReason,
     Function,
     InitiatedBy,
     MentorKind,
@@ -78,6 +87,11 @@ class Duo(Aggregate):
     closed_from: DuoState | None
     contacts: dict[str, Contact]
     surveys: set[tuple[Respondent, Phase]]
+    first_review_on: date | None
+    last_review_on: date | None
+    first_survey_on: date | None
+    departed_on: date | None
+    """When a departure from the service was recorded on this duo (rule 17)."""
 
     # ---------------------------------------------------------------- events
     class Recruited(DomainEvent):
@@ -105,6 +119,8 @@ class Duo(Aggregate):
             aggregate.close_reason = aggregate.closed_from = None
             aggregate.contacts = {}
             aggregate.surveys = set()
+            aggregate.first_review_on = aggregate.last_review_on = None
+            aggregate.first_survey_on = aggregate.departed_on = None
 
     class Selected(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Duo.Selected"
@@ -155,6 +171,13 @@ class Duo(Aggregate):
         TOPIC: ClassVar[str] = "lifecycle.Duo.Reviewed"
         health: StrictInt = Field(ge=1, le=5)
 
+        def apply(self, aggregate: Duo) -> None:
+            on = self.occurred_on
+            if aggregate.first_review_on is None or on < aggregate.first_review_on:
+                aggregate.first_review_on = on
+            if aggregate.last_review_on is None or on > aggregate.last_review_on:
+                aggregate.last_review_on = on
+
     class SurveyRecorded(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Duo.SurveyRecorded"
         respondent: Respondent
@@ -163,6 +186,9 @@ class Duo(Aggregate):
 
         def apply(self, aggregate: Duo) -> None:
             aggregate.surveys.add((self.respondent, self.phase))
+            on = self.occurred_on
+            if aggregate.first_survey_on is None or on < aggregate.first_survey_on:
+                aggregate.first_survey_on = on
 
     class Closed(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Duo.Closed"
@@ -175,6 +201,36 @@ class Duo(Aggregate):
             aggregate.state = DuoState.CLOSED
             aggregate.closed_on = self.occurred_on
             aggregate.close_reason = self.reason
+
+    class Corrected(DomainEvent):
+        """A mistaken lifecycle fact replaced (rule 15); the original event stays.
+
+        ``value`` and ``previous`` are the fact's JSON values: ISO dates for the
+        ``*_on`` facts, close reasons for ``close_reason``.
+        """
+
+        TOPIC: ClassVar[str] = "lifecycle.Duo.Corrected"
+        fact: CorrectableFact
+        value: str
+        previous: str
+
+        @model_validator(mode="after")
+        def _values_of_the_fact(self) -> Self:
+            for given in (self.value, self.previous):
+                fact_value(self.fact, given)
+            return self
+
+        def apply(self, aggregate: Duo) -> None:
+            setattr(aggregate, self.fact.value, fact_value(self.fact, self.value))
+
+    class DepartureRecorded(DomainEvent):
+        """The mentee of the duo's chain left the prison service on ``occurred_on``."""
+
+        TOPIC: ClassVar[str] = "lifecycle.Duo.DepartureRecorded"
+        reason: DepartureReason
+
+        def apply(self, aggregate: Duo) -> None:
+            aggregate.departed_on = self.occurred_on
 
     # ---------------------------------------------------------------- commands
     @classmethod
@@ -211,6 +267,7 @@ class Duo(Aggregate):
                 f"of duo '{self.contract_id}' at '{self.site_id}'", field="mentor_id")
         self._check_transition("match", meta)
         mentor.check_registered_by(meta, "match")
+        mentor.check_in_pool_on(meta.occurred_on)
         policy = programme.policy
         if mentor_kind not in policy.mentor_kinds:
             allowed = ", ".join(k.value for k in policy.mentor_kinds)
@@ -310,6 +367,36 @@ class Duo(Aggregate):
         self._trigger(self.SurveyRecorded, meta, respondent=respondent, phase=phase,
                       scores=scores)
 
+    def record_departure(self, meta: EventMeta, *, reason: DepartureReason,
+                         first: Duo) -> None:
+        """Record that the mentee left the service (rule 17); it closes nothing.
+
+        Args:
+            first: the first duo of this duo's chain (itself when it has no
+                predecessor). The caller makes sure, through the chain's
+                :class:`~lifecycle.domain.markers.Departure` marker, that the chain has
+                no departure yet.
+        """
+        if meta.occurred_on < first.recruited_on:
+            raise DepartureInvalid(
+                f"departure on {meta.occurred_on} is before the first duo of the chain "
+                f"('{first.contract_id}') was recruited on {first.recruited_on}",
+                field="occurred_on")
+        self._trigger(self.DepartureRecorded, meta, reason=reason)
+
+    def correct(self, meta: EventMeta, *, fact: CorrectableFact, value: date | CloseReason,
+                context: CorrectionContext) -> None:
+        """Replace a mistaken lifecycle fact (rule 15), keeping every other rule.
+
+        Args:
+            fact: the fact to replace.
+            value: its correct value (a date, or a close reason for ``close_reason``).
+            context: what else the rules look at (see :class:`CorrectionContext`).
+        """
+        previous = check_correction(self, meta.occurred_on, fact, value, context)
+        self._trigger(self.Corrected, meta, fact=fact, value=fact_text(value),
+                      previous=fact_text(previous))
+
     # ---------------------------------------------------------------- checks
     @property
     def latest_lifecycle_date(self) -> date:
@@ -343,6 +430,7 @@ class Duo(Aggregate):
             raise PredecessorInvalid(
                 f"predecessor duo '{self.contract_id}' is not closed with 'rematched' on or "
                 f"before {meta.occurred_on}", field="predecessor_duo_id")
+
 
 
 Duo.Recruited.aggregate_class = Duo

@@ -117,3 +117,27 @@ class CommandIdConflict(DomainError):
     """The command id was already applied with different content (rule 13)."""
 
     rule = 13
+
+
+class MentorDeregistered(MentorNotAllowed):
+    """The mentor was deregistered on or before the match (rule 11 v2)."""
+
+
+class DeregistrationInvalid(DomainError):
+    """The mentor is deregistered already, or would be before registration (rule 14)."""
+
+    rule = 14
+
+
+class CorrectionInvalid(DomainError):
+    """A correction of a fact the duo has not reached, of an unchanged value, or one
+    that would leave the duo breaking a rule (rule 15)."""
+
+    rule = 15
+
+
+class DepartureInvalid(DomainError):
+    """A departure dated before its chain's first recruitment, or a second one for the
+    chain (rule 17)."""
+
+    rule = 17

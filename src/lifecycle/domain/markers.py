@@ -1,15 +1,18 @@
 """Marker aggregates that let the store's unique constraint enforce uniqueness.
 
 A marker is saved in the same transaction as the command's events, so two processes
-can never both apply the same command id, nor both claim the same predecessor duo.
+can never both apply the same command id (or, for commands without one, the same
+content), nor both claim the same predecessor duo, nor both record a departure for one
+chain of duos.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import ClassVar
 
 from lifecycle.domain.base import Aggregate, DomainEvent, EventMeta
-from lifecycle.domain.errors import CommandIdConflict, PredecessorInvalid
+from lifecycle.domain.errors import CommandIdConflict, DepartureInvalid, PredecessorInvalid
 
 
 class AppliedCommand(Aggregate):
@@ -41,6 +44,57 @@ class AppliedCommand(Aggregate):
         )
 
 
+class AppliedContent(Aggregate):
+    """Records that a command without ``command_id`` was applied (rule 13 v2).
+
+    The stream is named by the digest of the command's content, so an equal command
+    without id finds it (a duplicate), and two processes applying the same one at once
+    cannot both store it.
+    """
+
+    PREFIX: ClassVar[str] = "content"
+
+    class Applied(DomainEvent):
+        TOPIC: ClassVar[str] = "lifecycle.AppliedContent.Applied"
+
+    @classmethod
+    def record(cls, meta: EventMeta, digest: str) -> AppliedContent:
+        return cls._create(cls.Applied, digest, meta)
+
+
+class Departure(Aggregate):
+    """The one departure from the service of a mentee's chain of duos (rule 17).
+
+    Keyed by the chain's first duo (the one without a predecessor), which every duo of
+    the chain leads back to and which never changes: a later duo only ever joins a
+    chain as a successor.
+    """
+
+    PREFIX: ClassVar[str] = "departure"
+
+    duo_id: str
+    departed_on: date
+
+    class Recorded(DomainEvent):
+        TOPIC: ClassVar[str] = "lifecycle.Departure.Recorded"
+        duo_id: str
+        """The duo the departure was recorded on."""
+
+        def apply(self, aggregate: Departure) -> None:
+            aggregate.duo_id = self.duo_id
+            aggregate.departed_on = self.occurred_on
+
+    @classmethod
+    def record(cls, meta: EventMeta, first_duo_id: str, duo_id: str,
+               existing: Departure | None) -> Departure:
+        """Rule 17: no departure is recorded for any duo of the chain yet."""
+        if existing is not None:
+            raise DepartureInvalid(
+                f"a departure was already recorded on {existing.departed_on} for duo "
+                f"'{existing.duo_id}' of the same chain", field="duo_id")
+        return cls._create(cls.Recorded, first_duo_id, meta, duo_id=duo_id)
+
+
 class Succession(Aggregate):
     """Claims a closed duo as the predecessor of exactly one later duo (rule 12)."""
 
@@ -69,4 +123,6 @@ class Succession(Aggregate):
 
 
 AppliedCommand.Applied.aggregate_class = AppliedCommand
+AppliedContent.Applied.aggregate_class = AppliedContent
+Departure.Recorded.aggregate_class = Departure
 Succession.Claimed.aggregate_class = Succession

@@ -6,10 +6,21 @@ from datetime import date
 from typing import ClassVar
 
 from lifecycle.domain.base import Aggregate, DomainEvent, EventMeta
-from lifecycle.domain.errors import DateBeforeDependency, MentorNotTrained
+from lifecycle.domain.errors import (
+    DateBeforeDependency,
+    DeregistrationInvalid,
+    MentorDeregistered,
+    MentorNotTrained,
+)
 from lifecycle.domain.programme import Programme
 from lifecycle.domain.site import Site
-from lifecycle.domain.vocabulary import Module, NonNegativeInt, ShiftCode, Text
+from lifecycle.domain.vocabulary import (
+    DeregistrationReason,
+    Module,
+    NonNegativeInt,
+    ShiftCode,
+    Text,
+)
 
 
 class Mentor(Aggregate):
@@ -24,6 +35,7 @@ class Mentor(Aggregate):
     years_experience: int
     registered_on: date
     first_completed: dict[Module, date]
+    deregistered_on: date | None
 
     class Registered(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Mentor.Registered"
@@ -41,6 +53,7 @@ class Mentor(Aggregate):
             aggregate.years_experience = self.years_experience
             aggregate.registered_on = self.occurred_on
             aggregate.first_completed = {}
+            aggregate.deregistered_on = None
 
     class TrainingRecorded(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Mentor.TrainingRecorded"
@@ -50,6 +63,13 @@ class Mentor(Aggregate):
             known = aggregate.first_completed.get(self.module)
             if known is None or self.occurred_on < known:
                 aggregate.first_completed[self.module] = self.occurred_on
+
+    class Deregistered(DomainEvent):
+        TOPIC: ClassVar[str] = "lifecycle.Mentor.Deregistered"
+        reason: DeregistrationReason
+
+        def apply(self, aggregate: Mentor) -> None:
+            aggregate.deregistered_on = self.occurred_on
 
     @classmethod
     def register(cls, meta: EventMeta, mentor_id: str, *, programme: Programme, site: Site,
@@ -66,6 +86,30 @@ class Mentor(Aggregate):
         """Record a completed module (again, as a refresher, is allowed)."""
         self.check_registered_by(meta, "record_training")
         self._trigger(self.TrainingRecorded, meta, module=module)
+
+    def deregister(self, meta: EventMeta, reason: DeregistrationReason) -> None:
+        """Take the mentor out of the pool from ``occurred_on`` on (rule 14).
+
+        The mentor's open duos are left as they are: a coordinator closes or rematches
+        them.
+        """
+        if self.deregistered_on is not None:
+            raise DeregistrationInvalid(
+                f"mentor '{self.contract_id}' was already deregistered on "
+                f"{self.deregistered_on}", field="mentor_id")
+        if meta.occurred_on < self.registered_on:
+            raise DeregistrationInvalid(
+                f"deregister_mentor on {meta.occurred_on} is before mentor "
+                f"'{self.contract_id}' was registered on {self.registered_on}",
+                field="occurred_on")
+        self._trigger(self.Deregistered, meta, reason=reason)
+
+    def check_in_pool_on(self, on: date) -> None:
+        """Rule 11 (v2): the mentor was not deregistered on or before ``on``."""
+        if self.deregistered_on is not None and self.deregistered_on <= on:
+            raise MentorDeregistered(
+                f"mentor '{self.contract_id}' left the pool on {self.deregistered_on}",
+                field="mentor_id")
 
     def check_registered_by(self, meta: EventMeta, what: str) -> None:
         """Rule 5: ``what`` may not be dated before the mentor's registration."""

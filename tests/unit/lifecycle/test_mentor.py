@@ -124,3 +124,71 @@ def test_replaying_a_mentors_events_rebuilds_the_same_mentor(kit: Any) -> None:
     assert isinstance(replayed, Mentor)
     assert vars(replayed) == vars(mentor)
     assert replayed.trained_on == D("2025-01-09")
+
+
+# ---------------------------------------------------------------------- deregistration (v2)
+def test_deregistration_takes_the_mentor_out_of_the_pool_from_its_date(kit: Any) -> None:
+    from lifecycle.domain.vocabulary import DeregistrationReason
+
+    mentor = untrained(kit)
+    mentor.deregister(kit.meta("2025-03-01"), DeregistrationReason.WITHDREW)
+    [event] = mentor.collect_events()
+    assert isinstance(event, Mentor.Deregistered)
+    assert event.data == {"reason": "withdrew"}
+    assert mentor.deregistered_on == D("2025-03-01")
+    mentor.check_in_pool_on(D("2025-02-28"))
+    with pytest.raises(DomainError) as raised:
+        mentor.check_in_pool_on(D("2025-03-01"))
+    assert (raised.value.rule, raised.value.field) == (11, "mentor_id")
+
+
+@pytest.mark.parametrize(("first", "second", "field"), [
+    (None, "2025-01-02", "occurred_on"),       # before the registration (2025-01-03)
+    ("2025-03-01", "2025-03-02", "mentor_id"),  # already deregistered
+    ("2025-03-01", "2025-03-01", "mentor_id"),
+])
+def test_rule_14_refuses_a_deregistration(kit: Any, first: str | None, second: str,
+                                          field: str) -> None:
+    from lifecycle.domain.vocabulary import DeregistrationReason
+
+    mentor = untrained(kit)
+    if first is not None:
+        mentor.deregister(kit.meta(first), DeregistrationReason.LEFT_SERVICE)
+        mentor.collect_events()
+    before = dict(vars(mentor))
+    with pytest.raises(DomainError) as raised:
+        mentor.deregister(kit.meta(second), DeregistrationReason.OTHER)
+    assert (raised.value.rule, raised.value.field) == (14, field)
+    assert vars(mentor) == before and not mentor.pending_events
+
+
+def test_a_mentor_may_be_deregistered_on_the_registration_day(kit: Any) -> None:
+    from lifecycle.domain.vocabulary import DeregistrationReason
+
+    mentor = untrained(kit)
+    mentor.deregister(kit.meta("2025-01-03"), DeregistrationReason.OTHER)
+    assert mentor.deregistered_on == D("2025-01-03")
+
+
+@pytest.mark.parametrize(("deregistered_on", "accepted"), [
+    ("2025-02-02", False), ("2025-02-03", False), ("2025-02-04", True)])
+def test_match_refuses_a_mentor_deregistered_on_or_before_its_date(
+        kit: Any, deregistered_on: str, accepted: bool) -> None:
+    from tests.unit.lifecycle.test_duo import assert_refused
+
+    from lifecycle.domain.states import DuoState
+    from lifecycle.domain.vocabulary import DeregistrationReason, MentorKind
+
+    programme, _, mentor = world = kit.world()
+    mentor.deregister(kit.meta(deregistered_on), DeregistrationReason.LEFT_SERVICE)
+    duo = kit.duo(DuoState.SELECTED, world=world)
+
+    def match() -> None:
+        duo.match(kit.meta("2025-02-03"), mentor=mentor, mentor_kind=MentorKind.PEER,
+                  programme=programme)
+
+    if accepted:
+        match()
+        assert duo.state is DuoState.MATCHED
+    else:
+        assert_refused(duo, match, 11, "mentor_id")

@@ -73,3 +73,54 @@ def test_policy_refuses_unknown_keys_and_wrong_values(policy: dict[str, Any]) ->
 def test_scores_are_exactly_four_ints_from_1_to_5(scores: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         Scores.model_validate_json(json.dumps(scores))
+
+
+def test_the_v2_value_sets_are_those_of_the_contract() -> None:
+    from lifecycle.domain.vocabulary import (
+        LIFECYCLE_DATES,
+        CorrectableFact,
+        DepartureReason,
+        DeregistrationReason,
+    )
+
+    assert [f.value for f in CorrectableFact] == [
+        "recruited_on", "selected_on", "matched_on", "activated_on", "closed_on",
+        "close_reason"]
+    assert [f.value for f in LIFECYCLE_DATES] == [
+        "recruited_on", "selected_on", "matched_on", "activated_on", "closed_on"]
+    assert [r.value for r in DepartureReason] == ["resigned", "dismissed", "retired", "other"]
+    assert [r.value for r in DeregistrationReason] == ["left_service", "withdrew", "other"]
+
+
+def test_the_v2_policy_keys_default_to_the_monitoring_schedule_and_three_duos() -> None:
+    policy = Policy()
+    assert (policy.reviews_first_interval, policy.review_interval_days,
+            policy.max_duos_per_mentor) == (2, 30, 3)
+
+
+@pytest.mark.parametrize("key", ["reviews_first_interval", "review_interval_days",
+                                 "max_duos_per_mentor"])
+@pytest.mark.parametrize("value", [0, -1, 2.0, True, "3", None])
+def test_the_v2_policy_keys_are_ints_of_at_least_one(key: str, value: Any) -> None:
+    with pytest.raises(ValidationError):
+        Policy.model_validate_json(json.dumps({key: value}))
+    assert getattr(Policy.model_validate_json(json.dumps({key: 1})), key) == 1
+
+
+@pytest.mark.parametrize("code", ["wing-A", "B.2", "night:late_1", "x" * 64])
+def test_a_department_or_shift_code_has_the_form_of_an_identifier(code: str) -> None:
+    from pydantic import TypeAdapter
+
+    from lifecycle.domain.vocabulary import Code
+
+    assert TypeAdapter(Code).validate_python(code) == code
+
+
+@pytest.mark.parametrize("text", ["Wing A", "", "x" * 65, "é", "a/b", "Jane Doe"])
+def test_free_text_is_not_a_code(text: str) -> None:
+    from pydantic import TypeAdapter
+
+    from lifecycle.domain.vocabulary import Code
+
+    with pytest.raises(ValidationError):
+        TypeAdapter(Code).validate_python(text)
