@@ -19,7 +19,6 @@ per-30-day frequencies and survival estimates are floats. Sums of floats are exa
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -46,6 +45,7 @@ from projections.facts import (
     contacts_at,
     duo_facts,
 )
+from projections.summaries import summary
 from projections.views import ReadModel, canonical_timestamp
 
 SURVIVAL_DAYS: Final = (30, 90, 182, 365)
@@ -209,35 +209,6 @@ def _rows_of(source: Source, as_of: date, programme: str | None,
             raise UnknownProgramme(f"programme '{programme}' was never opened")
         return [rows.programmes[programme]]
     return list(rows.programmes.values())
-
-
-def summary(values: Sequence[int] | Sequence[float] | npt.NDArray[Any], *,
-            whole: bool) -> dict[str, Any]:
-    """``{"n", "median", "mean"}`` of ``values`` as the ``statistics`` module gives them;
-    nulls when empty.
-
-    Args:
-        values: the observations.
-        whole: the values are whole (an exact mean that is whole stays an int).
-    """
-    array = np.asarray(values, dtype=np.int64 if whole else np.float64)
-    n = len(array)
-    if n == 0:
-        return {"n": 0, "median": None, "mean": None}
-    mid = n // 2
-    # Only the middle values need to be in place, not the whole order.
-    middle = np.partition(array, mid if n % 2 else (mid - 1, mid))
-    median: float | int
-    mean: float | int
-    if whole:
-        median = int(middle[mid]) if n % 2 else (int(middle[mid - 1]) + int(middle[mid])) / 2
-        total = int(array.sum())
-        mean = total // n if total % n == 0 else total / n
-    else:
-        median = (float(middle[mid]) if n % 2
-                  else (float(middle[mid - 1]) + float(middle[mid])) / 2)
-        mean = math.fsum(array.tolist()) / n
-    return {"n": n, "median": median, "mean": mean}
 
 
 @dataclass(frozen=True)

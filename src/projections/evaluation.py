@@ -1,0 +1,353 @@
+"""The report's evaluation sections (v2): first meetings, monitoring, closure,
+retention, survey change, dropouts by month and the whole survival curve.
+
+Each section is one function over arrays of the duos of some programmes at one
+``as_of`` (a row per duo, as the report's facts, days as ordinals with
+:data:`~projections.facts.NEVER` for what has not happened). Each duo is judged by its
+own programme's policy, so policy values come as arrays aligned with the duos. Nothing
+here reads a store: the same functions serve the materialised views and a replay.
+Definitions are those of docs/interface.md ("Evaluation sections"); number formats
+follow :func:`projections.report.summary` (``statistics``-style medians and means).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from lifecycle.domain.vocabulary import (
+    DROPOUT_REASONS,
+    CloseReason,
+    DepartureReason,
+    Phase,
+    Respondent,
+)
+from projections import survival
+from projections.facts import NEVER
+from projections.summaries import summary
+
+Ints = npt.NDArray[np.int64]
+
+RETENTION_DAYS: Final = (90, 182, 365)
+MEASURES: Final = ("wellbeing", "stress", "integration", "confidence")
+LOWER_IS_BETTER: Final = frozenset({"stress"})
+RESPONDENTS: Final = tuple(r.value for r in Respondent)
+PHASES: Final = tuple(p.value for p in Phase)
+DEPARTURE_REASONS: Final = tuple(r.value for r in DepartureReason)
+COMPLETED: Final = tuple(CloseReason).index(CloseReason.COMPLETED)
+_DROPOUT_CODES: Final = np.array(
+    [tuple(CloseReason).index(r) for r in DROPOUT_REASONS], dtype=np.int64)
+
+
+def _empty() -> Ints:
+    return np.empty(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """The lifecycle days of the duos (recruited by ``as_of``), one entry per duo.
+
+    Attributes:
+        matched, activated, closed: days, NEVER when not (yet) reached — as of the
+            report's ``as_of`` nothing later than it is looked at, so a later day reads
+            as not reached.
+        reason: the close reason's index in ``CloseReason`` (-1 while open).
+        from_active: whether the duo was closed from ``active``.
+    """
+
+    matched: Ints
+    activated: Ints
+    closed: Ints
+    reason: Ints
+    from_active: npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Policies:
+    """Each duo's programme policy values, aligned with :class:`Lifecycle`."""
+
+    first_meeting_within_days: Ints
+    min_duration_days: Ints
+    max_duration_days: Ints
+    reviews_first_interval: Ints
+    review_interval_days: Ints
+
+
+@dataclass(frozen=True)
+class Reviews:
+    """Reviews, one entry each: the duo's row, its day, its order of recording within
+    the duo (the event's version) and the health it gave."""
+
+    row: Ints
+    day: Ints
+    order: Ints
+    health: Ints
+
+    @classmethod
+    def none(cls) -> Reviews:
+        return cls(_empty(), _empty(), _empty(), _empty())
+
+
+@dataclass(frozen=True)
+class Surveys:
+    """Survey answer sets, one entry each: the duo's row, the respondent and phase
+    (indexes in :data:`RESPONDENTS`, :data:`PHASES`), the day, and the four scores
+    (columns in :data:`MEASURES` order)."""
+
+    row: Ints
+    respondent: Ints
+    phase: Ints
+    day: Ints
+    scores: Ints
+
+    @classmethod
+    def none(cls) -> Surveys:
+        return cls(_empty(), _empty(), _empty(), _empty(),
+                   np.empty((0, len(MEASURES)), dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Chains:
+    """The mentees (chains of duos linked by ``predecessor_duo_id``), one entry each:
+    the day their first duo was recruited, the day they left the service (NEVER when
+    no departure is recorded) and the departure reason's index in
+    :data:`DEPARTURE_REASONS` (-1 without one)."""
+
+    first_recruited: Ints
+    departed: Ints
+    reason: Ints
+
+    @classmethod
+    def none(cls) -> Chains:
+        return cls(_empty(), _empty(), _empty())
+
+
+def _until(days: Ints, day: int) -> Ints:
+    """``days`` with those after ``day`` read as NEVER (not reached by then)."""
+    return np.where(days <= day, days, NEVER)
+
+
+def first_meeting(duos: Lifecycle, policies: Policies, day: int) -> dict[str, int]:
+    """Over duos matched by ``as_of``: ``on_time`` (activated by then within
+    ``first_meeting_within_days`` of matching), ``late`` (activated by then, later),
+    ``waiting_overdue`` (in ``matched`` at ``as_of``, waiting longer than that)."""
+    matched = duos.matched <= day
+    activated = duos.activated <= day
+    wait = duos.activated - duos.matched
+    within = policies.first_meeting_within_days
+    waiting = matched & ~activated & (duos.closed > day)
+    return {
+        "on_time": int(np.count_nonzero(activated & (wait <= within))),
+        "late": int(np.count_nonzero(activated & (wait > within))),
+        "waiting_overdue": int(np.count_nonzero(
+            waiting & (day - duos.matched > within))),
+    }
+
+
+def windows_due(duos: Lifecycle, policies: Policies, day: int) -> Ints:
+    """How many windows of each duo's monitoring schedule are due at ``as_of``.
+
+    Window k of a duo matched on m covers m + kR … m + (k+1)R − 1 (R the
+    ``review_interval_days``); it is due when its last day is on or before ``as_of``
+    and, for a duo closed by ``as_of``, on or before its ``closed_on``. So the windows
+    due are those with (k+1)R ≤ limit − m + 1, limit the earlier of the two days.
+    """
+    limit = np.minimum(day, np.where(duos.closed <= day, duos.closed, NEVER))
+    span = limit - duos.matched + 1
+    due = np.where(duos.matched <= day, span // policies.review_interval_days, 0)
+    return np.maximum(due, 0)
+
+
+def review_windows(duos: Lifecycle, policies: Policies, reviews: Reviews,
+                   day: int) -> tuple[Ints, Ints, Ints]:
+    """The (duo row, window k, reviews in it) of every window holding a review dated
+    by ``as_of`` on or after the duo's match, sorted by row then window."""
+    kept = reviews.day <= day
+    rows, days = reviews.row[kept], reviews.day[kept]
+    matched = duos.matched[rows]
+    on_schedule = matched <= days
+    rows, days, matched = rows[on_schedule], days[on_schedule], matched[on_schedule]
+    k = (days - matched) // policies.review_interval_days[rows]
+    if not len(rows):
+        return _empty(), _empty(), _empty()
+    keys, counts = np.unique(np.stack([rows, k]), axis=1, return_counts=True)
+    return keys[0], keys[1], counts.astype(np.int64)
+
+
+def monitoring(duos: Lifecycle, policies: Policies, reviews: Reviews,
+               day: int) -> dict[str, Any]:
+    """``reviews`` dated by ``as_of``; the monitoring schedule's ``windows_due`` and
+    ``windows_met`` summed over duos matched by ``as_of`` and their ``compliance``;
+    ``latest_health``, the health of each reviewed duo's latest review (latest day,
+    then latest recorded)."""
+    due = windows_due(duos, policies, day)
+    rows, k, counts = review_windows(duos, policies, reviews, day)
+    required = np.where(k == 0, policies.reviews_first_interval[rows], 1)
+    met = int(np.count_nonzero((k < due[rows]) & (counts >= required)))
+    windows = int(due.sum())
+    kept = reviews.day <= day
+    latest = _latest_per_row(reviews.row[kept], reviews.day[kept], reviews.order[kept])
+    return {
+        "reviews": int(np.count_nonzero(kept)),
+        "windows_due": windows,
+        "windows_met": met,
+        "compliance": met / windows if windows else None,
+        "latest_health": summary(reviews.health[kept][latest], whole=True),
+    }
+
+
+def _latest_per_row(rows: Ints, days: Ints, order: Ints) -> Ints:
+    """Index of the latest entry (by day, then order) of each row present."""
+    if not len(rows):
+        return _empty()
+    ranked = np.lexsort((order, days, rows))
+    last = np.append(rows[ranked][1:] != rows[ranked][:-1], True)
+    return ranked[last]
+
+
+def closure(duos: Lifecycle, policies: Policies, exit_interview: npt.NDArray[np.bool_],
+            day: int) -> dict[str, Any]:
+    """How duos closed by ``as_of`` ended: ``from_active``, ``completed``, ``early``
+    (closed from ``active`` with fewer active days than ``min_duration_days``,
+    whatever the reason) and its rate; ``beyond_max_active`` (still ``active`` at
+    ``as_of`` past ``max_duration_days``); exit interviews and their rate."""
+    closed = duos.closed <= day
+    from_active = closed & duos.from_active
+    active_days = duos.closed - duos.activated
+    early = int(np.count_nonzero(from_active & (active_days < policies.min_duration_days)))
+    running = ~closed & (duos.activated <= day)
+    beyond = int(np.count_nonzero(
+        running & (day - duos.activated > policies.max_duration_days)))
+    n_closed = int(np.count_nonzero(closed))
+    n_from_active = int(np.count_nonzero(from_active))
+    interviews = int(np.count_nonzero(closed & exit_interview))
+    return {
+        "closed": n_closed,
+        "from_active": n_from_active,
+        "completed": int(np.count_nonzero(closed & (duos.reason == COMPLETED))),
+        "early": early,
+        "early_rate": early / n_from_active if n_from_active else None,
+        "beyond_max_active": beyond,
+        "exit_interviews": interviews,
+        "exit_interview_rate": interviews / n_closed if n_closed else None,
+    }
+
+
+def retention_observations(chains: Chains, day: int) -> tuple[Ints, npt.NDArray[np.bool_]]:
+    """(days in service, departed) of the mentees whose first duo was recruited by
+    ``as_of``: to the departure when it happened by then, else to ``as_of``."""
+    counted = chains.first_recruited <= day
+    first, departed = chains.first_recruited[counted], chains.departed[counted]
+    left = departed <= day
+    return np.where(left, departed, day) - first, left
+
+
+def retention(chains: Chains, day: int) -> dict[str, Any]:
+    """Staying in the prison service: ``mentees``, ``departed`` by ``as_of`` and
+    ``by_reason``, and the Kaplan-Meier estimate ``in_service`` at 90, 182 and 365
+    days from the first recruitment (same product formula and null rules as the
+    report's ``survival``)."""
+    durations, left = retention_observations(chains, day)
+    counted = chains.first_recruited <= day
+    reasons = chains.reason[counted][left]
+    tally = np.bincount(reasons, minlength=len(DEPARTURE_REASONS)) if len(reasons) else (
+        np.zeros(len(DEPARTURE_REASONS), dtype=np.int64))
+    curve = survival.fit_arrays(durations, left)
+    return {
+        "mentees": len(durations),
+        "departed": int(np.count_nonzero(left)),
+        "by_reason": {r: int(tally[i]) for i, r in enumerate(DEPARTURE_REASONS)},
+        "in_service": {str(t): curve.at(t) for t in RETENTION_DAYS},
+    }
+
+
+def survey_changes(surveys: Surveys, day: int) -> dict[tuple[str, str], Ints]:
+    """The paired changes (post − pre) per (respondent, measure), over the duos with
+    both surveys of that respondent dated by ``as_of``."""
+    kept = surveys.day <= day
+    rows, who, phase = surveys.row[kept], surveys.respondent[kept], surveys.phase[kept]
+    scores = surveys.scores[kept]
+    changes: dict[tuple[str, str], Ints] = {}
+    for r, respondent in enumerate(RESPONDENTS):
+        pre = {row: i for i, row in enumerate(rows.tolist())
+               if who[i] == r and phase[i] == 0}
+        pairs = [(pre[row], i) for i, row in enumerate(rows.tolist())
+                 if who[i] == r and phase[i] == 1 and row in pre]
+        before = np.array([p for p, _ in pairs], dtype=np.int64)
+        after = np.array([q for _, q in pairs], dtype=np.int64)
+        for m, measure in enumerate(MEASURES):
+            changes[respondent, measure] = (
+                scores[after, m] - scores[before, m] if pairs else _empty())
+    return changes
+
+
+def change_summary(changes: Ints, measure: str) -> dict[str, Any]:
+    """``pairs``, ``mean_change``, ``median_change`` and how many improved, stayed and
+    worsened (for ``stress`` a fall is an improvement)."""
+    n = len(changes)
+    better = changes < 0 if measure in LOWER_IS_BETTER else changes > 0
+    worse = changes > 0 if measure in LOWER_IS_BETTER else changes < 0
+    return {
+        "pairs": n,
+        "mean_change": int(changes.sum()) / n if n else None,
+        "median_change": _median(changes),
+        "improved": int(np.count_nonzero(better)),
+        "unchanged": int(np.count_nonzero(changes == 0)),
+        "worsened": int(np.count_nonzero(worse)),
+    }
+
+
+def _median(values: Ints) -> int | float | None:
+    """The ordinary median of whole numbers: an int for an odd count, else the mean of
+    the two middle values (a float)."""
+    n = len(values)
+    if not n:
+        return None
+    ordered = np.sort(values)
+    mid = n // 2
+    if n % 2:
+        return int(ordered[mid])
+    return (int(ordered[mid - 1]) + int(ordered[mid])) / 2
+
+
+def surveys_section(surveys: Surveys, day: int) -> dict[str, Any]:
+    """Survey change per respondent and measure (see :func:`change_summary`)."""
+    changes = survey_changes(surveys, day)
+    return {respondent: {measure: change_summary(changes[respondent, measure], measure)
+                         for measure in MEASURES}
+            for respondent in RESPONDENTS}
+
+
+def dropouts_by_month(duos: Lifecycle, day: int) -> dict[str, int]:
+    """Dropouts (closed by ``as_of`` with a dropout reason) by the calendar month of
+    their ``closed_on``, months with at least one, ascending."""
+    closed = duos.closed <= day
+    dropped = closed & np.isin(duos.reason, _DROPOUT_CODES)
+    months: dict[str, int] = {}
+    for ordinal in sorted(duos.closed[dropped].tolist()):
+        key = _month(ordinal)
+        months[key] = months.get(key, 0) + 1
+    return months
+
+
+_MONTHS: dict[int, str] = {}
+
+
+def _month(ordinal: int) -> str:
+    found = _MONTHS.get(ordinal)
+    if found is None:
+        found = _MONTHS[ordinal] = date.fromordinal(ordinal).isoformat()[:7]
+    return found
+
+
+def survival_curve(active_days: Ints,
+                   dropped: npt.NDArray[np.bool_]) -> tuple[list[dict[str, Any]], int | None]:
+    """The Kaplan-Meier table of the report's ``survival`` population and its median
+    (see :func:`projections.survival.curve_table`)."""
+    table = survival.curve_table(zip(active_days.tolist(), dropped.tolist(), strict=True))
+    return table, survival.median_time(table)
+
