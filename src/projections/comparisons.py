@@ -35,9 +35,10 @@ def logrank(groups: Mapping[str, Observations]) -> dict[str, Any] | None:
     (duration ≥ t), Dₜ events, and nⱼₜ, dⱼₜ those of group j: observed Oⱼ = Σ dⱼₜ,
     expected Eⱼ = Σ Dₜ nⱼₜ / Nₜ, and covariance
     Vⱼₖ = Σ Dₜ (Nₜ − Dₜ) / (Nₜ − 1) · nⱼₜ/Nₜ (δⱼₖ − nₖₜ/Nₜ) over times with Nₜ > 1.
-    The statistic (O − E)ᵀ V⁻ (O − E) (V⁻ a generalised inverse) follows a χ²
-    distribution with rank(V) degrees of freedom (k − 1 for k groups that all have
-    subjects at risk at some event time).
+    The statistic (O − E)ᵀ V⁻ (O − E) over the first k − 1 groups (the k-th is
+    determined by them; V⁻ a generalised inverse, which also copes with a group that
+    has nobody at risk at any event time) follows a χ² distribution with k − 1 degrees
+    of freedom, k the groups with subjects.
 
     Returns:
         ``{"groups", "statistic", "df", "p_value"}``, or None when fewer than two groups
@@ -71,12 +72,11 @@ def logrank(groups: Mapping[str, Observations]) -> dict[str, Any] | None:
     weight = np.zeros_like(total_at_risk)
     weight[usable] = (total_died[usable] * (total_at_risk[usable] - total_died[usable])
                       / (total_at_risk[usable] - 1))
-    covariance = _covariance(share, weight)
-    df = int(np.linalg.matrix_rank(covariance))
-    if df == 0:
-        return None
-    statistic = float(observed_minus_expected @ np.linalg.pinv(covariance)
-                      @ observed_minus_expected)
+    # The k rows of O − E and of V each sum to zero: the first k − 1 carry it all.
+    covariance = _covariance(share, weight)[:-1, :-1]
+    z = observed_minus_expected[:-1]
+    statistic = float(z @ np.linalg.pinv(covariance) @ z)
+    df = k - 1
     return {"groups": [name for name, _ in named], "statistic": statistic, "df": df,
             "p_value": float(stats.chi2.sf(statistic, df))}
 

@@ -204,9 +204,10 @@ def _latest_per_row(rows: Ints, days: Ints, order: Ints) -> Ints:
     """Index of the latest entry (by day, then order) of each row present."""
     if not len(rows):
         return _empty()
-    ranked = np.lexsort((order, days, rows))
+    ranked: Ints = np.lexsort((order, days, rows))
     last = np.append(rows[ranked][1:] != rows[ranked][:-1], True)
-    return ranked[last]
+    latest: Ints = ranked[last]
+    return latest
 
 
 def closure(duos: Lifecycle, policies: Policies, exit_interview: npt.NDArray[np.bool_],
