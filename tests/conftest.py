@@ -87,6 +87,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "record_survey": {"duo_id": "D-1", "respondent": "mentee", "phase": "pre",
                       "scores": SCORES},
     "close": {"duo_id": "D-1", "reason": "mentee_withdrew"},
+    "deregister_mentor": {"mentor_id": "M-1", "reason": "left_service"},
+    "correct": {"duo_id": "D-1", "fact": "closed_on", "value": "2025-02-05"},
+    "record_departure": {"duo_id": "D-1", "reason": "resigned"},
 }
 """A valid value for every field of every command type (CONTRACT §2)."""
 

@@ -26,12 +26,14 @@ from eventsourcing.persistence import IntegrityError, Mapper
 
 from lifecycle import commands as cmd
 from lifecycle.domain.base import Aggregate, DomainEvent, EventMeta
+from lifecycle.domain.correction import CorrectionContext
 from lifecycle.domain.duo import Duo
 from lifecycle.domain.errors import AlreadyExists, DomainError, UnknownReference
-from lifecycle.domain.markers import AppliedCommand, Succession
+from lifecycle.domain.markers import AppliedCommand, AppliedContent, Departure, Succession
 from lifecycle.domain.mentor import Mentor
 from lifecycle.domain.programme import Programme
 from lifecycle.domain.site import Site
+from lifecycle.domain.vocabulary import CorrectableFact
 from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
 from lifecycle.recorders import SelectsStreams
 
@@ -72,8 +74,9 @@ def utc_now() -> datetime:
 _MISSING: Any = object()
 """Cached knowledge that an aggregate did not exist when last looked up."""
 
-_MARKER_PREFIX = AppliedCommand.stream_id("")
-"""How the stream ids of command markers begin."""
+_MARKER_PREFIX = (AppliedCommand.stream_id(""), AppliedContent.stream_id(""))
+"""How the stream ids of command markers begin (by id, and by content for commands
+without id)."""
 
 
 class AggregateCache:
@@ -384,18 +387,22 @@ class Lifecycle:
         meta = EventMeta(occurred_on=command.occurred_on, recorded_at=self.clock(),
                          command_id=command.command_id)
         command_id = command.command_id
+        # Rule 13: a command is known by its id, or without one by its content (v2).
+        marker_cls: type[AppliedCommand | AppliedContent]
+        if command_id is None:
+            marker_cls, marker_key = AppliedContent, digest
+        else:
+            marker_cls, marker_key = AppliedCommand, command_id
         # Rule 13 comes first: a duplicate is skipped whatever the rules say now. When
         # the marker is neither cached nor asked for fresh, it is looked up only if
         # the command is rejected: a duplicate that passes the rules again still
         # cannot be stored twice, because its marker's creation fails on the store's
         # unique constraint and the retry then reads the marker.
-        marker_id = None if command_id is None else AppliedCommand.stream_id(command_id)
-        lazy_marker = (marker_id is not None and not uow.fresh
-                       and marker_id not in self.cache and marker_id not in uow.changed_ids)
-        if command_id is not None and not lazy_marker:
-            marker = uow.find(AppliedCommand, command_id)
-            if marker is not None and marker.is_duplicate_of(digest):
-                return Outcome.DUPLICATE
+        marker_id = marker_cls.stream_id(marker_key)
+        lazy_marker = (not uow.fresh and marker_id not in self.cache
+                       and marker_id not in uow.changed_ids)
+        if not lazy_marker and self._is_duplicate(uow.find(marker_cls, marker_key), digest):
+            return Outcome.DUPLICATE
         try:
             meta.check_not_future(self.today())
             changed = _HANDLERS[type(command)](self, uow, command, meta)
@@ -403,15 +410,23 @@ class Lifecycle:
             # Rule 13 before any other rule: look the marker up again, in the store
             # itself, since a twin of this command may have been applied by another
             # process after the marker was first read (or was never read).
-            if command_id is not None:
-                marker = uow.find_stored(AppliedCommand, command_id)
-                if marker is not None and marker.is_duplicate_of(digest):
-                    return Outcome.DUPLICATE
+            if self._is_duplicate(uow.find_stored(marker_cls, marker_key), digest):
+                return Outcome.DUPLICATE
             raise
-        if command_id is not None:
+        if command_id is None:
+            changed.append(AppliedContent.record(meta, digest))
+        else:
             changed.append(AppliedCommand.record(meta, command_id, digest))
         uow.stage(*changed)
         return Outcome.APPLIED
+
+    @staticmethod
+    def _is_duplicate(marker: AppliedCommand | AppliedContent | None, digest: str) -> bool:
+        """Rule 13: an applied twin makes a duplicate; an id applied with other content
+        is rejected (CommandIdConflict)."""
+        if marker is None:
+            return False
+        return isinstance(marker, AppliedContent) or marker.is_duplicate_of(digest)
 
     # ------------------------------------------------------------------ use cases
     def open_programme(self, command: cmd.OpenProgramme) -> Outcome:
@@ -466,6 +481,18 @@ class Lifecycle:
         """Close a duo from any state but ``closed``."""
         return self.execute(command)
 
+    def deregister_mentor(self, command: cmd.DeregisterMentor) -> Outcome:
+        """Take a mentor out of the pool (the mentor's open duos are left as they are)."""
+        return self.execute(command)
+
+    def correct(self, command: cmd.Correct) -> Outcome:
+        """Replace a mistaken lifecycle fact of a duo (the original event stays)."""
+        return self.execute(command)
+
+    def record_departure(self, command: cmd.RecordDeparture) -> Outcome:
+        """Record that a duo's mentee left the prison service (it closes nothing)."""
+        return self.execute(command)
+
     # ------------------------------------------------------------------ queries
     def get_duo(self, duo_id: str) -> Duo:
         """The duo's current state, read from the store (UnknownReference when none)."""
@@ -496,11 +523,14 @@ _REFERENCE_FIELDS: dict[type[cmd.Command], list[tuple[str, tuple[type[Aggregate]
 }
 
 
-def stream_ids_of(command: cmd.Command) -> list[str]:
-    """Every stream a command may read or create (for :meth:`Lifecycle.prefetch`)."""
+def stream_ids_of(command: cmd.Command, digest: str | None = None) -> list[str]:
+    """Every stream a command may read or create (for :meth:`Lifecycle.prefetch`);
+    ``digest``: the command's content digest, for the marker of a command without id."""
     ids = []
     if command.command_id is not None:
         ids.append(AppliedCommand.stream_id(command.command_id))
+    elif digest is not None:
+        ids.append(AppliedContent.stream_id(digest))
     for name, kinds in _REFERENCE_FIELDS[type(command)]:
         value = getattr(command, name)
         if value is not None:
@@ -588,6 +618,55 @@ def _match(app: Lifecycle, uow: UnitOfWork, c: cmd.Match,
     return [duo]
 
 
+def _deregister_mentor(app: Lifecycle, uow: UnitOfWork, c: cmd.DeregisterMentor,
+                       meta: EventMeta) -> list[Aggregate]:
+    mentor = uow.get(Mentor, c.mentor_id, "mentor_id")
+    mentor.deregister(meta, c.reason)
+    return [mentor]
+
+
+def _first_of_chain(uow: UnitOfWork, duo: Duo) -> Duo:
+    """The first duo of ``duo``'s chain (following ``predecessor_duo_id`` back)."""
+    first = duo
+    while first.predecessor_duo_id is not None:
+        first = uow.get(Duo, first.predecessor_duo_id, "duo_id")
+    return first
+
+
+def _correct(app: Lifecycle, uow: UnitOfWork, c: cmd.Correct,
+             meta: EventMeta) -> list[Aggregate]:
+    duo = uow.get(Duo, c.duo_id, "duo_id")
+    fact = c.fact
+    mentor = predecessor = successor = None
+    departed_on = None
+    if fact is CorrectableFact.MATCHED_ON and duo.mentor_id is not None:
+        mentor = uow.get(Mentor, duo.mentor_id, "duo_id")
+    if fact is CorrectableFact.RECRUITED_ON:
+        if duo.predecessor_duo_id is not None:
+            predecessor = uow.get(Duo, duo.predecessor_duo_id, "duo_id")
+        else:
+            departure = uow.find(Departure, duo.contract_id)
+            departed_on = None if departure is None else departure.departed_on
+    if fact in (CorrectableFact.CLOSED_ON, CorrectableFact.CLOSE_REASON):
+        succession = uow.find(Succession, duo.contract_id)
+        if succession is not None:
+            successor = uow.get(Duo, succession.successor_duo_id, "duo_id")
+    context = CorrectionContext(
+        programme=uow.get(Programme, duo.programme_id, "duo_id"), mentor=mentor,
+        predecessor=predecessor, successor=successor, chain_departed_on=departed_on)
+    duo.correct(meta, fact=fact, value=c.corrected_value, context=context)
+    return [duo]
+
+
+def _record_departure(app: Lifecycle, uow: UnitOfWork, c: cmd.RecordDeparture,
+                      meta: EventMeta) -> list[Aggregate]:
+    duo = uow.get(Duo, c.duo_id, "duo_id")
+    first = _first_of_chain(uow, duo)
+    duo.record_departure(meta, reason=c.reason, first=first)
+    existing = uow.find(Departure, first.contract_id)
+    return [duo, Departure.record(meta, first.contract_id, duo.contract_id, existing)]
+
+
 _HANDLERS: dict[type[cmd.Command], Handler] = {
     cmd.OpenProgramme: _open_programme,
     cmd.RegisterSite: _register_site,
@@ -602,4 +681,7 @@ _HANDLERS: dict[type[cmd.Command], Handler] = {
     cmd.Review: _duo_command("review"),
     cmd.RecordSurvey: _duo_command("record_survey"),
     cmd.Close: _duo_command("close"),
+    cmd.DeregisterMentor: _deregister_mentor,
+    cmd.Correct: _correct,
+    cmd.RecordDeparture: _record_departure,
 }

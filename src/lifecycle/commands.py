@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 import orjson
 from pydantic import (
@@ -20,16 +20,22 @@ from pydantic import (
     StrictInt,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
 
+from lifecycle.domain.correction import fact_value
 from lifecycle.domain.errors import InvalidCommand
 from lifecycle.domain.vocabulary import (
     CloseReason,
+    Code,
     ContactMode,
     ContractId,
+    CorrectableFact,
     CountryCode,
+    DepartureReason,
+    DeregistrationReason,
     Function,
     InitiatedBy,
     MentorKind,
@@ -102,7 +108,7 @@ class RegisterMentor(Command):
     mentor_id: ContractId
     programme_id: ContractId
     site_id: ContractId
-    department: Text
+    department: Code
     shifts: tuple[ShiftCode, ...]
     years_experience: NonNegativeInt
 
@@ -120,7 +126,7 @@ class Recruit(Command):
     site_id: ContractId
     mentee_id: ContractId
     newcomer_kind: NewcomerKind
-    department: Text
+    department: Code
     shifts: tuple[ShiftCode, ...]
     predecessor_duo_id: ContractId | None = None
 
@@ -195,17 +201,74 @@ class Close(Command):
     exit_interview: StrictBool = False
 
 
+class DeregisterMentor(Command):
+    type: Literal["deregister_mentor"] = "deregister_mentor"
+    mentor_id: ContractId
+    reason: DeregistrationReason
+
+
+_DATE_FACTS: Final = [f.value for f in CorrectableFact if f.is_date]
+_VALUE_SCHEMA: Final[dict[str, Any]] = {
+    "type": "string",
+    "description": "an ISO date for the *_on facts, a close reason for close_reason",
+    "anyOf": [{"format": "date", "pattern": _ISO_DATE.pattern},
+              {"enum": [r.value for r in CloseReason]}],
+}
+_CORRECT_SCHEMA: Final[dict[str, Any]] = {"allOf": [{
+    "if": {"properties": {"fact": {"const": CorrectableFact.CLOSE_REASON.value}}},
+    "then": {"properties": {"value": {"enum": [r.value for r in CloseReason]}}},
+    "else": {"properties": {"value": {"format": "date", "pattern": _ISO_DATE.pattern}}},
+}]}
+
+
+class Correct(Command):
+    """Replace a mistaken lifecycle fact of a duo (rule 15)."""
+
+    model_config = ConfigDict(json_schema_extra=_CORRECT_SCHEMA)
+
+    type: Literal["correct"] = "correct"
+    duo_id: ContractId
+    fact: CorrectableFact
+    value: Annotated[str, Field(strict=True), WithJsonSchema(_VALUE_SCHEMA)]
+
+    @field_validator("value")
+    @classmethod
+    def _a_value_of_the_fact(cls, value: str, info: ValidationInfo) -> str:
+        fact = info.data.get("fact")
+        if isinstance(fact, CorrectableFact):
+            try:
+                fact_value(fact, value)
+            except ValueError:
+                kind = ("a date written exactly YYYY-MM-DD" if fact.is_date
+                        else "a close reason")
+                raise ValueError(f"for fact '{fact.value}' the value must be {kind}, "
+                                 f"not {value!r}") from None
+        return value
+
+    @property
+    def corrected_value(self) -> date | CloseReason:
+        """``value`` as the fact's type (a date, or a close reason)."""
+        return fact_value(self.fact, self.value)
+
+
+class RecordDeparture(Command):
+    type: Literal["record_departure"] = "record_departure"
+    duo_id: ContractId
+    reason: DepartureReason
+
+
 COMMANDS: dict[str, type[Command]] = {
     model.model_fields["type"].default: model
     for model in (OpenProgramme, RegisterSite, RegisterMentor, RecordTraining, Recruit,
                   Select, Match, Activate, LogContact, RetractContact, Review, RecordSurvey,
-                  Close)
+                  Close, DeregisterMentor, Correct, RecordDeparture)
 }
 """Every command model by its ``type``."""
 
 AnyCommand = Annotated[
     OpenProgramme | RegisterSite | RegisterMentor | RecordTraining | Recruit | Select | Match
-    | Activate | LogContact | RetractContact | Review | RecordSurvey | Close,
+    | Activate | LogContact | RetractContact | Review | RecordSurvey | Close
+    | DeregisterMentor | Correct | RecordDeparture,
     Field(discriminator="type"),
 ]
 

@@ -172,20 +172,21 @@ class Importer:
         return result
 
     def _run_batch(self, chunk: list[tuple[int, bytes]], result: ImportResult) -> None:
-        decoded: list[tuple[int, dict[str, Any], Command]] = []
+        decoded: list[tuple[int, dict[str, Any], Command, str]] = []
         for number, text in chunk:
             try:
                 raw, command = decode_line(text)
             except LineRejected as exc:
                 self._reject(result, number, exc.command_id, exc.error)
                 continue
-            decoded.append((number, raw, command))
-        # One query loads every stream the batch names that is not cached yet.
-        self.engine.prefetch(sid for _, _, command in decoded for sid in stream_ids_of(command))
+            decoded.append((number, raw, command, command_digest(raw)))
+        # One query loads every stream the batch names that is not cached yet (with
+        # the markers of the commands without id, found by their content).
+        self.engine.prefetch(sid for _, _, command, digest in decoded
+                             for sid in stream_ids_of(command, digest))
         uow = UnitOfWork(self.engine)
         batch: list[_Pending] = []
-        for number, raw, command in decoded:
-            digest = command_digest(raw)
+        for number, raw, command, digest in decoded:
             try:
                 outcome = self.engine.apply_in(uow, command, digest)
             except DomainError as exc:
@@ -216,7 +217,8 @@ class Importer:
             log.info("batch_conflicted", commands=len(batch), first_line=batch[0].line)
             # Another writer changed these streams: what the cache holds of them is old.
             self.engine.cache.evict(
-                sid for pending in batch for sid in stream_ids_of(pending.command))
+                sid for pending in batch
+                for sid in stream_ids_of(pending.command, pending.digest))
             self._apply_one_by_one(batch, result)
         else:
             for pending in batch:

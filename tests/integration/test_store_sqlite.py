@@ -163,14 +163,28 @@ def test_an_import_racing_another_process_counts_its_commands_as_duplicates(
     assert len(second.history("D-2")) == 5
 
 
+def test_a_command_without_id_raced_by_its_twin_is_a_duplicate(
+        two_engines: tuple[Lifecycle, Lifecycle, Any], monkeypatch: pytest.MonkeyPatch,
+        submit: Any, cmd: Any) -> None:
+    """Rule 13 (v2): the twin's content marker, committed first, refuses this one's."""
+    first, second, _ = two_engines
+    second.get_duo("D-1")  # cached at version 4
+    review = cmd("review", "2025-03-01", command_id=...)
+    raced = _race(monkeypatch, second, lambda: submit(first, review))
+    assert submit(second, review) is Outcome.DUPLICATE
+    assert raced
+    assert [type(e).__name__ for e in second.history("D-1")][-2:] == ["Activated",
+                                                                      "Reviewed"]
+
+
 def test_a_command_without_id_is_reapplied_on_the_new_state_after_a_concurrent_write(
         two_engines: tuple[Lifecycle, Lifecycle, Any], monkeypatch: pytest.MonkeyPatch,
         submit: Any, cmd: Any) -> None:
     first, second, _ = two_engines
     second.get_duo("D-1")  # cached at version 4
-    review = cmd("review", "2025-03-01", command_id=...)
-    raced = _race(monkeypatch, second, lambda: submit(first, review))
-    assert submit(second, review) is Outcome.APPLIED
+    raced = _race(monkeypatch, second, lambda: submit(first, cmd(
+        "review", "2025-03-01", command_id=..., health=2)))
+    assert submit(second, cmd("review", "2025-03-01", command_id=...)) is Outcome.APPLIED
     assert raced
     assert [type(e).__name__ for e in second.history("D-1")][-2:] == ["Reviewed"] * 2
 

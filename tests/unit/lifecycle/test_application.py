@@ -426,12 +426,47 @@ def test_a_command_id_that_was_refused_is_not_taken(app: Harness, new_stream: An
     assert app.send(raw) is Outcome.APPLIED
 
 
-def test_commands_without_an_id_are_never_duplicates(app: Harness, new_stream: Any) -> None:
+def test_a_command_without_an_id_equal_to_an_earlier_one_without_id_is_a_duplicate(
+        app: Harness, new_stream: Any) -> None:
+    """Rule 13 (v2): two identical lines without ids are one command."""
     duo_to(app, new_stream, "active")
     raw = app.build("review", "2025-03-01", command_id=...)
     assert app.send(raw) is Outcome.APPLIED
+    before = app.events
+    assert app.send(dict(reversed(raw.items()))) is Outcome.DUPLICATE  # key order aside
+    assert app.events == before
+    assert [type(e).__name__ for e in app.engine.history("D-1")][-2:] == [
+        "Activated", "Reviewed"]
+
+
+def test_commands_without_an_id_of_other_content_are_not_duplicates(
+        app: Harness, new_stream: Any) -> None:
+    duo_to(app, new_stream, "active")
+    assert app.send(app.build("review", "2025-03-01", command_id=...)) is Outcome.APPLIED
+    assert app.send(app.build("review", "2025-03-01", command_id=..., health=2)) \
+        is Outcome.APPLIED
+    assert app.send(app.build("review", "2025-03-02", command_id=...)) is Outcome.APPLIED
+    # With an id, the same content is a command of its own (known by its id).
+    assert app.send(app.build("review", "2025-03-01", command_id="r-1")) is Outcome.APPLIED
+    assert [type(e).__name__ for e in app.engine.history("D-1")].count("Reviewed") == 4
+
+
+def test_a_command_without_an_id_writes_its_content_marker_with_its_events(
+        app: Harness, new_stream: Any) -> None:
+    duo_to(app, new_stream, "recruited")
+    before = app.events
+    assert app.send(app.build("select", "2025-02-02", command_id=...)) is Outcome.APPLIED
+    assert app.events == before + 2  # the Selected event and the content marker
+
+
+def test_a_refused_command_without_an_id_leaves_no_marker_and_may_come_again(
+        app: Harness, new_stream: Any) -> None:
+    duo_to(app, new_stream, "recruited")
+    raw = app.build("activate", "2025-02-03", command_id=...)
+    app.refused_raw(raw, 4, "type")
+    app.ok("select", "2025-02-02")
+    app.ok("match", "2025-02-03")
     assert app.send(raw) is Outcome.APPLIED
-    assert [type(e).__name__ for e in app.engine.history("D-1")][-2:] == ["Reviewed"] * 2
 
 
 # ---------------------------------------------------------------------- whole or nothing
