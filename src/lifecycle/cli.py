@@ -361,32 +361,64 @@ def _as_of_default(value: str | None) -> date:
 @click.option("--by", type=click.Choice(["programme", "site", "country", "month"]),
               help="Break the metrics down (beyond the contract).")
 @click.option("--json", "as_json", is_flag=True, help="Print the CONTRACT §4 JSON.")
+@click.option("--publish", is_flag=True,
+              help="Suppress figures that could single people out (CONTRACT §6).")
+@click.option("--threshold", metavar="K",
+              help="With --publish: the smallest count shown (an integer ≥ 3; default 10).")
 @click.pass_obj
 def report_command(obj: Context, as_of: str, as_at: str | None, programme: str | None,
-                   by: str | None, as_json: bool) -> None:
+                   by: str | None, as_json: bool, publish: bool,
+                   threshold: str | None) -> None:
     """Duration, contact frequency and dropouts (CONTRACT §4)."""
     from projections.report import UnknownProgramme
 
     day = parse_date(as_of, "--as-of")
     moment = parse_timestamp(as_at, "--as-at") if as_at else None
+    k = _threshold(threshold, publish)
     views = obj.views
     try:
         if by is not None:
-            value = views.breakdown(day, by, programme, moment)
+            value = views.breakdown(day, by, programme, moment, publish=publish, threshold=k)
         else:
             value = views.report(day, programme, moment)
             minutes = None if as_json else views.contact_minutes(day, programme, moment)
     except UnknownProgramme:
         fail(f"programme '{programme}' was never opened in this store")
+    if publish and by is None:
+        from projections.publish import publish as published
+
+        if minutes is not None:
+            # The text report shows contact minutes too: a section of the same
+            # publication, so the same rules suppress its figures.
+            value["contact_minutes"] = {key: v for key, v in minutes.items() if key != "as_of"}
+            minutes = None
+        value = published(value, k)
     if as_json:
         click.echo(json.dumps(value, indent=2))
         return
     from lifecycle import tables
 
     if by is not None:
-        click.echo(tables.breakdown(value))
+        click.echo(tables.breakdown(tables.marked(value)))
     else:
-        click.echo(tables.report(value, minutes, programme))
+        click.echo(tables.report(tables.marked(value), minutes, programme))
+
+
+def _threshold(value: str | None, publish: bool) -> int:
+    """K from ``--threshold`` (a usage error unless an int ≥ 3 given with --publish)."""
+    from projections.publish import DEFAULT_THRESHOLD, MIN_THRESHOLD
+
+    if value is None:
+        return DEFAULT_THRESHOLD
+    if not publish:
+        fail("--threshold needs --publish")
+    try:
+        k = int(value)
+    except ValueError:
+        fail(f"--threshold must be an integer of at least {MIN_THRESHOLD}, not '{value}'")
+    if k < MIN_THRESHOLD:
+        fail(f"--threshold must be at least {MIN_THRESHOLD}, not {k}")
+    return k
 
 
 @cli.command("duos")

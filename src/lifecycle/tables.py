@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 from collections.abc import Sequence
@@ -9,6 +10,47 @@ from datetime import date
 from typing import Any
 
 from projections.listing import COLUMNS, DuoRow
+from projections.publish import parse_path
+
+
+class Hidden(str):
+    """A figure suppressed for publication, as a table shows it."""
+
+    __slots__ = ()
+
+
+HIDDEN = Hidden("[c]")
+"""The mark of a suppressed figure ("c" for confidential, as ONS tables mark them)."""
+
+
+def marked(value: dict[str, Any]) -> dict[str, Any]:
+    """A published report (or breakdown) with each suppressed figure as :data:`HIDDEN`
+    (a copy; an unpublished report is returned as it is)."""
+    if "suppressed" not in value:
+        return value
+    copied = copy.deepcopy(value)
+    for path in value["suppressed"]:
+        *parents, last = parse_path(path)
+        node: Any = copied
+        try:
+            for key in parents:
+                node = node[int(key)] if isinstance(node, list) else node[key]
+            if isinstance(node, list):
+                node[int(last)] = HIDDEN
+            elif last in node:
+                node[last] = HIDDEN
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue  # a dropped curve row, or a section this table does not show
+    return copied
+
+
+def _footer(value: dict[str, Any]) -> list[str]:
+    if "threshold" not in value:
+        return []
+    k, count = value["threshold"], len(value["suppressed"])
+    return [f"{HIDDEN} suppressed for publication ({count} figures; threshold {k}): a count "
+            f"of 1 to {k - 1}, a figure over fewer than {k} duos, or one that would let a "
+            f"suppressed figure be worked out from the others."]
 
 
 def _num(value: Any, digits: int = 1) -> str:
@@ -19,6 +61,10 @@ def _num(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def _percent(rate: Any) -> str:
+    return _num(100 * rate if isinstance(rate, float | int) else rate)
+
+
 def _summary(name: str, summary: dict[str, Any], unit: str = "days") -> str:
     suffix = f" {unit}" if unit else ""
     return (f"  {name:<34} n={summary['n']:<6} median {_num(summary['median'])}{suffix}, "
@@ -27,7 +73,9 @@ def _summary(name: str, summary: dict[str, Any], unit: str = "days") -> str:
 
 def report(value: dict[str, Any], minutes: dict[str, Any] | None,
            programme: str | None) -> str:
-    """The CONTRACT §4 report as text."""
+    """The CONTRACT §4 report as text (a published one: its contact minutes may be a
+    section of it, suppressed figures shown as :data:`HIDDEN`, with a footer)."""
+    minutes = value.get("contact_minutes", minutes)
     duos, duration = value["duos"], value["duration"]
     contacts, dropouts = value["contact_frequency"], value["dropouts"]
     scope = f"programme {programme}" if programme else "all programmes"
@@ -56,11 +104,12 @@ def report(value: dict[str, Any], minutes: dict[str, Any] | None,
     survival = ", ".join(f"S({t})={_num(v, 3)}" for t, v in dropouts["survival"].items())
     lines += [
         "Dropouts:",
-        f"  {dropouts['count']} dropouts, rate {_num(None if rate is None else 100 * rate)} %",
+        f"  {dropouts['count']} dropouts, rate {_percent(rate)} %",
         "  by stage: " + ", ".join(f"{k} {v}" for k, v in dropouts["by_stage"].items()),
         "  by reason: " + ", ".join(f"{k} {v}" for k, v in dropouts["by_reason"].items() if v)
         if dropouts["count"] else "  by reason: none",
         f"  survival of active relationships: {survival}",
+        *_footer(value),
     ]
     return "\n".join(lines)
 
@@ -80,9 +129,9 @@ def breakdown(value: dict[str, Any]) -> str:
             f"{sections['contact_frequency']['contacts']:>9} "
             f"{_num(sections['contact_frequency']['contacts_per_30_days']['median']):>8} "
             f"{_num(sections['contact_minutes']['minutes_per_30_days']['median'], 0):>8} "
-            f"{_num(None if rate is None else 100 * rate):>9} "
+            f"{_percent(rate):>9} "
             f"{_num(sections['dropouts']['survival']['182'], 2):>7}")
-    return "\n".join(lines)
+    return "\n".join([*lines, *_footer(value)])
 
 
 def duos_table(rows: Sequence[DuoRow], as_of: date) -> str:

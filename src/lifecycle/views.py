@@ -17,6 +17,7 @@ import structlog
 
 from lifecycle.application import Lifecycle
 from lifecycle.store import StoreTarget, setup_lock
+from projections import publish as publishing
 from projections import sql
 from projections.dialect import connect
 from projections.listing import DuoRow, list_duos
@@ -101,26 +102,44 @@ class Views:
         return sql.compare_with_rebuild(app.recorder, app.mapper, self.conn)
 
     def report(self, as_of: date, programme: str | None = None,
-               as_at: datetime | None = None, *, catch_up: bool = True) -> dict[str, Any]:
+               as_at: datetime | None = None, *, catch_up: bool = True,
+               publish: bool = False,
+               threshold: int = publishing.DEFAULT_THRESHOLD) -> dict[str, Any]:
         """The report of CONTRACT §4 (UnknownProgramme for a programme never opened).
 
         With ``catch_up=False`` the views are read as they stand (kept current by a
-        ``lifecycle project --follow`` worker; see :meth:`wait_for`).
+        ``lifecycle project --follow`` worker; see :meth:`wait_for`). With ``publish``,
+        the report with small-cell suppression at ``threshold`` (CONTRACT §6, see
+        :func:`projections.publish.publish`; PublishError for a threshold below 3).
         """
+        if publish:
+            publishing.check_threshold(threshold)
         if catch_up:
             self.catch_up()
-        return sql.report_from_db(self.conn, as_of, programme, as_at=as_at)
+        report = sql.report_from_db(self.conn, as_of, programme, as_at=as_at)
+        return publishing.publish(report, threshold) if publish else report
 
     def breakdown(self, as_of: date, by: str, programme: str | None = None,
-                  as_at: datetime | None = None) -> dict[str, Any]:
-        """The report's sections per programme, site, country or recruitment month."""
+                  as_at: datetime | None = None, *, publish: bool = False,
+                  threshold: int = publishing.DEFAULT_THRESHOLD) -> dict[str, Any]:
+        """The report's sections per programme, site, country or recruitment month;
+        with ``publish``, suppressed along each group and across them against the
+        unbroken report (CONTRACT §6)."""
+        if publish:
+            publishing.check_threshold(threshold)
         self.catch_up()
         if as_at is not None or by == "site":
             source: Any = sql.load_read_model(self.conn, programme) if as_at is not None \
                 else sql.load_report_rows(self.conn, as_of, programme, sites=True)
         else:
             source = sql.load_report_rows(self.conn, as_of, programme)
-        return build_breakdown(source, as_of, by, programme, as_at=as_at)  # type: ignore[arg-type]
+        value = build_breakdown(source, as_of, by, programme, as_at=as_at)  # type: ignore[arg-type]
+        if not publish:
+            return value
+        overall = self.report(as_of, programme, as_at, catch_up=False)
+        minutes = self.contact_minutes(as_of, programme, as_at)
+        overall["contact_minutes"] = {k: v for k, v in minutes.items() if k != "as_of"}
+        return publishing.publish(value, threshold, overall=overall)
 
     def contact_minutes(self, as_of: date, programme: str | None = None,
                         as_at: datetime | None = None) -> dict[str, Any]:
