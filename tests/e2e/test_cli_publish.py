@@ -1,0 +1,130 @@
+"""``report --publish [--threshold K]`` as a user runs it (CONTRACT §6), on the worked
+example: the whole store, one programme and every breakdown, as JSON and as text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from projections.publish import publish
+
+EXAMPLE = next((base / "examples" / "small-pilot.jsonl"
+                for base in (Path(__file__).resolve().parents[3] / "shared",
+                             Path("/work/shared"))
+                if (base / "examples" / "small-pilot.jsonl").exists()),
+               Path(__file__).resolve().parents[3] / "shared" / "examples" / "small-pilot.jsonl")
+DAY = "2025-07-31"
+BREAKDOWNS = ("programme", "site", "country", "month")
+NOT_COUNTS = {"t", "median", "mean", "median_change", "mean_change",
+              "median_survival_days", "benchmark_minutes_per_30_days", "minutes", "threshold"}
+
+Run = Callable[..., Any]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, cli: Run) -> Path:
+    db = tmp_path_factory.mktemp("publish") / "pilot.db"
+    done = cli("--db", db, "import", EXAMPLE, "--json")
+    assert done.returncode == 0, done.stderr
+    return db
+
+
+def run(cli: Run, *invocations: tuple[Any, ...]) -> list[Any]:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda args: cli(*args), invocations))
+
+
+def ok(done: Any) -> Any:
+    assert done.returncode == 0, (done.args, done.stderr)
+    return done
+
+
+def numbers(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from numbers(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from numbers(item, (*path, str(i)))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        yield path, value
+
+
+def assert_no_small_count(value: Any, k: int) -> None:
+    for path, number in numbers(value):
+        if path[-1] not in NOT_COUNTS:
+            assert not 0 < number < k, (".".join(path), number)
+
+
+def test_published_json_is_the_report_published_and_the_same_bytes_every_time(
+        store: Path, cli: Run) -> None:
+    plain, first, second, small = run(
+        cli, ("--db", store, "report", "--as-of", DAY, "--json"),
+        ("--db", store, "report", "--as-of", DAY, "--json", "--publish"),
+        ("--db", store, "report", "--as-of", DAY, "--json", "--publish"),
+        ("--db", store, "report", "--as-of", DAY, "--json", "--publish", "--threshold", "3"))
+    assert ok(first).stdout == ok(second).stdout
+    published = json.loads(first.stdout)
+    assert published == publish(json.loads(ok(plain).stdout))
+    assert published["threshold"] == 10 and published["suppressed"]
+    assert published["suppressed"] == sorted(published["suppressed"])
+    assert_no_small_count(published, 10)
+    three = json.loads(ok(small).stdout)
+    assert three["threshold"] == 3
+    assert set(three["suppressed"]) < set(published["suppressed"])
+    assert_no_small_count(three, 3)
+
+
+def test_a_programme_and_every_breakdown_publish_no_count_below_the_threshold(
+        store: Path, cli: Run) -> None:
+    invocations = [("--db", store, "report", "--as-of", DAY, "--programme", "DK-2025",
+                    "--json", "--publish", "--threshold", "4")]
+    invocations += [("--db", store, "report", "--as-of", DAY, "--by", by, "--json",
+                     "--publish", "--threshold", "4") for by in BREAKDOWNS]
+    invocations += [("--db", store, "report", "--as-of", DAY, "--by", "site", "--json",
+                     "--publish", "--threshold", "4")]
+    programme, *broken, again = (ok(done) for done in run(cli, *invocations))
+    assert json.loads(programme.stdout)["threshold"] == 4
+    assert_no_small_count(json.loads(programme.stdout), 4)
+    for by, done in zip(BREAKDOWNS, broken, strict=True):
+        value = json.loads(done.stdout)
+        assert list(value) == ["as_of", "by", "groups", "suppressed", "threshold"]
+        assert value["by"] == by and value["groups"]
+        assert_no_small_count(value["groups"], 4)
+        assert all(path.startswith(("groups.", 'groups["')) for path in value["suppressed"])
+    assert again.stdout == broken[1].stdout  # site, twice: the same bytes
+
+
+def test_the_text_report_marks_suppressed_figures_and_says_why(
+        store: Path, cli: Run) -> None:
+    text, by_site = (ok(done).stdout for done in run(
+        cli, ("--db", store, "report", "--as-of", DAY, "--publish"),
+        ("--db", store, "report", "--as-of", DAY, "--by", "site", "--publish",
+         "--threshold", "3")))
+    assert "[c] dropouts" in text  # the example's dropouts are fewer than ten
+    footer = text.splitlines()[-1]
+    assert footer.startswith("[c] suppressed for publication") and "threshold 10" in footer
+    assert "a count of 1 to 9" in footer
+    rows = by_site.splitlines()
+    assert any("[c]" in row for row in rows[3:-1])
+    assert "threshold 3" in rows[-1]
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("--publish", "--threshold", "2"), "--threshold must be at least 3, not 2"),
+    (("--publish", "--threshold", "ten"), "--threshold must be an integer"),
+    (("--threshold", "5"), "--threshold needs --publish"),
+    (("--publish", "--threshold", "2", "--by", "site"), "at least 3"),
+])
+def test_a_bad_threshold_is_a_one_line_usage_error(store: Path, cli: Run,
+                                                   args: tuple[str, ...], says: str) -> None:
+    done = cli("--db", store, "report", "--as-of", DAY, "--json", *args)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [f"lifecycle: error: {says}"] or (
+        len(done.stderr.strip().splitlines()) == 1 and says in done.stderr)

@@ -1,0 +1,63 @@
+"""The Python API of publishing on a real SQLite store: ``Views.report`` and
+``Views.breakdown`` with ``publish=True`` are :func:`projections.publish.publish` of what
+they return unpublished (a breakdown against its unbroken report with contact minutes)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from lifecycle.bootstrap import open_engine, open_views
+from lifecycle.importer import Importer
+from lifecycle.views import Views
+from projections.publish import PublishError, publish
+
+EXAMPLE = next((base / "examples" / "small-pilot.jsonl"
+                for base in (Path(__file__).resolve().parents[3] / "shared",
+                             Path("/work/shared"))
+                if (base / "examples" / "small-pilot.jsonl").exists()),
+               Path(__file__).resolve().parents[3] / "shared" / "examples" / "small-pilot.jsonl")
+DAY = date(2025, 7, 31)
+
+
+@pytest.fixture(scope="module")
+def views(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Views]:
+    db = str(tmp_path_factory.mktemp("publish") / "pilot.db")
+    engine = open_engine(db, today=lambda: date(2026, 1, 1))
+    with EXAMPLE.open("rb") as lines:
+        assert Importer(engine).run(lines).rejected == []
+    opened = open_views(engine, db)
+    yield opened
+    opened.close()
+    engine.shutdown()
+
+
+@pytest.mark.parametrize("programme", [None, "GR-2025"])
+def test_a_published_report_is_the_report_published(views: Views,
+                                                    programme: str | None) -> None:
+    plain = views.report(DAY, programme)
+    for k in (3, 10):
+        published = views.report(DAY, programme, publish=True, threshold=k)
+        assert json.dumps(published) == json.dumps(publish(plain, k))
+
+
+@pytest.mark.parametrize("by", ["programme", "site", "country", "month"])
+def test_a_published_breakdown_is_checked_against_the_unbroken_report(
+        views: Views, by: str) -> None:
+    plain = views.breakdown(DAY, by)
+    minutes = views.contact_minutes(DAY)
+    del minutes["as_of"]
+    overall = {**views.report(DAY), "contact_minutes": minutes}
+    published = views.breakdown(DAY, by, publish=True, threshold=3)
+    assert json.dumps(published) == json.dumps(publish(plain, 3, overall=overall))
+
+
+def test_a_threshold_below_three_is_refused_before_any_work(views: Views) -> None:
+    with pytest.raises(PublishError, match="at least 3"):
+        views.report(DAY, publish=True, threshold=2)
+    with pytest.raises(PublishError, match="at least 3"):
+        views.breakdown(DAY, "site", publish=True, threshold=1)
