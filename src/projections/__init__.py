@@ -4,6 +4,8 @@ CONTRACT §4 computed from them, and their materialisation as SQL tables.
 - :mod:`projections.fold` — ``initial()`` / ``evolve(state, event)``.
 - :mod:`projections.report` — ``build_report``, ``build_breakdown``, ``contact_minutes``.
 - :mod:`projections.survival` — Kaplan-Meier with the contract's null rules.
+- :mod:`projections.publish` — ``publish``: the report with small-cell suppression
+  (CONTRACT §6), driven by one table of figure kinds.
 - :mod:`projections.sql` — ``catch_up``, ``rebuild``, ``status``,
   ``compare_with_rebuild``, ``load_report_rows``, ``report_from_db``.
 """
