@@ -48,7 +48,7 @@ from itertools import chain
 from typing import Final
 
 from lifecycle.domain.vocabulary import CloseReason
-from projections.views import DuoView
+from projections.views import DuoView, as_recorded
 
 NEVER: Final = 2**31 - 1
 """The day of a thing that has not happened."""
@@ -103,8 +103,11 @@ def _day_or_never(iso: str | None, at: str | None, as_at: str | None) -> int:
 def duo_facts(duo: DuoView, as_at: str | None = None) -> tuple[Facts, Timeline]:
     """The duo's facts and timeline, as recorded by ``as_at`` (canonical text) if given.
 
-    With ``as_at``, a lifecycle step, contact or retraction recorded later is left out.
+    With ``as_at``, a lifecycle step, contact or retraction recorded later is left out,
+    and a correction recorded later is undone.
     """
+    if as_at is not None:
+        duo = as_recorded(duo, as_at)
     recruited = day(duo.recruited_on)
     selected = _day_or_never(duo.selected_on, duo.selected_at, as_at)
     matched = _day_or_never(duo.matched_on, duo.matched_at, as_at)

@@ -9,7 +9,8 @@ cannot disagree.
 
 ``evolve`` updates the state it is given and returns it: the state is a working copy
 owned by its caller, never shared. Events the read models do not need (the markers
-``AppliedCommand.Applied`` and ``Succession.Claimed``) leave it unchanged.
+``AppliedCommand.Applied``, ``AppliedContent.Applied``, ``Succession.Claimed`` and
+``Departure.Recorded``) leave it unchanged.
 
 Values that recur across many records (business dates, contact modes, survey
 respondents and phases) are interned: a rebuild holds every contact of the store, and
@@ -28,7 +29,9 @@ from lifecycle.domain.mentor import Mentor
 from lifecycle.domain.programme import Programme
 from lifecycle.domain.site import Site
 from projections.views import (
+    CORRECTABLE,
     ContactView,
+    CorrectionView,
     DuoView,
     MentorView,
     ProgrammeView,
@@ -63,6 +66,10 @@ def _programme_opened(model: ReadModel, key: str, version: int, p: Payload) -> N
         first_meeting_within_days=policy["first_meeting_within_days"],
         mentor_kinds=tuple(policy["mentor_kinds"]),
         require_trained_mentor=policy["require_trained_mentor"],
+        # Stored policies leave the v2 keys out while they hold their defaults.
+        reviews_first_interval=policy.get("reviews_first_interval", 2),
+        review_interval_days=policy.get("review_interval_days", 30),
+        max_duos_per_mentor=policy.get("max_duos_per_mentor", 3),
     )
     model.changes.programmes.add(key)
 
@@ -96,23 +103,37 @@ def _training_recorded(model: ReadModel, key: str, version: int, p: Payload) -> 
     model.changes.mentors.add(key)
 
 
+def _mentor_deregistered(model: ReadModel, key: str, version: int, p: Payload) -> None:
+    mentor = _mentor(model, key)
+    mentor.deregistered_on = p["occurred_on"]
+    mentor.deregistered_at = canonical_timestamp(p["timestamp"])
+    mentor.deregistration_reason = p["reason"]
+    mentor.version = max(mentor.version, version)
+    model.changes.mentors.add(key)
+
+
 def _recruited(model: ReadModel, key: str, version: int, p: Payload) -> None:
     programme = model.programmes.get(p["programme_id"])
     predecessor_id = p.get("predecessor_duo_id")
+    chain_id = key
+    predecessor = None
+    if predecessor_id is not None:
+        predecessor = model.duos.get(predecessor_id)
+        chain_id = model.chain_roots.get(predecessor_id) or (
+            predecessor.chain_id if predecessor is not None else predecessor_id)
+        model.chain_roots[key] = chain_id
     model.duos[key] = DuoView(
         duo_id=key, programme_id=p["programme_id"], site_id=p["site_id"],
         country=None if programme is None else programme.country,
         mentee_id=p["mentee_id"], newcomer_kind=p["newcomer_kind"],
         department=p["department"], predecessor_duo_id=predecessor_id,
         recruited_on=p["occurred_on"], recruited_at=canonical_timestamp(p["timestamp"]),
-        version=version,
+        version=version, shifts=tuple(p["shifts"]), chain_id=chain_id,
     )
     model.changes.duos.add(key)
-    if predecessor_id is not None:
-        predecessor = model.duos.get(predecessor_id)
-        if predecessor is not None:
-            predecessor.successor_duo_id = key
-            model.changes.duos.add(predecessor_id)
+    if predecessor is not None:
+        predecessor.successor_duo_id = key
+        model.changes.duos.add(predecessor_id)  # type: ignore[arg-type]
 
 
 def _selected(model: ReadModel, key: str, version: int, p: Payload) -> None:
@@ -180,6 +201,25 @@ def _survey_recorded(model: ReadModel, key: str, version: int, p: Payload) -> No
     model.changes.surveys.add((key, respondent, phase))
 
 
+def _corrected(model: ReadModel, key: str, version: int, p: Payload) -> None:
+    duo = _touch(model, key, version)
+    fact = p["fact"]
+    if fact not in CORRECTABLE:
+        raise ProjectionError(f"duo '{key}' v{version} corrects unknown fact '{fact}'")
+    setattr(duo, fact, p["value"])
+    duo.corrections.append(CorrectionView(
+        version, fact, p["value"], p["previous"], p["occurred_on"],
+        canonical_timestamp(p["timestamp"])))
+    model.changes.corrections.add((key, version))
+    model.changes.corrected.add(key)
+
+
+def _departure_recorded(model: ReadModel, key: str, version: int, p: Payload) -> None:
+    duo = _touch(model, key, version)
+    duo.departed_on, duo.departure_reason = p["occurred_on"], p["reason"]
+    duo.departed_at = canonical_timestamp(p["timestamp"])
+
+
 def _mentor(model: ReadModel, key: str) -> MentorView:
     try:
         return model.mentors[key]
@@ -203,6 +243,7 @@ HANDLERS: Final[dict[str, Handler]] = {
     Site.Registered.TOPIC: _site_registered,
     Mentor.Registered.TOPIC: _mentor_registered,
     Mentor.TrainingRecorded.TOPIC: _training_recorded,
+    Mentor.Deregistered.TOPIC: _mentor_deregistered,
     Duo.Recruited.TOPIC: _recruited,
     Duo.Selected.TOPIC: _selected,
     Duo.Matched.TOPIC: _matched,
@@ -212,6 +253,8 @@ HANDLERS: Final[dict[str, Handler]] = {
     Duo.Reviewed.TOPIC: _reviewed,
     Duo.SurveyRecorded.TOPIC: _survey_recorded,
     Duo.Closed.TOPIC: _closed,
+    Duo.Corrected.TOPIC: _corrected,
+    Duo.DepartureRecorded.TOPIC: _departure_recorded,
 }
 """The handler of each event topic the read models follow."""
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from projections.views import DuoView, ReadModel, canonical_timestamp
+from projections.views import DuoView, ReadModel, as_recorded, canonical_timestamp
 
 COLUMNS = ("duo_id", "programme_id", "site_id", "mentor_id", "state", "recruited_on",
            "selected_on", "matched_on", "activated_on", "closed_on", "close_reason",
@@ -58,6 +58,7 @@ def _by(value: str | None, recorded: str | None, day: str, moment: str | None) -
 def duo_row(duo: DuoView, model: ReadModel, as_of: date,
             as_at: str | None = None) -> DuoRow | None:
     """The duo at ``as_of`` (and as recorded by ``as_at``), or None if not recruited yet."""
+    duo = as_recorded(duo, as_at)
     day = as_of.isoformat()
     recruited = _by(duo.recruited_on, duo.recruited_at, day, as_at)
     if recruited is None:
@@ -91,6 +92,8 @@ def duo_row(duo: DuoView, model: ReadModel, as_of: date,
     successor = duo.successor_duo_id
     if successor is not None:
         later = model.duos.get(successor)
+        if later is not None:
+            later = as_recorded(later, as_at)
         if later is None or _by(later.recruited_on, later.recruited_at, day, as_at) is None:
             successor = None
     return DuoRow(

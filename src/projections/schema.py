@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
+from projections.facts import day, iso_day, month_states, pack_facts, pack_timeline
 from projections.facts import duo_facts as _duo_facts
-from projections.facts import iso_day, month_states, pack_facts, pack_timeline
 from projections.views import (
     MODULES,
     ContactView,
+    CorrectionView,
     DuoView,
     MentorView,
     ProgrammeView,
@@ -26,7 +27,7 @@ from projections.views import (
     SurveyView,
 )
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """Raised whenever a table or the meaning of a column changes: views of another version
 are rebuilt by the next catch-up."""
 
@@ -102,6 +103,11 @@ PROGRAMMES = Table(
         _c("first_meeting_within_days", "int", "policy: days from match to first meeting"),
         _c("mentor_kinds", "text", "policy: allowed mentor kinds, comma-separated"),
         _c("require_trained_mentor", "int", "policy: 1 when a mentor must be trained"),
+        _c("reviews_first_interval", "int", "policy: reviews the first window of the "
+           "monitoring schedule requires"),
+        _c("review_interval_days", "int", "policy: length of each monitoring window"),
+        _c("max_duos_per_mentor", "int", "policy: open duos a mentor takes before "
+           "`suggest` lists the mentor after all others"),
     ),
     ("programme_id",),
 )
@@ -137,6 +143,9 @@ MENTORS = Table(
            "least once (null: not trained)"),
         _c("training_records", "int", "training records, refreshers included"),
         _c("version", "int", "version of the mentor's latest event"),
+        *_on("deregistered", "the mentor left the pool"),
+        _c("deregistration_reason", "text", "`left_service`, `withdrew` or `other` (null: "
+           "in the pool)"),
     ),
     ("mentor_id",),
 )
@@ -177,9 +186,18 @@ DUOS = Table(
            "for an as_of on or after it the contact summary holds as it is"),
         _c("reviews", "int", "coordinator reviews"),
         _c("last_review_on", "text", "latest review (null: none)"),
+        _c("shifts", "text", "the mentee's shift codes, comma-separated in the recruited "
+           "order"),
+        _c("chain_id", "text", "the first duo of the mentee's chain (linked by "
+           "`predecessor_duo_id`; the duo itself when it rematches none)"),
+        *_on("departed", "the mentee left the service, on the duo the departure was "
+             "recorded on"),
+        _c("departure_reason", "text", "`resigned`, `dismissed`, `retired` or `other`"),
+        _c("corrections", "int", "corrections of the duo's lifecycle facts (the dates and "
+           "close reason above are the corrected ones)"),
     ),
     ("duo_id",),
-    (("programme_id",),),
+    (("programme_id",), ("chain_id",)),
 )
 
 DUO_FACTS = Table(
@@ -220,6 +238,31 @@ DUO_MONTHS = Table(
     clustered=True,
 )
 
+DUO_DAYS = Table(
+    "proj_duo_days",
+    "One narrow row per duo, clustered by programme: its (corrected) lifecycle days as "
+    "integers (proleptic Gregorian ordinals, 2147483647 for a step not taken), for "
+    "the coordinator's queries (`attention`, `mentors`, `suggest`) to compare in SQL.",
+    (
+        _c("programme_id", "text", "programme", not_null=True),
+        _c("duo_id", "text", "duo", not_null=True),
+        _c("site_id", "text", "site"),
+        _c("mentor_id", "text", "matched mentor (null: not matched)"),
+        _c("chain_id", "text", "as in `proj_duos`"),
+        _c("recruited", "int", "day of recruitment"),
+        _c("selected", "int", "day of selection"),
+        _c("matched", "int", "day of matching"),
+        _c("activated", "int", "day of the first meeting"),
+        _c("closed", "int", "day of closure"),
+        _c("last_contact", "int", "day of the latest contact not retracted (0: none)"),
+        _c("settled", "int", "latest day of any contact or retraction (0: none): for a "
+           "later date `last_contact` holds as it is"),
+    ),
+    ("programme_id", "duo_id"),
+    (("mentor_id",),),
+    clustered=True,
+)
+
 CONTACTS = Table(
     "proj_contacts",
     "One row per logged contact, retracted ones included.",
@@ -249,8 +292,42 @@ REVIEWS = Table(
         _c("occurred_on", "text", "date of the review"),
         _c("recorded_at", "text", "when it was recorded"),
         _c("health", "int", "the relationship's health, 1-5"),
+        _c("day", "int", "`occurred_on` as a day number (as in `proj_duo_days`)"),
     ),
     ("duo_id", "version"),
+    clustered=True,
+)
+
+CORRECTIONS = Table(
+    "proj_corrections",
+    "One row per correction of a duo's lifecycle fact, with the value it replaced "
+    "(what `as_at` before it shows).",
+    (
+        _c("duo_id", "text", "duo", not_null=True),
+        _c("version", "int", "version of the duo's Corrected event", not_null=True),
+        _c("fact", "text", "`recruited_on`, `selected_on`, `matched_on`, `activated_on`, "
+           "`closed_on` or `close_reason`"),
+        _c("value", "text", "the corrected value"),
+        _c("previous", "text", "the value it replaced"),
+        _c("occurred_on", "text", "date of the correction"),
+        _c("recorded_at", "text", "when it was recorded"),
+    ),
+    ("duo_id", "version"),
+)
+
+DEPARTURES = Table(
+    "proj_departures",
+    "One row per mentee chain with a departure from the service (at most one each, "
+    "rule 17); the chain's first recruitment is the `recruited_on` of its first duo "
+    "(`proj_duos` row with `duo_id` = `chain_id`).",
+    (
+        _c("chain_id", "text", "the first duo of the chain", not_null=True),
+        _c("duo_id", "text", "the duo the departure was recorded on"),
+        _c("programme_id", "text", "programme of that duo"),
+        *_on("departed", "the mentee left the service", always=True),
+        _c("reason", "text", "`resigned`, `dismissed`, `retired` or `other`"),
+    ),
+    ("chain_id",),
 )
 
 SURVEYS = Table(
@@ -274,7 +351,8 @@ VIEWS: Final[dict[str, tuple[Table, ...]]] = {
     "programmes": (PROGRAMMES,),
     "sites": (SITES,),
     "mentors": (MENTORS,),
-    "duos": (DUOS, DUO_FACTS, DUO_MONTHS, CONTACTS, REVIEWS, SURVEYS),
+    "duos": (DUOS, DUO_FACTS, DUO_MONTHS, DUO_DAYS, CONTACTS, REVIEWS, SURVEYS, CORRECTIONS,
+             DEPARTURES),
 }
 """Each view (a tracking row) and the tables it writes."""
 
@@ -291,7 +369,8 @@ def programme_row(p: ProgrammeView) -> Row:
     return (p.programme_id, p.name, p.country, p.opened_on, p.opened_at,
             p.min_duration_days, p.max_duration_days, p.contact_interval_days,
             p.first_meeting_within_days, ",".join(p.mentor_kinds),
-            int(p.require_trained_mentor))
+            int(p.require_trained_mentor), p.reviews_first_interval, p.review_interval_days,
+            p.max_duos_per_mentor)
 
 
 def site_row(s: SiteView) -> Row:
@@ -302,16 +381,30 @@ def mentor_row(m: MentorView) -> Row:
     return (m.mentor_id, m.programme_id, m.site_id, m.department, ",".join(m.shifts),
             m.years_experience, m.registered_on, m.registered_at,
             *(m.first_completed.get(module) for module in MODULES), m.trained_on,
-            m.training_records, m.version)
+            m.training_records, m.version, m.deregistered_on, m.deregistered_at,
+            m.deregistration_reason)
 
 
-def duo_rows(d: DuoView) -> tuple[Row, Row, list[Row]]:
-    """The duo's ``proj_duos`` and ``proj_duo_facts`` rows, and its ``proj_duo_months``
-    rows."""
+class DuoRows(NamedTuple):
+    """The rows of one duo in the tables made from its record as a whole."""
+
+    duo: Row
+    facts: Row
+    months: list[Row]
+    days: Row
+    departure: Row | None
+
+
+def duo_rows(d: DuoView) -> DuoRows:
+    """The duo's rows in ``proj_duos``, ``proj_duo_facts``, ``proj_duo_months``,
+    ``proj_duo_days`` and (with a departure) ``proj_departures``."""
     facts, timeline = _duo_facts(d)
     logged = len(d.contacts)
     settled = iso_day(facts[12])
-    return (
+    departure = None if d.departed_on is None else (
+        d.chain_id, d.duo_id, d.programme_id, d.departed_on, d.departed_at,
+        d.departure_reason)
+    return DuoRows((
         d.duo_id, d.programme_id, d.site_id, d.country, d.mentee_id, d.newcomer_kind,
         d.department, d.predecessor_duo_id, d.successor_duo_id, d.state, d.version,
         d.recruited_on, d.recruited_at, d.selected_on, d.selected_at, d.mentor_id,
@@ -320,10 +413,15 @@ def duo_rows(d: DuoView) -> tuple[Row, Row, list[Row]]:
         d.close_reason, d.closed_from, d.initiated_by, _flag(d.exit_interview),
         logged, logged - facts[7], facts[10], iso_day(facts[11]), settled,
         len(d.reviews), max((r.occurred_on for r in d.reviews), default=None),
+        ",".join(d.shifts), d.chain_id, d.departed_on, d.departed_at, d.departure_reason,
+        len(d.corrections),
     ), (d.programme_id, d.duo_id, d.site_id, d.recruited_on, settled, pack_facts(facts),
         pack_timeline(timeline)), [
         (d.programme_id, month, d.duo_id, states) for month, states in
-        month_states(facts, timeline)]
+        month_states(facts, timeline)],
+        (d.programme_id, d.duo_id, d.site_id, d.mentor_id, d.chain_id, *facts[:5],
+         facts[11], facts[12]),
+        departure)
 
 
 def contact_row(duo_id: str, c: ContactView) -> Row:
@@ -333,7 +431,11 @@ def contact_row(duo_id: str, c: ContactView) -> Row:
 
 
 def review_row(duo_id: str, r: ReviewView) -> Row:
-    return (duo_id, r.version, r.occurred_on, r.recorded_at, r.health)
+    return (duo_id, r.version, r.occurred_on, r.recorded_at, r.health, day(r.occurred_on))
+
+
+def correction_row(duo_id: str, c: CorrectionView) -> Row:
+    return (duo_id, c.version, c.fact, c.value, c.previous, c.occurred_on, c.recorded_at)
 
 
 def survey_row(duo_id: str, s: SurveyView) -> Row:
@@ -355,7 +457,8 @@ def programme_from_row(r: Sequence[Any]) -> ProgrammeView:
         programme_id=r[0], name=r[1], country=r[2], opened_on=r[3], opened_at=r[4],
         min_duration_days=r[5], max_duration_days=r[6], contact_interval_days=r[7],
         first_meeting_within_days=r[8], mentor_kinds=_split(r[9]),
-        require_trained_mentor=bool(r[10]))
+        require_trained_mentor=bool(r[10]), reviews_first_interval=r[11],
+        review_interval_days=r[12], max_duos_per_mentor=r[13])
 
 
 def site_from_row(r: Sequence[Any]) -> SiteView:
@@ -363,14 +466,22 @@ def site_from_row(r: Sequence[Any]) -> SiteView:
                     registered_on=r[4], registered_at=r[5])
 
 
+_AFTER_MODULES: Final = 8 + len(MODULES)
+
+
 def mentor_from_row(r: Sequence[Any]) -> MentorView:
-    modules = r[8:8 + len(MODULES)]
+    modules = r[8:_AFTER_MODULES]
+    # trained_on (at _AFTER_MODULES) follows from the modules
+    training_records, version, deregistered_on, deregistered_at, reason = \
+        r[_AFTER_MODULES + 1:_AFTER_MODULES + 6]
     return MentorView(
         mentor_id=r[0], programme_id=r[1], site_id=r[2], department=r[3],
         shifts=_split(r[4]), years_experience=r[5], registered_on=r[6], registered_at=r[7],
-        version=r[-1], training_records=r[-2],
+        version=version, training_records=training_records,
         first_completed={m: on for m, on in zip(MODULES, modules, strict=True)
-                         if on is not None})
+                         if on is not None},
+        deregistered_on=deregistered_on, deregistered_at=deregistered_at,
+        deregistration_reason=reason)
 
 
 def duo_from_row(r: Sequence[Any]) -> DuoView:
@@ -383,13 +494,19 @@ def duo_from_row(r: Sequence[Any]) -> DuoView:
         mentor_kind=r[16], shift_overlap=_bool(r[17]), same_department=_bool(r[18]),
         matched_on=r[19], matched_at=r[20], activated_on=r[21], activated_at=r[22],
         closed_on=r[23], closed_at=r[24], close_reason=r[25], closed_from=r[26],
-        initiated_by=r[27], exit_interview=_bool(r[28]))
+        initiated_by=r[27], exit_interview=_bool(r[28]), shifts=_split(r[36]),
+        chain_id=r[37], departed_on=r[38], departed_at=r[39], departure_reason=r[40])
 
 
 def contact_from_row(r: Sequence[Any]) -> ContactView:
     return ContactView(contact_id=r[1], version=r[2], occurred_on=r[3], recorded_at=r[4],
                        minutes=r[5], mode=r[6], psychosocial=bool(r[7]), career=bool(r[8]),
                        retracted_on=r[9], retracted_at=r[10], retract_reason=r[11])
+
+
+def correction_from_row(r: Sequence[Any]) -> CorrectionView:
+    return CorrectionView(version=r[1], fact=r[2], value=r[3], previous=r[4],
+                          occurred_on=r[5], recorded_at=r[6])
 
 
 def review_from_row(r: Sequence[Any]) -> ReviewView:

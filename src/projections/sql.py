@@ -444,10 +444,13 @@ def _view_rows(model: ReadModel, views: Iterable[str]) -> Iterator[tuple[s.Table
             ids = sorted(model.duos)
             duos = [model.duos[k] for k in ids]
             made = [s.duo_rows(d) for d in duos]
-            yield s.DUOS, [duo for duo, _, _ in made]
-            yield s.DUO_FACTS, sorted((facts for _, facts, _ in made), key=_FACTS_KEY)
-            yield s.DUO_MONTHS, sorted((row for _, _, months in made for row in months),
+            yield s.DUOS, [rows.duo for rows in made]
+            yield s.DUO_FACTS, sorted((rows.facts for rows in made), key=_FACTS_KEY)
+            yield s.DUO_MONTHS, sorted((row for rows in made for row in rows.months),
                                        key=_MONTHS_KEY)
+            yield s.DUO_DAYS, sorted((rows.days for rows in made), key=_FACTS_KEY)
+            yield s.DEPARTURES, sorted(rows.departure for rows in made
+                                       if rows.departure is not None)
             del made
             contact_row, review_row, survey_row = s.contact_row, s.review_row, s.survey_row
             yield s.CONTACTS, (contact_row(k, contacts[c])
@@ -459,6 +462,8 @@ def _view_rows(model: ReadModel, views: Iterable[str]) -> Iterator[tuple[s.Table
             yield s.SURVEYS, (survey_row(k, surveys[r])
                               for k, d in zip(ids, duos, strict=True)
                               for surveys in (d.surveys,) for r in sorted(surveys))
+            yield s.CORRECTIONS, (s.correction_row(k, c) for k, d in zip(ids, duos, strict=True)
+                                  for c in d.corrections)
 
 
 _FACTS_KEY: Final = itemgetter(*s.DUO_FACTS.key_positions)
@@ -509,19 +514,36 @@ def _changed_rows(model: ReadModel) -> dict[str, list[s.Row]]:
         found = next(r for r in duos[duo_id].reviews if r.version == version)
         reviews.append(s.review_row(duo_id, found))
     made = [s.duo_rows(duos[k]) for k in sorted(ch.duos)]
+    corrections = []
+    for duo_id, version in sorted(ch.corrections):
+        correction = next(c for c in duos[duo_id].corrections if c.version == version)
+        corrections.append(s.correction_row(duo_id, correction))
     return {
         s.PROGRAMMES.name: [s.programme_row(model.programmes[k]) for k in sorted(ch.programmes)],
         s.SITES.name: [s.site_row(model.sites[k]) for k in sorted(ch.sites)],
         s.MENTORS.name: [s.mentor_row(model.mentors[k]) for k in sorted(ch.mentors)],
-        s.DUOS.name: [duo for duo, _, _ in made],
-        s.DUO_FACTS.name: [facts for _, facts, _ in made],
+        s.DUOS.name: [rows.duo for rows in made],
+        s.DUO_FACTS.name: [rows.facts for rows in made],
         # A duo's months only ever extend (the latest change of its contacts never goes
-        # back), so an upsert of its months leaves none behind.
-        s.DUO_MONTHS.name: [row for _, _, months in made for row in months],
+        # back), so an upsert of its months leaves none behind; but for a corrected duo,
+        # whose old months are deleted first (see _write).
+        s.DUO_MONTHS.name: [row for rows in made for row in rows.months],
+        s.DUO_DAYS.name: [rows.days for rows in made],
+        s.DEPARTURES.name: [rows.departure for rows in made if rows.departure is not None],
+        s.CORRECTIONS.name: corrections,
         s.CONTACTS.name: [s.contact_row(d, duos[d].contacts[c]) for d, c in sorted(ch.contacts)],
         s.REVIEWS.name: reviews,
         s.SURVEYS.name: [s.survey_row(d, duos[d].surveys[r, p]) for d, r, p in sorted(ch.surveys)],
     }
+
+
+def _forget_months(cursor: Any, dialect: Dialect, model: ReadModel) -> None:
+    """Delete the stored months of the duos corrected since the changes were cleared: a
+    corrected recruitment date may start a duo's months later than they were."""
+    keys = sorted((model.duos[k].programme_id, k) for k in model.changes.corrected)
+    if keys:
+        cursor.executemany(dialect.sql(
+            f"DELETE FROM {s.DUO_MONTHS.name} WHERE programme_id = ? AND duo_id = ?"), keys)
 
 
 def _write(cursor: Any, dialect: Dialect, rows: dict[str, list[s.Row]], *,
@@ -580,6 +602,8 @@ def _load(cursor: Any, dialect: Dialect, model: ReadModel, *,
     for row in _select(cursor, dialect, s.SURVEYS, "duo_id", duos):
         survey = s.survey_from_row(row)
         model.duos[row[0]].surveys[survey.respondent, survey.phase] = survey
+    for row in _select(cursor, dialect, s.CORRECTIONS, "duo_id", duos):
+        model.duos[row[0]].corrections.append(s.correction_from_row(row))
 
 
 def _prefetch(cursor: Any, dialect: Dialect, model: ReadModel,
@@ -653,6 +677,7 @@ def _catch_up(recorder: Recorder, decoder: _Decoder, dialect: Dialect, position:
             _prefetch(cursor, dialect, state, events)
             for event in events:
                 evolve_stored(state, *event)
+            _forget_months(cursor, dialect, state)
             _write(cursor, dialect, _changed_rows(state), upsert=True)
             _set_position(cursor, dialect, reached)
         state.changes.clear()

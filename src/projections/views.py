@@ -14,8 +14,9 @@ make, and a rebuild makes one per event.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Final
 
 from lifecycle.domain.vocabulary import Module
 
@@ -58,6 +59,9 @@ class ProgrammeView:
     first_meeting_within_days: int
     mentor_kinds: tuple[str, ...]
     require_trained_mentor: bool
+    reviews_first_interval: int = 2
+    review_interval_days: int = 30
+    max_duos_per_mentor: int = 3
 
 
 @dataclass(slots=True)
@@ -87,6 +91,9 @@ class MentorView:
     version: int
     first_completed: dict[str, str] = field(default_factory=dict)
     training_records: int = 0
+    deregistered_on: str | None = None
+    deregistered_at: str | None = None
+    deregistration_reason: str | None = None
 
     @property
     def trained_on(self) -> str | None:
@@ -138,11 +145,30 @@ class SurveyView:
 
 
 @dataclass(slots=True)
+class CorrectionView:
+    """One correction of a lifecycle fact (``version`` is the event's in the duo)."""
+
+    version: int
+    fact: str
+    value: str
+    previous: str
+    occurred_on: str
+    recorded_at: str
+
+
+@dataclass(slots=True)
 class DuoView:
     """Everything the read models know about one duo.
 
     ``state`` is the duo's latest state; the state at an earlier business date follows
-    from the lifecycle dates (they never decrease along the lifecycle).
+    from the lifecycle dates (they never decrease along the lifecycle). The lifecycle
+    facts (``*_on`` dates and ``close_reason``) hold their corrected values;
+    ``corrections`` keeps each correction with the value it replaced, so what was
+    recorded by an earlier time is :func:`as_recorded`.
+
+    ``chain_id`` names the first duo of the mentee's chain (the duo itself when it
+    rematches none); ``departed_on`` is set on the duo a departure from the service
+    was recorded on.
     """
 
     duo_id: str
@@ -177,6 +203,32 @@ class DuoView:
     contacts: dict[str, ContactView] = field(default_factory=dict)
     reviews: list[ReviewView] = field(default_factory=list)
     surveys: dict[tuple[str, str], SurveyView] = field(default_factory=dict)
+    shifts: tuple[str, ...] = ()
+    chain_id: str = ""
+    departed_on: str | None = None
+    departed_at: str | None = None
+    departure_reason: str | None = None
+    corrections: list[CorrectionView] = field(default_factory=list)
+
+
+CORRECTABLE: Final = frozenset({"recruited_on", "selected_on", "matched_on", "activated_on",
+                                "closed_on", "close_reason"})
+"""The facts of a duo a correction may replace (the ``DuoView`` attributes of their
+names)."""
+
+
+def as_recorded(duo: DuoView, as_at: str | None) -> DuoView:
+    """The duo with its facts as they had been recorded by ``as_at`` (canonical text):
+    corrections recorded later are undone (the duo itself when there are none)."""
+    if as_at is None or not duo.corrections:
+        return duo
+    later = [c for c in duo.corrections if c.recorded_at > as_at]
+    if not later:
+        return duo
+    undone: dict[str, str] = {}
+    for correction in reversed(later):  # the earliest later one holds the value then
+        undone[correction.fact] = correction.previous
+    return replace(duo, **undone)  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)
@@ -190,15 +242,19 @@ class Changes:
     contacts: set[tuple[str, str]] = field(default_factory=set)
     reviews: set[tuple[str, int]] = field(default_factory=set)
     surveys: set[tuple[str, str, str]] = field(default_factory=set)
+    corrections: set[tuple[str, int]] = field(default_factory=set)
+    corrected: set[str] = field(default_factory=set)
+    """Duos corrected: their rows derived from dates (months) are replaced, not only
+    upserted."""
 
     def clear(self) -> None:
         for keys in (self.programmes, self.sites, self.mentors, self.duos, self.contacts,
-                     self.reviews, self.surveys):
+                     self.reviews, self.surveys, self.corrections, self.corrected):
             keys.clear()
 
     def __bool__(self) -> bool:
         return any((self.programmes, self.sites, self.mentors, self.duos, self.contacts,
-                    self.reviews, self.surveys))
+                    self.reviews, self.surveys, self.corrections))
 
 
 @dataclass(slots=True)
@@ -213,3 +269,7 @@ class ReadModel:
     mentors: dict[str, MentorView] = field(default_factory=dict)
     duos: dict[str, DuoView] = field(default_factory=dict)
     changes: Changes = field(default_factory=Changes)
+    chain_roots: dict[str, str] = field(default_factory=dict)
+    """The first duo of the chain of every duo that rematches another (kept when a
+    rebuild's pass drops the records of duos out of its range, so a successor finds
+    its chain whatever pass holds its predecessor)."""

@@ -141,6 +141,25 @@ class Log:
                  exit_interview=exit_interview)
         return self
 
+    def correct(self, duo_id: str, on: date | str | int, fact: str, value: date | str | int,
+                previous: date | str | int) -> Log:
+        """A correction of ``fact`` (dates as day numbers, ISO text or dates; a close
+        reason as itself)."""
+        def text(v: date | str | int) -> str:
+            return v if isinstance(v, str) and not v[:1].isdigit() else d(v).isoformat()
+        self.add(Duo.Corrected, f"duo:{duo_id}", on, fact=fact, value=text(value),
+                 previous=text(previous))
+        return self
+
+    def depart(self, duo_id: str, on: date | str | int, reason: str = "resigned") -> Log:
+        self.add(Duo.DepartureRecorded, f"duo:{duo_id}", on, reason=reason)
+        return self
+
+    def deregister(self, mentor_id: str, on: date | str | int,
+                   reason: str = "left_service") -> Log:
+        self.add(Mentor.Deregistered, f"mentor:{mentor_id}", on, reason=reason)
+        return self
+
     def duo(self, duo_id: str, recruited: date | str | int,
             selected: date | str | int | None = None, matched: date | str | int | None = None,
             activated: date | str | int | None = None,
@@ -164,27 +183,35 @@ DROPOUTS = ("mentee_withdrew", "mentor_withdrew", "mentee_left_service",
             "mentor_left_service", "mismatch", "no_mentor_available", "other")
 
 
-def random_log(rnd: random.Random, *, max_duos: int = 8, markers: bool = True) -> Log:
+def random_log(rnd: random.Random, *, max_duos: int = 8, markers: bool = True,
+               v2: bool = False) -> Log:
     """A random log that keeps every rule of CONTRACT §2: one or two programmes, duos in
     every state, closed from every state, contacts (some logged after closure, some
     retracted, some retractions dated later than the closure), reviews, surveys,
-    refresher training, a rematch, markers; the duos' events interleaved."""
+    refresher training, a rematch, markers; the duos' events interleaved.
+
+    With ``v2``, also corrections of lifecycle facts (some corrected twice), departures
+    from the service and a mentor leaving the pool. (A correction applies to every
+    ``as_of``, so such a log cut at a business date is not the log as of that date.)"""
     log = Log()
     programmes = [f"P-{i}" for i in range(rnd.randint(1, 2))]
     for i, p in enumerate(programmes):
         log.world(p, f"S-{i}", f"M-{i}", country=("DK", "PT")[i],
                   contact_interval_days=rnd.randint(1, 20))
-    plans: list[list[tuple[type[DomainEvent], str, date, dict[str, Any]]]] = []
+    if v2:
+        log.mentor("X-0", "P-0", "S-0", on=rnd.randint(0, 30), trained_on=None)
+        log.deregister("X-0", rnd.randint(31, 200))
+    plans: list[Plan] = []
     rematched: list[tuple[str, str, int]] = []
     for i in range(rnd.randint(0, max_duos)):
         programme = rnd.randrange(len(programmes))
-        plan, rematch_day = _duo_plan(rnd, f"D-{i}", programme)
+        plan, rematch_day = _duo_plan(rnd, f"D-{i}", programme, v2=v2)
         if rematch_day is not None:
             rematched.append((f"D-{i}", f"P-{programme}", rematch_day))
         plans.append(plan)
     for j, (old, programme, closed) in enumerate(rematched[:1]):
         successor, _ = _duo_plan(rnd, f"R-{j}", int(programme[2:]), start=closed,
-                                 mentee=f"E-{old}", predecessor=old)
+                                 mentee=f"E-{old}", predecessor=old, v2=v2)
         plans[[p[0][1] for p in plans].index(f"duo:{old}")] += successor
     if markers:
         plans.append([(AppliedCommand.Applied, f"command:c-{k}", BASE, {"digest": "0" * 64})
@@ -201,9 +228,12 @@ def random_log(rnd: random.Random, *, max_duos: int = 8, markers: bool = True) -
     return log
 
 
+Plan = list[tuple[type[DomainEvent], str, date, dict[str, Any]]]
+
+
 def _duo_plan(rnd: random.Random, duo_id: str, programme: int, *, start: int = 0,
-              mentee: str | None = None, predecessor: str | None = None,
-              ) -> tuple[list[tuple[type[DomainEvent], str, date, dict[str, Any]]], int | None]:
+              mentee: str | None = None, predecessor: str | None = None, v2: bool = False,
+              ) -> tuple[Plan, int | None]:
     sid = f"duo:{duo_id}"
     r = start + rnd.randint(0, 60)
     plan: list[tuple[type[DomainEvent], str, date, dict[str, Any]]] = [
@@ -257,7 +287,45 @@ def _duo_plan(rnd: random.Random, duo_id: str, programme: int, *, start: int = 0
         plan.append(item.pop(0))
         if not item:
             tail.remove(item)
+    if v2 and reason != "rematched":
+        plan += _v2_plan(rnd, sid, dates, closed, reason, predecessor is None)
     return plan, (closed if reason == "rematched" else None)
+
+
+def _v2_plan(rnd: random.Random, sid: str, dates: list[int], closed: int | None,
+             reason: str | None, first: bool) -> Plan:
+    """Corrections and a departure for a duo that rematches none (when ``first``) and
+    is no predecessor, which keep every rule: an earlier recruitment (not before the
+    programme's opening on day 0), an earlier activation (not before the matching), a
+    later closure, or another close reason."""
+    plan: Plan = []
+    last = max([*dates, closed or 0]) + 150
+    choices: list[tuple[str, int | str, int | str]] = []
+    if first and dates[0] > 0:
+        choices.append(("recruited_on", rnd.randint(0, dates[0] - 1), dates[0]))
+    if len(dates) == 4 and dates[3] > dates[2]:
+        choices.append(("activated_on", rnd.randint(dates[2], dates[3] - 1), dates[3]))
+    if closed is not None and reason is not None:
+        choices.append(("closed_on", closed + rnd.randint(1, 10), closed))
+        allowed = [r for r in (*DROPOUTS, "programme_ended", "completed")
+                   if r != reason and (r != "completed" or len(dates) == 4)]
+        choices.append(("close_reason", rnd.choice(allowed), reason))
+    if choices and rnd.random() < 0.5:
+        fact, value, previous = rnd.choice(choices)
+        on = d(last + rnd.randint(0, 30))
+
+        def text(v: int | str) -> str:
+            return v if isinstance(v, str) else d(v).isoformat()
+
+        plan.append((Duo.Corrected, sid, on, {"fact": fact, "value": text(value),
+                                              "previous": text(previous)}))
+        if rnd.random() < 0.3:  # corrected again, back to the original
+            plan.append((Duo.Corrected, sid, on + timedelta(days=rnd.randint(0, 9)), {
+                "fact": fact, "value": text(previous), "previous": text(value)}))
+    if rnd.random() < 0.3:
+        plan.append((Duo.DepartureRecorded, sid, d(dates[0] + rnd.randint(0, 200)),
+                     {"reason": rnd.choice(("resigned", "dismissed", "retired", "other"))}))
+    return plan
 
 
 # ---------------------------------------------------------------------- a recorder

@@ -25,7 +25,7 @@ def _months_of(model_duos: list[tuple[tuple[int, ...], list[tuple[str, bytes]]]]
 @given(st.randoms(use_true_random=False))
 def test_the_states_of_a_month_give_the_counts_of_the_timeline_on_every_day(
         rnd: random.Random) -> None:
-    model = fold(random_log(rnd, max_duos=10).events)
+    model = fold(random_log(rnd, max_duos=10, v2=True).events)
     duos = []
     for duo in model.duos.values():
         facts, timeline = duo_facts(duo)

@@ -159,7 +159,7 @@ def test_recording_times_are_canonical_utc_text(text: str, canonical: str) -> No
 @settings(max_examples=40, deadline=None)
 @given(st.randoms(use_true_random=False))
 def test_stored_payloads_and_domain_events_fold_alike(rnd: random.Random) -> None:
-    log = random_log(rnd)
+    log = random_log(rnd, v2=True)
     recorder = MemoryRecorder()
     recorder.append(log.events)
     from_payloads = initial()

@@ -314,7 +314,7 @@ def test_as_at_accepts_text_and_aware_datetimes_in_any_zone() -> None:
 def test_the_listing_agrees_with_the_report_on_random_logs(seed: int) -> None:
     """By state, contacts and overdue duos, the listing adds up to the report."""
     rnd = random.Random(seed)
-    log = random_log(rnd)
+    log = random_log(rnd, v2=True)
     model = fold(log.events)
     for day in (0, 15, 45, 90, 180, 400):
         as_of = d(day)

@@ -276,7 +276,7 @@ def test_the_report_from_the_tables_alone(conn: sqlite3.Connection) -> None:
        st.integers(1, 7), st.integers(0, 300))
 def test_materialised_rows_agree_with_the_in_memory_fold(
         rnd: random.Random, cuts: list[int], batch_size: int, day: int) -> None:
-    log = random_log(rnd)
+    log = random_log(rnd, v2=True)
     recorder = MemoryRecorder(seed=rnd.randint(0, 99))
     conn = sqlite3.connect(":memory:")
     try:
@@ -317,7 +317,7 @@ def _dump(conn: sqlite3.Connection) -> dict[str, list[Any]]:
 @given(st.randoms(use_true_random=False), st.integers(1, 12))
 def test_a_large_log_is_rebuilt_in_passes_over_ranges_of_duos_to_the_same_rows(
         rnd: random.Random, events_per_pass: int) -> None:
-    log = random_log(rnd, max_duos=12)
+    log = random_log(rnd, max_duos=12, v2=True)
     with TemporaryDirectory() as tmp:
         path = Path(tmp) / "store.db"
         recorder = _sqlite_store(path, log.events)
