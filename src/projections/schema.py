@@ -248,6 +248,7 @@ DUO_DAYS = Table(
         _c("duo_id", "text", "duo", not_null=True),
         _c("site_id", "text", "site"),
         _c("mentor_id", "text", "matched mentor (null: not matched)"),
+        _c("mentor_kind", "text", "`peer` or `supervisor` (null: not matched)"),
         _c("chain_id", "text", "as in `proj_duos`"),
         _c("recruited", "int", "day of recruitment"),
         _c("selected", "int", "day of selection"),
@@ -419,7 +420,8 @@ def duo_rows(d: DuoView) -> DuoRows:
         pack_timeline(timeline)), [
         (d.programme_id, month, d.duo_id, states) for month, states in
         month_states(facts, timeline)],
-        (d.programme_id, d.duo_id, d.site_id, d.mentor_id, d.chain_id, *facts[:5],
+        (d.programme_id, d.duo_id, d.site_id, d.mentor_id, d.mentor_kind, d.chain_id,
+         *facts[:5],
          facts[11], facts[12]),
         departure)
 

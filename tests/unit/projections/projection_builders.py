@@ -67,9 +67,12 @@ class Log:
         return self
 
     def mentor(self, mentor_id: str = "M-1", programme_id: str = "P-1", site_id: str = "S-1",
-               on: date | str | int = 0, trained_on: date | str | int | None = 0) -> Log:
+               on: date | str | int = 0, trained_on: date | str | int | None = 0, *,
+               department: str = "wing-A", shifts: Sequence[str] = ("early",),
+               years: int = 4) -> Log:
         self.add(Mentor.Registered, f"mentor:{mentor_id}", on, programme_id=programme_id,
-                 site_id=site_id, department="wing-A", shifts=("early",), years_experience=4)
+                 site_id=site_id, department=department, shifts=tuple(shifts),
+                 years_experience=years)
         if trained_on is not None:
             for module in Module:
                 self.training(mentor_id, module.value, trained_on)
@@ -92,10 +95,11 @@ class Log:
     # ------------------------------------------------------------------ duo events
     def recruit(self, duo_id: str, on: date | str | int, programme_id: str = "P-1",
                 site_id: str = "S-1", mentee_id: str | None = None,
-                predecessor: str | None = None) -> Log:
+                predecessor: str | None = None, *, department: str = "wing-A",
+                shifts: Sequence[str] = ("early",)) -> Log:
         self.add(Duo.Recruited, f"duo:{duo_id}", on, programme_id=programme_id,
                  site_id=site_id, mentee_id=mentee_id or f"E-{duo_id}",
-                 newcomer_kind="transferred", department="wing-A", shifts=("early",),
+                 newcomer_kind="transferred", department=department, shifts=tuple(shifts),
                  predecessor_duo_id=predecessor)
         return self
 
@@ -201,6 +205,8 @@ def random_log(rnd: random.Random, *, max_duos: int = 8, markers: bool = True,
     if v2:
         log.mentor("X-0", "P-0", "S-0", on=rnd.randint(0, 30), trained_on=None)
         log.deregister("X-0", rnd.randint(31, 200))
+        # After the last match a random log can hold (day 370), with duos still open.
+        log.deregister("M-0", rnd.randint(380, 420))
     plans: list[Plan] = []
     rematched: list[tuple[str, str, int]] = []
     for i in range(rnd.randint(0, max_duos)):

@@ -1,0 +1,442 @@
+"""The coordinator's queries (CONTRACT §3 v2), answered from the materialised views:
+the duos needing attention at a date, the mentor pool, and ranked match suggestions.
+
+Each is one or two SQL queries over the narrow ``proj_duo_days`` table (lifecycle days
+as integers, so the date arithmetic of a rule is integer arithmetic that SQLite and
+PostgreSQL do alike), ``proj_mentors``, ``proj_reviews`` (clustered by duo) and
+``proj_departures``; Python only finishes the rows the SQL selected. Every date used is
+the corrected one (a correction fixes when something happened).
+
+Definitions (each duo judged by its own programme's policy):
+
+- *attention* at ``as_of``: the duos open at ``as_of`` (recruited by then, not closed by
+  then) with at least one reason, in this order —
+  ``first_meeting_overdue`` (in ``matched``, ``as_of − matched_on >
+  first_meeting_within_days``), ``contact_overdue`` (in ``active``, its latest counted
+  contact by ``as_of`` — or its activation without one — more than
+  ``contact_interval_days`` before ``as_of``), ``review_overdue`` (in ``matched`` or
+  ``active``, and the latest window of its monitoring schedule that ended on or before
+  ``as_of`` holds fewer reviews than it requires: window k covers ``matched_on + k·R``
+  to ``matched_on + (k+1)·R − 1`` with R = ``review_interval_days``; window 0 requires
+  ``reviews_first_interval`` reviews, every later one one), ``beyond_max_duration``
+  (in ``active`` with more than ``max_duration_days`` active days),
+  ``mentor_deregistered`` (in ``matched`` or ``active``, its mentor deregistered on or
+  before ``as_of``), ``mentee_departed`` (a departure of its chain dated on or before
+  ``as_of``).
+- the *mentor pool* at ``as_of``: every mentor registered by then, with the date it
+  became trained and the date it left the pool (each when on or before ``as_of``), its
+  duos in ``matched`` or ``active`` at ``as_of`` and every duo matched to it by then.
+- *suggestions* for a duo in ``selected`` at ``as_of``: see :func:`score` and
+  :func:`suggest` (ADR 0029).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any, Final
+
+from projections import schema as s
+from projections.dialect import Dialect
+from projections.report import UnknownProgramme
+
+REASONS: Final[tuple[str, ...]] = (
+    "first_meeting_overdue", "contact_overdue", "review_overdue", "beyond_max_duration",
+    "mentor_deregistered", "mentee_departed")
+"""The reasons a duo needs a coordinator, in the order they are listed."""
+
+
+class UnknownDuo(LookupError):
+    """The duo was never recruited (in the views)."""
+
+
+class NotSelected(ValueError):
+    """The duo is not in ``selected`` at the date asked about."""
+
+
+def _state(day: int, selected: int, matched: int, activated: int) -> str:
+    """The state at ``day`` of a duo open then."""
+    if activated <= day:
+        return "active"
+    if matched <= day:
+        return "matched"
+    return "selected" if selected <= day else "recruited"
+
+
+# ---------------------------------------------------------------------- attention
+@dataclass(frozen=True, slots=True)
+class AttentionRow:
+    """A duo that needs a coordinator at ``as_of``, and why."""
+
+    duo_id: str
+    programme_id: str
+    site_id: str
+    state: str
+    reasons: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "reasons": list(self.reasons)}
+
+
+def _attention_sql(dialect: Dialect) -> str:
+    days, reviews, mentors, departures = (s.DUO_DAYS.name, s.REVIEWS.name, s.MENTORS.name,
+                                          s.DEPARTURES.name)
+    # The latest window that ended by :day is k = (day - matched + 1) / R - 1 (integer
+    # division of a non-negative number on both databases); it covers
+    # [matched + k*R, matched + (k+1)*R - 1].
+    window = "((? - a.matched + 1) / ?)"
+    return dialect.sql(f"""
+        SELECT * FROM (
+          SELECT a.duo_id, a.site_id, a.selected, a.matched, a.activated, a.last_contact,
+                 a.settled, m.deregistered_on, x.departed_on,
+                 CASE WHEN a.matched <= ? THEN {window} END AS windows,
+                 CASE WHEN a.matched <= ? THEN (
+                   SELECT count(*) FROM {reviews} r WHERE r.duo_id = a.duo_id
+                     AND r.day >= a.matched + ({window} - 1) * ?
+                     AND r.day <= a.matched + {window} * ? - 1) END AS reviews
+          FROM {days} a
+          LEFT JOIN {mentors} m ON m.mentor_id = a.mentor_id
+          LEFT JOIN {departures} x ON x.chain_id = a.chain_id
+          WHERE a.programme_id = ? AND a.recruited <= ? AND a.closed > ?
+        ) t
+        WHERE (matched <= ? AND activated > ? AND matched < ?)
+           OR (activated <= ? AND (settled > ? OR (last_contact < ? AND activated < ?)))
+           OR (windows >= 1 AND reviews < CASE WHEN windows = 1 THEN ? ELSE 1 END)
+           OR (activated < ?)
+           OR (matched <= ? AND deregistered_on <= ?)
+           OR (departed_on <= ?)
+        ORDER BY duo_id""")
+
+
+def attention(conn: Any, as_of: date, programme: str | None = None,
+              reason: str | None = None) -> list[AttentionRow]:
+    """The duos that need a coordinator at ``as_of`` (see the module's definitions),
+    ordered by duo id; with ``reason``, only those with that reason.
+
+    Raises:
+        UnknownProgramme: ``programme`` was never opened.
+        ValueError: ``reason`` is not one of :data:`REASONS`.
+    """
+    if reason is not None and reason not in REASONS:
+        raise ValueError(f"unknown reason '{reason}' (one of {', '.join(REASONS)})")
+    dialect = Dialect(conn)
+    day, text = as_of.toordinal(), as_of.isoformat()
+    rows: list[AttentionRow] = []
+    with dialect.transaction(write=False) as cursor:
+        cursor.execute(
+            f"SELECT programme_id, first_meeting_within_days, contact_interval_days, "
+            f"max_duration_days, review_interval_days, reviews_first_interval "
+            f"FROM {s.PROGRAMMES.name} ORDER BY programme_id")
+        policies = cursor.fetchall()
+        if programme is not None and programme not in {p[0] for p in policies}:
+            raise UnknownProgramme(f"programme '{programme}' was never opened")
+        query = _attention_sql(dialect)
+        for programme_id, first_meeting, interval, longest, every, first in policies:
+            if programme is not None and programme_id != programme:
+                continue
+            cursor.execute(query, (
+                day, day, every, day, day, every, every, day, every, every,
+                programme_id, day, day,
+                day, day, day - first_meeting,
+                day, day, day - interval, day - interval,
+                first,
+                day - longest,
+                day, text,
+                text))
+            for found in cursor.fetchall():
+                row = _attention_row(cursor, dialect, programme_id, found, day, text,
+                                     first_meeting, interval, longest, first)
+                if row is not None and (reason is None or reason in row.reasons):
+                    rows.append(row)
+    rows.sort(key=lambda r: r.duo_id)
+    return rows
+
+
+def _attention_row(cursor: Any, dialect: Dialect, programme_id: str, found: Any, day: int,
+                   text: str, first_meeting: int, interval: int, longest: int,
+                   first: int) -> AttentionRow | None:
+    (duo_id, site_id, selected, matched, activated, last_contact, settled,
+     deregistered_on, departed_on, windows, reviews) = found
+    state = _state(day, selected, matched, activated)
+    reasons = []
+    if state == "matched" and day - matched > first_meeting:
+        reasons.append("first_meeting_overdue")
+    if state == "active":
+        if settled > day:  # contacts changed after as_of: count those by then
+            last_contact = _last_contact(cursor, dialect, duo_id, text)
+        if day - max(last_contact, activated) > interval:
+            reasons.append("contact_overdue")
+    if reviews is not None and windows >= 1 and reviews < (first if windows == 1 else 1):
+        reasons.append("review_overdue")
+    if state == "active" and day - activated > longest:
+        reasons.append("beyond_max_duration")
+    if state in ("matched", "active") and deregistered_on is not None \
+            and deregistered_on <= text:
+        reasons.append("mentor_deregistered")
+    if departed_on is not None and departed_on <= text:
+        reasons.append("mentee_departed")
+    if not reasons:
+        return None
+    return AttentionRow(duo_id, programme_id, site_id, state, tuple(reasons))
+
+
+def _last_contact(cursor: Any, dialect: Dialect, duo_id: str, text: str) -> int:
+    """The day of the duo's latest contact counted at ``text`` (0: none)."""
+    cursor.execute(dialect.sql(
+        f"SELECT max(occurred_on) FROM {s.CONTACTS.name} WHERE duo_id = ? "
+        "AND occurred_on <= ? AND (retracted_on IS NULL OR retracted_on > ?)"),
+        (duo_id, text, text))
+    latest = cursor.fetchone()[0]
+    return 0 if latest is None else date.fromisoformat(latest).toordinal()
+
+
+# ---------------------------------------------------------------------- the mentor pool
+@dataclass(frozen=True, slots=True)
+class PoolRow:
+    """A mentor of the pool at ``as_of``."""
+
+    mentor_id: str
+    programme_id: str
+    site_id: str
+    trained_on: str | None
+    deregistered_on: str | None
+    open_duos: int
+    duos: int
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def mentor_pool(conn: Any, as_of: date, programme: str | None = None) -> list[PoolRow]:
+    """Every mentor registered on or before ``as_of`` (also those who left), ordered
+    by mentor id.
+
+    Raises:
+        UnknownProgramme: ``programme`` was never opened.
+    """
+    dialect = Dialect(conn)
+    day, text = as_of.toordinal(), as_of.isoformat()
+    with dialect.transaction(write=False) as cursor:
+        _check_programme(cursor, dialect, programme)
+        where = "" if programme is None else " AND m.programme_id = ?"
+        cursor.execute(dialect.sql(
+            f"SELECT m.mentor_id, m.programme_id, m.site_id, m.trained_on, "
+            f"m.deregistered_on, "
+            f"(SELECT count(*) FROM {s.DUO_DAYS.name} a WHERE a.mentor_id = m.mentor_id "
+            f"AND a.matched <= ? AND a.closed > ?), "
+            f"(SELECT count(*) FROM {s.DUO_DAYS.name} a WHERE a.mentor_id = m.mentor_id "
+            f"AND a.matched <= ?) "
+            f"FROM {s.MENTORS.name} m WHERE m.registered_on <= ?{where} "
+            f"ORDER BY m.mentor_id"),
+            (day, day, day, text) + (() if programme is None else (programme,)))
+        return [PoolRow(mentor_id, programme_id, site_id,
+                        trained_on if trained_on is not None and trained_on <= text else None,
+                        left if left is not None and left <= text else None,
+                        open_duos, duos)
+                for mentor_id, programme_id, site_id, trained_on, left, open_duos, duos
+                in cursor.fetchall()]
+
+
+def _check_programme(cursor: Any, dialect: Dialect, programme: str | None) -> None:
+    if programme is None:
+        return
+    cursor.execute(dialect.sql(f"SELECT 1 FROM {s.PROGRAMMES.name} WHERE programme_id = ?"),
+                   (programme,))
+    if cursor.fetchone() is None:
+        raise UnknownProgramme(f"programme '{programme}' was never opened")
+
+
+# ---------------------------------------------------------------------- suggestions
+POINTS: Final[dict[str, int]] = {
+    "shift_overlap": 40, "same_department": 25, "load": 20, "experience": 10, "peer": 5}
+"""The most points each part of the score gives (together 100); see :func:`score`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A mentor a selected duo can be matched with, its rank and its score."""
+
+    mentor_id: str
+    rank: int
+    score: int
+    reasons: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def score(*, shared_shifts: int, same_department: bool, open_duos: int, max_duos: int,
+          years_experience: int, mentor_kind: str) -> dict[str, int]:
+    """The points of each part of a mentor's score for one mentee (their sum is the
+    score, 0-100):
+
+    - ``shift_overlap``: 40 when mentor and mentee share at least one shift code (they
+      can meet on shift, the M4Pris article's first matching criterion);
+    - ``same_department``: 25 when their departments are equal;
+    - ``load``: ``20 × (max_duos − open_duos) // max_duos``, at least 0 — the room the
+      mentor has below ``max_duos_per_mentor``;
+    - ``experience``: a point a year of experience, at most 10;
+    - ``peer``: 5 when the mentor would mentor as a ``peer`` (not as the newcomer's
+      supervisor).
+    """
+    return {
+        "shift_overlap": POINTS["shift_overlap"] if shared_shifts else 0,
+        "same_department": POINTS["same_department"] if same_department else 0,
+        "load": POINTS["load"] * max(0, max_duos - open_duos) // max_duos,
+        "experience": min(years_experience, POINTS["experience"]),
+        "peer": POINTS["peer"] if mentor_kind == "peer" else 0,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Duo:
+    programme_id: str
+    site_id: str
+    department: str
+    shifts: tuple[str, ...]
+    mentor_id: str | None
+    state: str
+
+
+def suggest(conn: Any, duo_id: str, as_of: date, *, at_match: bool = False
+            ) -> list[Suggestion]:
+    """The mentors the duo can be matched with on ``as_of``, best first (ADR 0029).
+
+    The candidates are the mentors ``match`` accepts on that date: same site,
+    registered on or before it, not deregistered on or before it, trained on or before
+    it when the policy requires it. Each gets :func:`score`; mentors whose open duos
+    reach ``max_duos_per_mentor`` come after all others, and within each group the
+    order is score (highest first), open duos (fewest first), years of experience
+    (most first), then mentor id — a total order, so the ranking is deterministic.
+    ``mentor_kind`` is the kind the mentor was last matched as, when the policy
+    allows it, else the first kind the policy allows, ``peer`` before ``supervisor``.
+
+    Args:
+        at_match: rank as on the morning of the duo's own match (``as_of`` is then its
+            ``matched_on``, and the duo is counted in no mentor's load): what the
+            chosen mentor's rank and score were when the coordinator matched it.
+
+    Raises:
+        UnknownDuo: no such duo.
+        NotSelected: the duo is not in ``selected`` at ``as_of`` (with ``at_match``:
+            it was never matched).
+    """
+    dialect = Dialect(conn)
+    with dialect.transaction(write=False) as cursor:
+        duo, as_of = _suggested_duo(cursor, dialect, duo_id, as_of, at_match)
+        day, text = as_of.toordinal(), as_of.isoformat()
+        cursor.execute(dialect.sql(
+            f"SELECT mentor_kinds, require_trained_mentor, max_duos_per_mentor "
+            f"FROM {s.PROGRAMMES.name} WHERE programme_id = ?"), (duo.programme_id,))
+        kinds_text, require_trained, max_duos = cursor.fetchone()
+        kinds = [k for k in ("peer", "supervisor") if k in kinds_text.split(",")]
+        cursor.execute(dialect.sql(
+            f"SELECT mentor_id, department, shifts, years_experience FROM {s.MENTORS.name} "
+            "WHERE site_id = ? AND programme_id = ? AND registered_on <= ? "
+            "AND (deregistered_on IS NULL OR deregistered_on > ?) "
+            "AND (? = 0 OR trained_on <= ?) ORDER BY mentor_id"),
+            (duo.site_id, duo.programme_id, text, text, int(bool(require_trained)), text))
+        mentors = cursor.fetchall()
+        loads, last_kinds = _loads(cursor, dialect, [m[0] for m in mentors], day,
+                                   duo_id if at_match else None)
+    ranked = []
+    for mentor_id, department, shifts_text, years in mentors:
+        shared = sorted(set(duo.shifts) & set(shifts_text.split(",") if shifts_text else ()))
+        open_duos = loads.get(mentor_id, 0)
+        last = last_kinds.get(mentor_id)
+        kind = last if last in kinds else kinds[0]
+        points = score(shared_shifts=len(shared), same_department=department == duo.department,
+                       open_duos=open_duos, max_duos=max_duos, years_experience=years,
+                       mentor_kind=kind)
+        reasons = {"shift_overlap": bool(shared), "shared_shifts": shared,
+                   "same_department": department == duo.department, "open_duos": open_duos,
+                   "max_duos_per_mentor": max_duos, "years_experience": years,
+                   "mentor_kind": kind, "points": points}
+        if at_match:
+            reasons["chosen"] = mentor_id == duo.mentor_id
+        total = sum(points.values())
+        ranked.append(((open_duos >= max_duos, -total, open_duos, -years, mentor_id),
+                       mentor_id, total, reasons))
+    ranked.sort(key=lambda r: r[0])
+    return [Suggestion(mentor_id, rank, total, reasons)
+            for rank, (_, mentor_id, total, reasons) in enumerate(ranked, start=1)]
+
+
+def _suggested_duo(cursor: Any, dialect: Dialect, duo_id: str, as_of: date,
+                   at_match: bool) -> tuple[_Duo, date]:
+    cursor.execute(dialect.sql(
+        f"SELECT programme_id, site_id, department, shifts, mentor_id, selected_on, "
+        f"matched_on, closed_on FROM {s.DUOS.name} WHERE duo_id = ?"), (duo_id,))
+    found = cursor.fetchone()
+    if found is None:
+        raise UnknownDuo(f"duo '{duo_id}' does not exist")
+    programme_id, site_id, department, shifts, mentor_id, selected, matched, closed = found
+    if at_match:
+        if matched is None:
+            raise NotSelected(f"duo '{duo_id}' was never matched")
+        as_of = date.fromisoformat(matched)
+        state = "selected"
+    else:
+        text = as_of.isoformat()
+        open_then = closed is None or closed > text
+        state = ("selected" if selected is not None and selected <= text and open_then
+                 and (matched is None or matched > text) else "other")
+        if state != "selected":
+            raise NotSelected(f"duo '{duo_id}' is not in 'selected' on {text}")
+    return _Duo(programme_id, site_id, department,
+                tuple(shifts.split(",")) if shifts else (), mentor_id, state), as_of
+
+
+def _loads(cursor: Any, dialect: Dialect, mentor_ids: list[str], day: int,
+           leave_out: str | None) -> tuple[dict[str, int], dict[str, str]]:
+    """Each mentor's duos in ``matched`` or ``active`` at ``day`` (but ``leave_out``),
+    and the kind the mentor was last matched as by then."""
+    loads: dict[str, int] = {}
+    kinds: dict[str, str] = {}
+    if not mentor_ids:
+        return loads, kinds
+    marks = ", ".join("?" * len(mentor_ids))
+    cursor.execute(dialect.sql(
+        f"SELECT a.mentor_id, a.matched, a.closed, a.duo_id, a.mentor_kind "
+        f"FROM {s.DUO_DAYS.name} a WHERE a.mentor_id IN ({marks}) AND a.matched <= ? "
+        f"ORDER BY a.mentor_id, a.matched, a.duo_id"), (*mentor_ids, day))
+    for mentor_id, _, closed, duo_id, kind in cursor.fetchall():
+        if duo_id == leave_out:
+            continue
+        if closed > day:
+            loads[mentor_id] = loads.get(mentor_id, 0) + 1
+        kinds[mentor_id] = kind
+    return loads, kinds
+
+
+# ---------------------------------------------------------------------- chains
+@dataclass(frozen=True, slots=True)
+class ChainRow:
+    """One mentee's chain of duos: its first duo, first recruitment and departure."""
+
+    chain_id: str
+    programme_id: str
+    first_recruited_on: str
+    departed_on: str | None
+    departure_reason: str | None
+    departure_duo_id: str | None
+
+
+def load_chains(conn: Any, programme: str | None = None) -> list[ChainRow]:
+    """Every chain (a chain belongs to the programme of its first duo), ordered by its
+    first duo's id, with the (corrected) date its first duo was recruited and its
+    departure from the service, if one was recorded."""
+    dialect = Dialect(conn)
+    where = "" if programme is None else " AND r.programme_id = ?"
+    with dialect.transaction(write=False) as cursor:
+        cursor.execute(dialect.sql(
+            f"SELECT r.duo_id, r.programme_id, r.recruited_on, x.departed_on, x.reason, "
+            f"x.duo_id FROM {s.DUOS.name} r LEFT JOIN {s.DEPARTURES.name} x "
+            f"ON x.chain_id = r.duo_id WHERE r.chain_id = r.duo_id{where} ORDER BY r.duo_id"),
+            () if programme is None else (programme,))
+        return [ChainRow(*row) for row in cursor.fetchall()]
+
+
+__all__ = ["REASONS", "AttentionRow", "ChainRow", "NotSelected", "PoolRow",
+           "Suggestion", "UnknownDuo", "attention", "load_chains", "mentor_pool", "score",
+           "suggest"]
