@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT.parent / "src"))
 
 SEED = 2025
 
-from lifecycle import logconfig  # noqa: E402  (needs the src path above)
+from lifecycle.adapters import logconfig  # noqa: E402  (needs the src path above)
 
 logconfig.configure()  # quiet: warnings only
 

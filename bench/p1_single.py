@@ -27,10 +27,10 @@ Step = Callable[[int, int], None]
 
 
 def ours(history: list[bytes], lines: list[bytes]) -> tuple[Step, Callable[[], None]]:
+    from lifecycle.adapters.store import resolve_target
     from lifecycle.application import Lifecycle
-    from lifecycle.commands import parse_command
-    from lifecycle.importer import Importer
-    from lifecycle.store import resolve_target
+    from lifecycle.application.commands import parse_command
+    from lifecycle.application.importer import Importer
 
     db = fresh_db("p1-ours.db")
     engine = Lifecycle(resolve_target(str(db)).env)

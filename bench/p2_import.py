@@ -22,9 +22,9 @@ STORE = DATA / "pilot.db"
 
 
 def ours(path: str) -> tuple[float, int]:
+    from lifecycle.adapters.store import resolve_target
     from lifecycle.application import Lifecycle
-    from lifecycle.importer import Importer
-    from lifecycle.store import resolve_target
+    from lifecycle.application.importer import Importer
 
     db = fresh_db("p2-ours.db")
     engine = Lifecycle(resolve_target(str(db)).env)

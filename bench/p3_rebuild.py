@@ -15,14 +15,14 @@ from p2_import import STORE
 
 
 def ours() -> tuple[float, int, dict[str, float]]:
+    from lifecycle.adapters.interpreters import available_processes
+    from lifecycle.adapters.store import resolve_target
     from lifecycle.application import Lifecycle
-    from lifecycle.interpreters import available_processes
-    from lifecycle.store import resolve_target
-    from lifecycle.views import Views
+    from projections.facade import Views
 
     target = resolve_target(str(STORE))
     engine = Lifecycle(target.env)
-    views = Views(engine, target.env)
+    views = Views(target, engine.app.recorder, engine.app.mapper)
     log_events = engine.app.recorder.max_notification_id() or 0
     with timer() as elapsed:
         views.rebuild()

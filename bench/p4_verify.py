@@ -16,9 +16,9 @@ from p2_import import STORE
 
 
 def ours(processes: int | None = None) -> tuple[float, int]:
+    from lifecycle.adapters.audit import ChainReader, verify
+    from lifecycle.adapters.store import resolve_target
     from lifecycle.application import Lifecycle
-    from lifecycle.audit import ChainReader, verify
-    from lifecycle.store import resolve_target
 
     target = resolve_target(str(STORE))
     engine = Lifecycle(target.env)

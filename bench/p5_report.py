@@ -61,13 +61,13 @@ def _renamed_text(column: str, copy: int) -> str:
 
 def _settled_views() -> None:
     """Bring the P2 store's views up to date (a no-op after P3's rebuild)."""
+    from lifecycle.adapters.store import resolve_target
     from lifecycle.application import Lifecycle
-    from lifecycle.store import resolve_target
-    from lifecycle.views import Views
+    from projections.facade import Views
 
     target = resolve_target(str(STORE))
     engine = Lifecycle(target.env)
-    views = Views(engine, target.env)
+    views = Views(target, engine.app.recorder, engine.app.mapper)
     views.catch_up()
     views.close()
     engine.shutdown()
@@ -75,7 +75,7 @@ def _settled_views() -> None:
 
 def build_store(copies: int) -> str:
     from projections import schema as s
-    from projections.sql import ensure_schema
+    from projections.writing import ensure_schema
 
     path = fresh_db("p5.db")
     conn = sqlite3.connect(path, isolation_level=None)
@@ -130,7 +130,7 @@ def replay(path: str) -> tuple[float, dict[str, object]]:
 
 
 def main() -> None:
-    from projections.sql import report_from_db
+    from projections.loading import report_from_db
 
     copies = env_int("BENCH_P5_COPIES", 5)
     _settled_views()

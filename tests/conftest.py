@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 import pytest
 
 from lifecycle.application import Lifecycle, Outcome
-from lifecycle.commands import parse_command
+from lifecycle.application.commands import parse_command
 from lifecycle.domain.base import EventMeta
 from lifecycle.domain.duo import Duo
 from lifecycle.domain.mentor import Mentor

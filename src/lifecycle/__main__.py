@@ -1,5 +1,5 @@
 """`python -m lifecycle` runs the command line."""
 
-from lifecycle.cli import main
+from lifecycle.entrypoints.cli import main
 
 main()

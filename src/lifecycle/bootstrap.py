@@ -1,4 +1,5 @@
-"""The one place that wires a store, the engine and its views together."""
+"""The one place that wires a store, the engine and its views together (the
+application layer and the projections meet only here and in the entry points)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 
 import structlog
 
-from lifecycle import logconfig
-from lifecycle.application import Lifecycle, utc_now, utc_today
-from lifecycle.store import StoreTarget, resolve_target, setup_lock
-from lifecycle.views import Views
+from lifecycle.adapters import logconfig
+from lifecycle.adapters.store import StoreTarget, resolve_target, setup_lock
+from lifecycle.application.engine import Lifecycle, utc_now, utc_today
+from projections.facade import Views
 
 
 def open_engine(target: StoreTarget | str | None = None, *,
@@ -29,7 +30,7 @@ def open_engine(target: StoreTarget | str | None = None, *,
 def open_views(engine: Lifecycle, target: StoreTarget | str | None = None) -> Views:
     """The engine's views, their tables created on first use."""
     resolved = target if isinstance(target, StoreTarget) else resolve_target(target)
-    views = Views(engine, resolved.env)
+    views = Views(resolved, engine.app.recorder, engine.app.mapper)
     with setup_lock(resolved):
         _: Any = views.conn
     return views

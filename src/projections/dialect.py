@@ -8,7 +8,7 @@ Everything else is SQL both accept (``INSERT … ON CONFLICT … DO UPDATE``,
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -114,36 +114,3 @@ class Dialect:
                            (table,))
         found = cursor.fetchone()
         return found is not None and found[0] is not None
-
-
-def connect(env: Mapping[str, str]) -> Any:
-    """A connection to the event store's own database, for its views.
-
-    Args:
-        env: the eventsourcing environment of the store (``PERSISTENCE_MODULE`` with
-            ``SQLITE_DBNAME`` or the ``POSTGRES_*`` settings, ``POSTGRES_SCHEMA``
-            selecting the schema).
-
-    Returns:
-        A ``sqlite3.Connection`` or a ``psycopg.Connection`` (not in autocommit mode;
-        the views open and close their own transactions).
-    """
-    module = env.get("PERSISTENCE_MODULE", "")
-    if module.endswith("sqlite"):
-        timeout = float(env.get("SQLITE_LOCK_TIMEOUT", "30"))
-        return sqlite3.connect(env["SQLITE_DBNAME"], timeout=timeout)
-    if module.endswith("postgres"):
-        import psycopg
-        from psycopg import sql
-
-        conn = psycopg.connect(
-            dbname=env["POSTGRES_DBNAME"], host=env.get("POSTGRES_HOST", "localhost"),
-            port=int(env.get("POSTGRES_PORT", "5432")), user=env.get("POSTGRES_USER"),
-            password=env.get("POSTGRES_PASSWORD") or None,
-            connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "10")))
-        schema = env.get("POSTGRES_SCHEMA")
-        if schema:
-            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-            conn.commit()
-        return conn
-    raise ValueError(f"no SQL database for PERSISTENCE_MODULE '{module}'")

@@ -2,7 +2,7 @@
 
 Everything is computed from per-duo :mod:`facts <projections.facts>`, from either the
 in-memory read model (:class:`~projections.views.ReadModel`) or rows loaded from the
-materialised tables (:class:`ReportRows`, see :func:`projections.sql.load_report_rows`).
+materialised tables (:class:`ReportRows`, see :func:`projections.loading.load_report_rows`).
 The facts of a programme are one integer array (a row per duo, a column per fact), and
 every metric is a handful of array operations over all duos at once. A duo whose
 contacts changed after ``as_of`` has its contact counts taken at ``as_of``: from its

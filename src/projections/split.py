@@ -1,7 +1,7 @@
 """Rebuilding the views of a large SQLite log with worker interpreters (ADR 15).
 
 A large log is rebuilt in passes, each folding one range of duos (see
-``projections.sql._Pass``). The passes are independent, so on a machine with several
+``projections.reading.Pass``). The passes are independent, so on a machine with several
 CPUs the calling process folds the first share of them and each worker interpreter
 (``python -I -c``: no ``multiprocessing``, no fork of an embedding application) folds
 another share, writing its rows into a scratch SQLite file of its own. The calling
@@ -11,6 +11,7 @@ readers still see either the old views or the new ones.
 
 A worker that cannot start, fails or gives no count is not trusted: its passes are
 folded again in the calling process, so the result never depends on the workers.
+(A worker's main is :func:`projections.rebuild.worker_main`.)
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def detach_all(conn: sqlite3.Connection, started: Sequence[Worker]) -> None:
 
 _WORKER: Final = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from projections.split import worker_main; worker_main()")
+    "from projections.rebuild import worker_main; worker_main()")
 
 
 @contextmanager
@@ -170,32 +171,3 @@ def scratch_ddl(table: s.Table) -> str:
     """A plain table with ``table``'s columns: rows are appended in the order they are
     written and read back in that order (no key to maintain)."""
     return f"CREATE TABLE {table.name} ({', '.join(table.column_names)})"
-
-
-def worker_main() -> None:
-    """A worker's main: fold the job given as its second argument, write its rows to
-    the job's scratch file, print ``{"events": N}``."""
-    job = Job.from_json(json.loads(sys.argv[2]))
-    # Imported here: the parent needs none of it to start workers.
-    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
-
-    from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
-    from projections import sql
-
-    datastore = SQLiteDatastore(job.store, originator_id_type="text")
-    recorder = SQLiteApplicationRecorder(datastore, events_table_name=job.events)
-    out = sqlite3.connect(job.out, isolation_level=None)
-    try:
-        # A scratch file: if this process dies, the parent folds its passes itself.
-        out.execute("PRAGMA journal_mode = OFF")
-        out.execute("PRAGMA synchronous = OFF")
-        out.execute("BEGIN")
-        for table in DUO_TABLES:
-            out.execute(scratch_ddl(table))
-        events = sql.fold_passes_into(recorder, PydanticMapper(transcoder=OrjsonTranscoder()),
-                                      out, job.passes, job.stop, job.batch_size)
-        out.execute("COMMIT")
-    finally:
-        out.close()
-        datastore.close()
-    sys.stdout.write(json.dumps({"events": events}))

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from lifecycle.adapters.store import resolve_target
 from lifecycle.application import Lifecycle
-from lifecycle.importer import Importer
-from lifecycle.store import resolve_target
+from lifecycle.application.importer import Importer
 from projections.fold import TOPICS
 
 # The worked example lives in shared/ beside the repository (CI lays a copy there).

@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
+from lifecycle.adapters.store import resolve_target
 from lifecycle.application import Lifecycle, Outcome
-from lifecycle.cli import history_rows
 from lifecycle.domain.errors import DomainError
-from lifecycle.store import resolve_target
-from lifecycle.views import Views
+from lifecycle.entrypoints.cli import history_rows
+from projections.facade import Views
 from projections.listing import DuoRow
 
 TODAY = date(2026, 1, 1)
@@ -116,7 +116,7 @@ def opened(store: str, clock: SetClock | None = None) -> Iterator[tuple[Lifecycl
     """An engine on ``store`` (its clock ``clock``) and the views of its store."""
     target = resolve_target(store)
     engine = Lifecycle(target.env, today=lambda: TODAY, clock=clock or SetClock())
-    views = Views(engine, target.env)
+    views = Views(target, engine.app.recorder, engine.app.mapper)
     try:
         yield engine, views
     finally:

@@ -1,4 +1,4 @@
-"""Split verification (``lifecycle.audit``) on a real SQLite store: the fast pass of a
+"""Split verification (``lifecycle.adapters.audit``) on a real SQLite store: the fast pass of a
 large log is checked in ranges of positions, the first in the calling process and each
 other by a worker interpreter. Whatever the store holds, the verdict must be exactly the
 one of the single-process pass (``processes=1``): same problem, same position, same
@@ -23,11 +23,11 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
-from lifecycle import audit
-from lifecycle.audit import ChainReader, Digest, Verification, verify
-from lifecycle.chain import GENESIS, link
-from lifecycle.cli import cli as lifecycle_command
-from lifecycle.store import resolve_target
+from lifecycle.adapters import audit
+from lifecycle.adapters.audit import ChainReader, Digest, Verification, verify
+from lifecycle.adapters.chain import GENESIS, link
+from lifecycle.adapters.store import resolve_target
+from lifecycle.entrypoints.cli import cli as lifecycle_command
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -37,11 +37,11 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
+from lifecycle.adapters.audit import ChainReader, Digest, verify
+from lifecycle.adapters.chain import GENESIS, link
+from lifecycle.adapters.store import resolve_target
 from lifecycle.application import Lifecycle
-from lifecycle.audit import ChainReader, Digest, verify
-from lifecycle.chain import GENESIS, link
-from lifecycle.cli import cli as lifecycle_command
-from lifecycle.store import resolve_target
+from lifecycle.entrypoints.cli import cli as lifecycle_command
 
 SEED, DUOS = 3, 30
 

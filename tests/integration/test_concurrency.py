@@ -37,11 +37,11 @@ from typing import Any
 import orjson
 import pytest
 
+from lifecycle.adapters.store import resolve_target
 from lifecycle.application import MAX_ATTEMPTS, Lifecycle, Outcome, UnitOfWork
-from lifecycle.commands import parse_command
+from lifecycle.application.commands import parse_command
 from lifecycle.domain.duo import Duo
 from lifecycle.domain.markers import AppliedCommand
-from lifecycle.store import resolve_target
 
 WORKERS = 8
 PER_WORKER = {"sqlite": 500, "postgres": 200}

@@ -38,8 +38,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from lifecycle.adapters.store import resolve_target
 from lifecycle.application import Lifecycle
-from lifecycle.store import resolve_target
 
 LIFECYCLE_BIN = Path(sys.executable).parent / "lifecycle"
 """The installed console script, next to the interpreter running the tests."""

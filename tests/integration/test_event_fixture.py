@@ -1,7 +1,7 @@
 """Events are a storage format: events stored by version 1 of the engine must keep loading.
 
 ``tests/fixtures/events_v1.jsonl`` holds stored events (topic, originator id and version,
-state bytes as UTF-8 text) written once by ``lifecycle.persistence.PydanticMapper`` for
+state bytes as UTF-8 text) written once by ``lifecycle.adapters.persistence.PydanticMapper`` for
 every event type. Never regenerate it: a change of an event's schema must come with an
 upcaster (``class_version`` and ``upcast_vN_vM``) that makes these rows load again.
 """
@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
+from lifecycle.adapters.store import resolve_target
 from lifecycle.application import Lifecycle, Outcome
-from lifecycle.commands import parse_command
+from lifecycle.application.commands import parse_command
 from lifecycle.domain.base import event_class_for_topic, registered_topics
-from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
-from lifecycle.store import resolve_target
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events_v1.jsonl"
 RECORDED_AT = datetime(2025, 6, 1, 9, 30, 15, 123456, tzinfo=UTC)
@@ -144,7 +144,7 @@ def test_the_mapper_reads_every_topic_without_the_aggregates_being_imported_firs
     script = (
         "import json, sys\n"
         "from eventsourcing.persistence import StoredEvent\n"
-        "from lifecycle.persistence import OrjsonTranscoder, PydanticMapper\n"
+        "from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper\n"
         "mapper = PydanticMapper(transcoder=OrjsonTranscoder())\n"
         "for line in open(sys.argv[1], encoding='utf-8'):\n"
         "    row = json.loads(line)\n"

@@ -1,7 +1,7 @@
 """Events of contract v2 are a storage format too, and v1 stores keep loading.
 
 ``tests/fixtures/events_v2.jsonl`` holds stored events written once by
-``lifecycle.persistence.PydanticMapper`` for the event types contract v2 added (a
+``lifecycle.adapters.persistence.PydanticMapper`` for the event types contract v2 added (a
 correction, a departure and its chain marker, a mentor's deregistration, the marker of a
 command without id) and a programme whose policy sets the v2 keys. The rows continue the
 streams of ``events_v1.jsonl``. Never regenerate it.
@@ -18,12 +18,12 @@ import orjson
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
+from lifecycle.adapters.store import resolve_target
 from lifecycle.application import Lifecycle
 from lifecycle.domain.duo import Duo
 from lifecycle.domain.mentor import Mentor
 from lifecycle.domain.vocabulary import Policy
-from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
-from lifecycle.store import resolve_target
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RECORDED_AT = datetime(2025, 12, 1, 8, 0, 5, 654321, tzinfo=UTC)

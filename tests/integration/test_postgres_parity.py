@@ -20,10 +20,10 @@ from typing import Any
 import orjson
 import pytest
 
+from lifecycle.adapters.store import ensure_postgres_schema, resolve_target
 from lifecycle.application import Lifecycle
-from lifecycle.cli import history_rows
-from lifecycle.store import ensure_postgres_schema, resolve_target
-from lifecycle.views import Views
+from lifecycle.entrypoints.cli import history_rows
+from projections.facade import Views
 
 pytestmark = pytest.mark.postgres
 
@@ -69,7 +69,7 @@ def engines(stores: dict[str, str]) -> Iterator[dict[str, tuple[Lifecycle, Views
         target = resolve_target(db)
         ensure_postgres_schema(target)
         engine = Lifecycle(target.env)
-        opened[name] = (engine, Views(engine, target.env))
+        opened[name] = (engine, Views(target, engine.app.recorder, engine.app.mapper))
     yield opened
     for engine, views in opened.values():
         views.close()

@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-import projections.sql as psql
+from lifecycle.adapters.store import connect, resolve_target
 from lifecycle.application import Lifecycle
-from lifecycle.importer import Importer
-from lifecycle.store import resolve_target
-from projections.dialect import connect
+from lifecycle.application.importer import Importer
+from projections import catchup, compare, loading, rebuild
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
 STREAM = EXAMPLES / "small-pilot.jsonl"
@@ -46,14 +45,14 @@ def assert_same_json(got: Any, want: Any, where: str = "report") -> None:
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Any:
     target = resolve_target(str(tmp_path_factory.mktemp("example") / "example.db"))
     engine = Lifecycle(target.env, today=lambda: date(2026, 1, 1))
-    conn = connect(target.env)
+    conn = connect(target)
     recorder, mapper = engine.app.recorder, engine.app.mapper
     importer = Importer(engine, batch_size=100,
-                        on_commit=lambda: psql.catch_up(recorder, mapper, conn))
+                        on_commit=lambda: catchup.catch_up(recorder, mapper, conn))
     with STREAM.open("rb") as lines:
         result = importer.run(lines)
     assert result.rejected == []
-    psql.catch_up(recorder, mapper, conn)
+    catchup.catch_up(recorder, mapper, conn)
     yield engine, conn
     conn.close()
     engine.shutdown()
@@ -63,25 +62,25 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def test_the_report_from_the_views_equals_the_worked_example(imported: Any, as_of: str) -> None:
     _, conn = imported
     want = json.loads((EXAMPLES / f"small-pilot.report-{as_of}.json").read_text())
-    assert_same_json(psql.report_from_db(conn, date.fromisoformat(as_of)), want)
+    assert_same_json(loading.report_from_db(conn, date.fromisoformat(as_of)), want)
 
 
 def test_a_rebuild_from_empty_views_gives_the_same_bytes(imported: Any) -> None:
     engine, conn = imported
-    before = [json.dumps(psql.report_from_db(conn, date.fromisoformat(d))) for d in DATES]
-    assert psql.compare_with_rebuild(engine.app.recorder, engine.app.mapper, conn) == []
-    psql.rebuild(engine.app.recorder, engine.app.mapper, conn)
-    assert [json.dumps(psql.report_from_db(conn, date.fromisoformat(d))) for d in DATES] == (
+    before = [json.dumps(loading.report_from_db(conn, date.fromisoformat(d))) for d in DATES]
+    assert compare.compare_with_rebuild(engine.app.recorder, engine.app.mapper, conn) == []
+    rebuild.rebuild(engine.app.recorder, engine.app.mapper, conn)
+    assert [json.dumps(loading.report_from_db(conn, date.fromisoformat(d))) for d in DATES] == (
         before)
 
 
 def test_the_programmes_add_up_to_the_whole_store(imported: Any) -> None:
     _, conn = imported
     as_of = date(2025, 7, 31)
-    whole = psql.report_from_db(conn, as_of)
+    whole = loading.report_from_db(conn, as_of)
     programmes = [row[0] for row in conn.execute("SELECT programme_id FROM proj_programmes")]
     conn.commit()
-    parts = [psql.report_from_db(conn, as_of, p) for p in programmes]
+    parts = [loading.report_from_db(conn, as_of, p) for p in programmes]
     assert sum(p["duos"]["total"] for p in parts) == whole["duos"]["total"]
     assert sum(p["contact_frequency"]["contacts"] for p in parts) == (
         whole["contact_frequency"]["contacts"])

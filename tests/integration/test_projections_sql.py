@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-import projections.sql as psql
+from lifecycle.adapters.store import connect, resolve_target
 from lifecycle.application import Lifecycle
 from lifecycle.domain.base import DomainEvent
 from lifecycle.domain.markers import AppliedCommand
-from lifecycle.store import resolve_target
-from projections.dialect import Dialect, connect
+from projections import catchup, compare, loading, rebuild
+from projections.dialect import Dialect
 from projections.fold import fold
 from projections.report import build_report
 
@@ -52,7 +52,7 @@ def commands(stream: Any) -> list[dict[str, Any]]:
 
 
 def submit_all(engine: Lifecycle, raws: list[dict[str, Any]]) -> None:
-    from lifecycle.commands import parse_command
+    from lifecycle.application.commands import parse_command
 
     for raw in raws:
         engine.execute(parse_command(raw), raw)
@@ -76,12 +76,12 @@ class ViewsContract:
         recorder, mapper = engine.app.recorder, engine.app.mapper
         for part in (raws[:12], raws[12:20], raws[20:]):
             submit_all(engine, part)
-            psql.catch_up(recorder, mapper, conn, batch_size=4)
-        assert psql.compare_with_rebuild(recorder, mapper, conn) == []
+            catchup.catch_up(recorder, mapper, conn, batch_size=4)
+        assert compare.compare_with_rebuild(recorder, mapper, conn) == []
         model = fold(all_events(engine))
         for as_of in AS_OFS:
-            assert psql.report_from_db(conn, as_of) == build_report(model, as_of)
-        assert all(v.up_to_date for v in psql.status(recorder, conn))
+            assert loading.report_from_db(conn, as_of) == build_report(model, as_of)
+        assert all(v.up_to_date for v in catchup.status(recorder, conn))
         row = self.fetch(conn, "SELECT successor_duo_id FROM proj_duos WHERE duo_id = 'D-3'")
         assert row == [("D-4",)]
 
@@ -92,9 +92,9 @@ class ViewsContract:
         recorder, mapper = engine.app.recorder, engine.app.mapper
         raws = commands(stream)
         submit_all(engine, raws[:10])
-        psql.catch_up(recorder, mapper, conn)
+        catchup.catch_up(recorder, mapper, conn)
         submit_all(engine, raws[10:])
-        real = psql._set_position
+        real = catchup.set_position
         calls = {"n": 0}
 
         def crash_on_second(cursor: Any, dialect: Dialect, position: int) -> None:
@@ -103,31 +103,31 @@ class ViewsContract:
                 raise RuntimeError("power cut")
             real(cursor, dialect, position)
 
-        monkeypatch.setattr(psql, "_set_position", crash_on_second)
+        monkeypatch.setattr(catchup, "set_position", crash_on_second)
         with pytest.raises(RuntimeError, match="power cut"):
-            psql.catch_up(recorder, mapper, conn, batch_size=3)
-        assert psql.compare_with_rebuild(recorder, mapper, conn) == []
-        monkeypatch.setattr(psql, "_set_position", real)
-        psql.catch_up(recorder, mapper, conn, batch_size=3)
-        assert psql.compare_with_rebuild(recorder, mapper, conn) == []
+            catchup.catch_up(recorder, mapper, conn, batch_size=3)
+        assert compare.compare_with_rebuild(recorder, mapper, conn) == []
+        monkeypatch.setattr(catchup, "set_position", real)
+        catchup.catch_up(recorder, mapper, conn, batch_size=3)
+        assert compare.compare_with_rebuild(recorder, mapper, conn) == []
         contacts = self.fetch(conn, "SELECT count(*) FROM proj_contacts")
         assert contacts == [(3,)]
         model = fold(all_events(engine))
-        assert psql.report_from_db(conn, AS_OFS[-1]) == build_report(model, AS_OFS[-1])
+        assert loading.report_from_db(conn, AS_OFS[-1]) == build_report(model, AS_OFS[-1])
 
     def test_rebuild_gives_the_same_report_bytes_and_fixes_altered_rows(
             self, store: tuple[Lifecycle, Any], stream: Any) -> None:
         engine, conn = store
         recorder, mapper = engine.app.recorder, engine.app.mapper
         submit_all(engine, commands(stream))
-        psql.catch_up(recorder, mapper, conn, batch_size=5)
-        before = [json.dumps(psql.report_from_db(conn, as_of)) for as_of in AS_OFS]
+        catchup.catch_up(recorder, mapper, conn, batch_size=5)
+        before = [json.dumps(loading.report_from_db(conn, as_of)) for as_of in AS_OFS]
         self.execute(conn, "UPDATE proj_duos SET state = 'active' WHERE duo_id = 'D-2'")
-        assert [(x.table, x.key) for x in psql.compare_with_rebuild(recorder, mapper, conn)
+        assert [(x.table, x.key) for x in compare.compare_with_rebuild(recorder, mapper, conn)
                 ] == [("proj_duos", ("D-2",))]
-        psql.rebuild(recorder, mapper, conn)
-        assert psql.compare_with_rebuild(recorder, mapper, conn) == []
-        assert [json.dumps(psql.report_from_db(conn, as_of)) for as_of in AS_OFS] == before
+        rebuild.rebuild(recorder, mapper, conn)
+        assert compare.compare_with_rebuild(recorder, mapper, conn) == []
+        assert [json.dumps(loading.report_from_db(conn, as_of)) for as_of in AS_OFS] == before
 
     def test_positions_follow_ids_with_gaps(
             self, store: tuple[Lifecycle, Any], stream: Any) -> None:
@@ -135,13 +135,13 @@ class ViewsContract:
         recorder, mapper = engine.app.recorder, engine.app.mapper
         raws = commands(stream)
         submit_all(engine, raws[:10])
-        psql.catch_up(recorder, mapper, conn)
+        catchup.catch_up(recorder, mapper, conn)
         self.waste_ids(engine)
         submit_all(engine, raws[10:])
-        psql.catch_up(recorder, mapper, conn, batch_size=2)
-        assert psql.compare_with_rebuild(recorder, mapper, conn) == []
+        catchup.catch_up(recorder, mapper, conn, batch_size=2)
+        assert compare.compare_with_rebuild(recorder, mapper, conn) == []
         top = recorder.max_notification_id()
-        assert {v.position for v in psql.status(recorder, conn)} == {top}
+        assert {v.position for v in catchup.status(recorder, conn)} == {top}
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -173,7 +173,7 @@ class TestSQLiteViews(ViewsContract):
     def store(self, db_path: Path) -> Iterator[tuple[Lifecycle, Any]]:
         target = resolve_target(str(db_path))
         engine = Lifecycle(target.env, today=lambda: TODAY)
-        conn = connect(target.env)
+        conn = connect(target)
         yield engine, conn
         conn.close()
         engine.shutdown()
@@ -182,7 +182,7 @@ class TestSQLiteViews(ViewsContract):
                                               stream: Any) -> None:
         engine, conn = store
         submit_all(engine, commands(stream))
-        psql.catch_up(engine.app.recorder, engine.app.mapper, conn)
+        catchup.catch_up(engine.app.recorder, engine.app.mapper, conn)
         tables = {row[0] for row in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"stored_events", "proj_duos", "proj_tracking"} <= tables
@@ -194,7 +194,7 @@ class TestPostgresViews(ViewsContract):
     def store(self, postgres_url: str) -> Iterator[tuple[Lifecycle, Any]]:
         target = resolve_target(postgres_url)
         engine = Lifecycle(target.env, today=lambda: TODAY)
-        conn = connect(target.env)
+        conn = connect(target)
         yield engine, conn
         conn.close()
         engine.shutdown()
@@ -208,5 +208,5 @@ class TestPostgresViews(ViewsContract):
         submit_all(engine, raws[3:4])
         ids = [n.id for n in engine.app.recorder.select_notifications(before, 10)]
         assert ids[1] > before + 1
-        psql.catch_up(engine.app.recorder, engine.app.mapper, conn)
-        assert psql.compare_with_rebuild(engine.app.recorder, engine.app.mapper, conn) == []
+        catchup.catch_up(engine.app.recorder, engine.app.mapper, conn)
+        assert compare.compare_with_rebuild(engine.app.recorder, engine.app.mapper, conn) == []

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from lifecycle.application.importer import Importer
 from lifecycle.bootstrap import open_engine, open_views
-from lifecycle.importer import Importer
-from lifecycle.views import Views
+from projections.facade import Views
 from projections.publish import PublishError, publish
 
 EXAMPLE = next((base / "examples" / "small-pilot.jsonl"

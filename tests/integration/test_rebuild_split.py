@@ -19,11 +19,11 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
-import projections.sql as psql
+from lifecycle.adapters.store import resolve_target
 from lifecycle.application import Lifecycle
-from lifecycle.cli import cli as lifecycle_command
-from lifecycle.store import resolve_target
-from projections import split
+from lifecycle.entrypoints.cli import cli as lifecycle_command
+from projections import reading, split
+from projections import rebuild as rebuilding
 from projections.schema import ALL_TABLES
 
 
@@ -43,7 +43,7 @@ def store(pilot: Path, tmp_path: Path, copy_sqlite: Callable[[Path, Path], Path]
 @pytest.fixture(autouse=True)
 def small_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Passes of about 300 duo events (a few duos each), so the pilot splits."""
-    monkeypatch.setattr(psql, "PASS_EVENTS", 600)
+    monkeypatch.setattr(reading, "PASS_EVENTS", 600)
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def rebuild(path: Path, processes: int,
     conn = sqlite3.connect(path)
     try:
         app = engine.app
-        count = psql.rebuild(app.recorder, app.mapper, conn, progress=progress,
+        count = rebuilding.rebuild(app.recorder, app.mapper, conn, progress=progress,
                              processes=processes)
         tables = {t.name: conn.execute(f"SELECT * FROM {t.name} ORDER BY {', '.join(t.key)}"
                                        ).fetchall() for t in ALL_TABLES}
@@ -147,11 +147,11 @@ def test_a_failed_split_rebuild_leaves_the_old_views_in_place(
 
 def test_small_logs_and_in_memory_stores_stay_in_one_process(
         tmp_path: Path, results: list[int | None], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(psql, "PASS_EVENTS", 400_000)
+    monkeypatch.setattr(reading, "PASS_EVENTS", 400_000)
     engine = Lifecycle({"PERSISTENCE_MODULE": "eventsourcing.popo"})
     conn = sqlite3.connect(tmp_path / "views.db")
     try:
-        psql.rebuild(engine.app.recorder, engine.app.mapper, conn, processes=4)
+        rebuilding.rebuild(engine.app.recorder, engine.app.mapper, conn, processes=4)
     finally:
         conn.close()
         engine.shutdown()

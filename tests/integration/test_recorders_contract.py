@@ -6,11 +6,11 @@ is run through the library's abstract suites (``ApplicationRecorderTestCase`` an
 ``NonInterleavingNotificationIDsBaseCase`` from ``eventsourcing.tests.persistence``),
 exactly as the library tests its own recorders, and every test of those suites ends by
 checking that the chain over whatever the test inserted still verifies
-(:func:`lifecycle.audit.verify`). A few tests of our own show that the chain check is
+(:func:`lifecycle.adapters.audit.verify`). A few tests of our own show that the chain check is
 not vacuous (it catches an altered row) and that a rejected insert leaves no link.
 
 The stores run with ``originator_id_type="text"``, as the engine's stores do
-(:mod:`lifecycle.store`); the suites' originator ids are therefore text (a UUID's
+(:mod:`lifecycle.adapters.store`); the suites' originator ids are therefore text (a UUID's
 string form) rather than ``UUID`` objects.
 
 The module imports the library's suites as a module, never the abstract classes by
@@ -38,14 +38,14 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from psycopg import sql
 
-from lifecycle.audit import ChainReader, Verification, verify
-from lifecycle.chain import GENESIS, link
-from lifecycle.recorders import (
+from lifecycle.adapters.audit import ChainReader, Verification, verify
+from lifecycle.adapters.chain import GENESIS, link
+from lifecycle.adapters.recorders import (
     CHAIN_TABLE,
     ChainedPostgresApplicationRecorder,
     ChainedSQLiteApplicationRecorder,
 )
-from lifecycle.store import StoreTarget, resolve_target
+from lifecycle.adapters.store import StoreTarget, resolve_target
 
 Recorder = ChainedSQLiteApplicationRecorder | ChainedPostgresApplicationRecorder
 
@@ -121,7 +121,7 @@ class ChainChecked:
 
 
 def verify_chain(recorder: Recorder, target: StoreTarget) -> Verification:
-    """:func:`lifecycle.audit.verify` on the recorder's store."""
+    """:func:`lifecycle.adapters.audit.verify` on the recorder's store."""
     return verify(ChainReader(target, recorder.events_table_name))
 
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from lifecycle.adapters.store import resolve_target
 from lifecycle.application import Lifecycle
-from lifecycle.commands import parse_command
-from lifecycle.store import resolve_target
-from lifecycle.views import Views
+from lifecycle.application.commands import parse_command
+from projections.facade import Views
 
 SYNCHRONOUS_FULL = 2
 PER_PROCESS = 150
@@ -62,7 +62,7 @@ def test_the_engines_library_connections_use_wal_synchronous_full_and_a_busy_tim
 
 def test_the_views_connection_to_the_same_file_is_as_durable(
         engine: Lifecycle, db_path: Path) -> None:
-    views = Views(engine, resolve_target(str(db_path)).env)
+    views = Views(resolve_target(str(db_path)), engine.app.recorder, engine.app.mapper)
     try:
         views.catch_up()
         found = pragmas(views.conn.cursor())

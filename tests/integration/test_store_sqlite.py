@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from lifecycle.adapters.store import resolve_target
 from lifecycle.application import Lifecycle, Outcome, UnitOfWork
+from lifecycle.application.importer import Importer
 from lifecycle.domain.errors import DomainError
 from lifecycle.domain.markers import AppliedCommand
-from lifecycle.importer import Importer
-from lifecycle.store import resolve_target
 
 EXAMPLE = Path("/work/shared/examples/small-pilot.jsonl")
 TODAY = date(2026, 1, 1)

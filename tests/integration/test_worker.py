@@ -31,11 +31,11 @@ from typing import Any
 import pytest
 
 from lifecycle import simulate
+from lifecycle.adapters.store import StoreTarget, ensure_postgres_schema, resolve_target
 from lifecycle.application import Lifecycle
-from lifecycle.commands import parse_command
-from lifecycle.importer import Importer
-from lifecycle.store import StoreTarget, ensure_postgres_schema, resolve_target
-from lifecycle.views import Views
+from lifecycle.application.commands import parse_command
+from lifecycle.application.importer import Importer
+from projections.facade import Views
 from projections.fold import TOPICS
 
 LIFECYCLE = Path(sys.executable).parent / "lifecycle"
@@ -52,8 +52,8 @@ import json, sys
 import structlog
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
 from lifecycle.application import Lifecycle
-from lifecycle.importer import Importer
-from lifecycle.store import ensure_postgres_schema, resolve_target
+from lifecycle.application.importer import Importer
+from lifecycle.adapters.store import ensure_postgres_schema, resolve_target
 target = resolve_target(sys.argv[1])
 ensure_postgres_schema(target)
 with Lifecycle(target.env) as engine, open(sys.argv[2], "rb") as handle:
@@ -165,7 +165,7 @@ class Store:
         self.target: StoreTarget = resolve_target(db)
         ensure_postgres_schema(self.target)
         self.engine = Lifecycle(self.target.env)
-        self.views = Views(self.engine, self.target.env)
+        self.views = Views(self.target, self.engine.app.recorder, self.engine.app.mapper)
 
     def seed(self, lines: list[bytes]) -> None:
         """Apply commands and bring the views up to date (from this process)."""

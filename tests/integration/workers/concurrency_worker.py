@@ -23,8 +23,8 @@ from typing import Any
 import structlog
 from structlog.testing import capture_logs
 
+from lifecycle.application.commands import parse_command
 from lifecycle.bootstrap import open_engine
-from lifecycle.commands import parse_command
 from lifecycle.domain.errors import DomainError
 
 START_TIMEOUT = 300.0

@@ -14,6 +14,7 @@ from typing import Any
 
 from eventsourcing.persistence import Notification
 
+from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
 from lifecycle.domain.base import DomainEvent
 from lifecycle.domain.duo import Duo
 from lifecycle.domain.markers import AppliedCommand
@@ -21,7 +22,6 @@ from lifecycle.domain.mentor import Mentor
 from lifecycle.domain.programme import Programme
 from lifecycle.domain.site import Site
 from lifecycle.domain.vocabulary import Module
-from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
 
 T0 = datetime(2025, 1, 1, 8, 0, tzinfo=UTC)
 BASE = date(2025, 1, 1)

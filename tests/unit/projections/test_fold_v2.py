@@ -9,8 +9,8 @@ from datetime import date
 
 from projection_builders import Log, MemoryRecorder, d
 
-import projections.sql as psql
-from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
+from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
+from projections import catchup, compare, loading, rebuild
 from projections.fold import fold
 from projections.listing import list_duos
 from projections.report import build_report
@@ -96,17 +96,17 @@ def test_catch_up_after_a_later_recruitment_leaves_no_month_behind() -> None:
     log.contact("D-1", "K-1", "2025-03-10")
     recorder, conn = MemoryRecorder(), sqlite3.connect(":memory:")
     recorder.append(log.events)
-    psql.catch_up(recorder, MAPPER, conn)
+    catchup.catch_up(recorder, MAPPER, conn)
     months = conn.execute("SELECT month FROM proj_duo_months ORDER BY month").fetchall()
     assert months[0] == ("2025-01",)
     log.correct("D-1", "2025-04-01", "recruited_on", "2025-02-15", "2025-01-20")
     recorder.append(log.events[-1:])
-    psql.catch_up(recorder, MAPPER, conn)
+    catchup.catch_up(recorder, MAPPER, conn)
     months = conn.execute("SELECT month FROM proj_duo_months ORDER BY month").fetchall()
     assert months[0] == ("2025-02",)
-    assert psql.compare_with_rebuild(recorder, MAPPER, conn) == []
-    assert psql.report_from_db(conn, date(2025, 1, 31))["duos"]["total"] == 0
-    assert psql.report_from_db(conn, date(2025, 3, 31)) == build_report(
+    assert compare.compare_with_rebuild(recorder, MAPPER, conn) == []
+    assert loading.report_from_db(conn, date(2025, 1, 31))["duos"]["total"] == 0
+    assert loading.report_from_db(conn, date(2025, 3, 31)) == build_report(
         fold(log.events), date(2025, 3, 31))
     conn.close()
 
@@ -119,18 +119,18 @@ def test_the_v2_rows_of_a_catch_up_equal_those_of_a_rebuild() -> None:
     recorder, conn = MemoryRecorder(), sqlite3.connect(":memory:")
     for event in log.events:
         recorder.append([event])
-        psql.catch_up(recorder, MAPPER, conn)
+        catchup.catch_up(recorder, MAPPER, conn)
     tables = ("proj_duos", "proj_duo_days", "proj_departures", "proj_corrections",
               "proj_mentors", "proj_reviews")
     caught_up = _tables(conn, *tables)
-    assert psql.compare_with_rebuild(recorder, MAPPER, conn) == []
-    psql.rebuild(recorder, MAPPER, conn)
+    assert compare.compare_with_rebuild(recorder, MAPPER, conn) == []
+    rebuild.rebuild(recorder, MAPPER, conn)
     assert _tables(conn, *tables) == caught_up
     assert caught_up["proj_departures"] == [
         ("A", "B", "P-1", d(41).isoformat(), _stamp(log, -2), "retired")]
     [correction] = caught_up["proj_corrections"]
     assert correction[2:5] == ("recruited_on", d(20).isoformat(), d(21).isoformat())
-    loaded = psql.load_read_model(conn)
+    loaded = loading.load_read_model(conn)
     assert loaded.duos["B"].corrections == fold(log.events).duos["B"].corrections
     assert loaded.mentors["M-1"] == fold(log.events).mentors["M-1"]
     conn.close()

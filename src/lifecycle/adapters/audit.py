@@ -1,0 +1,615 @@
+"""Audit: the digest an auditor keeps, and verification of the stored history.
+
+Verification walks the events and their chain links in log order side by side,
+recomputes every link from the bytes as stored, and reports the first position where
+anything was altered, removed, reordered or inserted. Given a saved digest, it also
+checks that the history still begins with the one the digest describes (so a truncated
+or rewritten tail is caught even when the chain was recomputed after tampering).
+
+It runs in two passes. The fast pass reads each event joined with its link, in small
+batches, and only says whether everything holds; at the first doubt (a mismatch, a
+count that differs, a digest that does not match) the exact pass merges events and
+links by position in one snapshot and names the first problem precisely. The fast pass
+never names a broken chain itself (only a history shorter than the digest's).
+
+Checking that every stored link equals the hash of the stored link before it and its
+event (the first one from the genesis link) is the same as recomputing the whole chain.
+So on SQLite the fast pass of a large log is split into ranges of positions, the first
+checked in this process and each other by a worker interpreter of its own (``python -I
+-c``, which imports only this module), each range starting from the stored link before
+it. The ranges' results are then tied together: each must start from the link the range
+before it ended with and hold as many links as events, and the digest's position is a
+range boundary, so its check is exact too. A small log, PostgreSQL, or a worker that
+cannot answer leaves the whole fast pass to this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import struct
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from lifecycle.adapters.chain import GENESIS, HEADER, link_bytes
+from lifecycle.adapters.interpreters import available_processes, can_start_workers
+from lifecycle.adapters.store import StoreTarget, connect
+
+FETCH = 20_000
+BATCH = 512
+"""Rows per fast-pass batch on SQLite: small batches stay in the CPU's caches."""
+SPLIT_MIN = 100_000
+"""Positions each process must have to check before the fast pass is split."""
+ALGORITHM = "sha256-chain-v1"
+
+EventRow = tuple[int, bytes, Any, bytes, bytes]
+"""(position, originator_id bytes, version as stored, topic bytes, state bytes)."""
+LinkRow = tuple[int, bytes]
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What an auditor keeps: the count of events, the last position and the head link."""
+
+    events: int
+    position: int
+    head: str
+    created_at: str
+    store: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"events": self.events, "position": self.position, "head": self.head,
+                "algorithm": ALGORITHM, "created_at": self.created_at,
+                "store": self.store}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Digest:
+        try:
+            events, position, head = data["events"], data["position"], data["head"]
+        except (KeyError, TypeError, IndexError):
+            raise ValueError("not a digest: needs events, position and head") from None
+        if not (isinstance(events, int) and isinstance(position, int)
+                and isinstance(head, str)) or isinstance(events, bool) or isinstance(
+                    position, bool):
+            raise ValueError("not a digest: events and position are ints, head a string")
+        if events < 0 or position < 0:
+            raise ValueError("not a digest: events and position cannot be negative")
+        if len(head) != 64 or any(c not in "0123456789abcdef" for c in head):
+            raise ValueError("not a digest: head must be 64 lower-case hex digits (SHA-256)")
+        algorithm = data.get("algorithm", ALGORITHM)
+        if algorithm != ALGORITHM:
+            raise ValueError(f"not a digest of this engine: algorithm {algorithm!r}, "
+                             f"expected {ALGORITHM!r}")
+        return cls(events, position, head, str(data.get("created_at", "")),
+                   str(data.get("store", "")))
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of :func:`verify`."""
+
+    ok: bool
+    events: int
+    head: str
+    problem: str | None = None
+    position: int | None = None
+    last_position: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "events": self.events, "head": self.head,
+                "last_position": self.last_position, "problem": self.problem,
+                "position": self.position}
+
+
+class ChainReader:
+    """Streams a store's events and chain links in position order.
+
+    ``chain_table`` defaults to the recorders' table of links.
+    """
+
+    def __init__(self, target: StoreTarget, events_table: str,
+                 chain_table: str | None = None) -> None:
+        self.target = target
+        self.events_table = events_table
+        self.chain_table = chain_table if chain_table is not None else _chain_table()
+
+    def _sqlite(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection = connect(self.target, read_only=True)
+        return conn
+
+    def _pg(self) -> Any:
+        return connect(self.target)
+
+    def _qualified(self, table: str) -> str:
+        if self.target.is_postgres:
+            schema = self.target.schema or "public"
+            return f'"{schema}"."{table}"'
+        return table
+
+    def _columns(self, alias: str = "") -> str:
+        # Read the id and topic as the UTF-8 bytes the chain hashes. On SQLite, read them
+        # and the state (and links) as raw bytes: a hand-edited cell need not be valid
+        # UTF-8 (nor text at all), and must show up as a mismatch, not a crash.
+        if self.target.is_postgres:
+            return (f"{alias}notification_id, "
+                    f"convert_to({alias}originator_id::text, 'UTF8'), "
+                    f"{alias}originator_version, convert_to({alias}topic, 'UTF8'), "
+                    f"{alias}state")
+        return (f"{alias}rowid, CAST({alias}originator_id AS BLOB), "
+                f"{alias}originator_version, CAST({alias}topic AS BLOB), "
+                f"CAST({alias}state AS BLOB)")
+
+    def _event_sql(self) -> str:
+        position = "notification_id" if self.target.is_postgres else "rowid"
+        return (f"SELECT {self._columns()} "
+                f"FROM {self._qualified(self.events_table)} ORDER BY {position}")
+
+    def _link(self) -> str:
+        return "link" if self.target.is_postgres else "CAST(link AS BLOB)"
+
+    def _link_sql(self) -> str:
+        return (f"SELECT position, {self._link()} FROM {self._qualified(self.chain_table)} "
+                "ORDER BY position")
+
+    def _joined_sql(self, lo: int | None = None, hi: int | None = None) -> str:
+        """Events joined with their links; on SQLite, only positions in (lo, hi] when
+        given (as parameters, see :func:`_between`)."""
+        position = "e.notification_id" if self.target.is_postgres else "e.rowid"
+        columns = self._columns("e.")
+        link = "c.link" if self.target.is_postgres else "CAST(c.link AS BLOB)"
+        return (f"SELECT {columns}, {link} FROM {self._qualified(self.events_table)} e "
+                f"LEFT JOIN {self._qualified(self.chain_table)} c ON c.position = {position}"
+                f"{_between(position, lo, hi)[0]} ORDER BY {position}")
+
+    def joined(self) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
+        """Batches of (position, oid, version, topic, state, link or None) in log order,
+        then (as the last item) an empty batch with the count of chain links."""
+        if self.target.is_postgres:
+            with self._pg() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                with conn.cursor(name="audit_joined") as cursor:
+                    cursor.itersize = FETCH
+                    cursor.execute(self._joined_sql())
+                    while rows := cursor.fetchmany(FETCH):
+                        yield rows, 0
+                count = conn.execute(
+                    f"SELECT count(*) FROM {self._qualified(self.chain_table)}").fetchone()[0]
+                yield [], int(count)
+            return
+        conn = self._sqlite()
+        try:
+            conn.execute("BEGIN")
+            cursor = conn.execute(self._joined_sql())
+            while rows := cursor.fetchmany(BATCH):
+                yield rows, 0
+            count = conn.execute(f"SELECT count(*) FROM {self.chain_table}").fetchone()[0]
+            yield [], int(count)
+        finally:
+            conn.close()
+
+    def walk(self) -> Iterator[tuple[EventRow | None, LinkRow | None]]:
+        """Pairs of (event, link) merged on position; None where one side is missing."""
+        if self.target.is_postgres:
+            with self._pg() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                with conn.cursor(name="audit_events") as events, \
+                        conn.cursor(name="audit_links") as links:
+                    events.itersize = links.itersize = FETCH
+                    events.execute(self._event_sql())
+                    links.execute(self._link_sql())
+                    yield from _merge(map(_event_row, events), map(_link_row, links))
+            return
+        conn = self._sqlite()
+        try:
+            conn.execute("BEGIN")  # one snapshot for both cursors
+            events_cur = conn.execute(self._event_sql())
+            links_cur = conn.execute(self._link_sql())
+            yield from _merge(map(_event_row, _batched(events_cur)),
+                              map(_link_row, _batched(links_cur)))
+        finally:
+            conn.close()
+
+    def check_span(self, conn: sqlite3.Connection, lo: int | None, hi: int | None,
+                   mark: int | None = None,
+                   progress: Callable[[int], None] | None = None) -> Span:
+        """The fast pass over the positions in (lo, hi] of an SQLite store, in the
+        transaction ``conn`` has begun; None is no bound. ``mark``, a position in the
+        range, is where the span also notes its count, last position and head."""
+        start = GENESIS
+        if lo is not None:
+            found = conn.execute(f"SELECT {self._link()} FROM {self.chain_table} "
+                                 "WHERE position <= ? ORDER BY position DESC LIMIT 1",
+                                 (lo,)).fetchone()
+            if found is not None:
+                start = found[0]
+                if type(start) is not bytes:
+                    return Span(False)
+        previous, count, last, at_mark = start, 0, None, None
+        for low, high in ((lo, mark), (mark, hi)) if mark is not None else ((lo, hi),):
+            cursor = conn.execute(self._joined_sql(low, high),
+                                  tuple(p for p in (low, high) if p is not None))
+            while rows := cursor.fetchmany(BATCH):
+                head = _chain(previous, rows)
+                if head is None:
+                    return Span(False)
+                previous = head
+                count += len(rows)
+                last = rows[-1][0]
+                if progress is not None:
+                    progress(count)
+            if mark is not None and high == mark:
+                at_mark = (count, last, previous)
+        where, params = _between("position", lo, hi)
+        links = conn.execute(f"SELECT count(*) FROM {self.chain_table}{where}",
+                             params).fetchone()[0]
+        return Span(True, start, count, int(links), last, previous, at_mark)
+
+
+def _chain_table() -> str:
+    # Imported here, not at the top: the workers of a split verification import this
+    # module and need none of the engine (the recorders import the whole library).
+    from lifecycle.adapters.recorders import CHAIN_TABLE
+
+    return CHAIN_TABLE
+
+
+def _between(column: str, lo: int | None, hi: int | None) -> tuple[str, tuple[int, ...]]:
+    """A WHERE clause for ``lo < column <= hi`` (None: unbounded) and its parameters."""
+    terms, params = [], []
+    if lo is not None:
+        terms.append(f"{column} > ?")
+        params.append(lo)
+    if hi is not None:
+        terms.append(f"{column} <= ?")
+        params.append(hi)
+    return (f" WHERE {' AND '.join(terms)}" if terms else ""), tuple(params)
+
+
+@dataclass(frozen=True)
+class Span:
+    """What the fast pass found in a range of positions (see :meth:`ChainReader.check_span`).
+
+    ``ok`` is False at the first doubt, and the rest is then meaningless.
+    """
+
+    ok: bool
+    start: bytes = GENESIS
+    """The stored link before the range (the genesis link when none)."""
+    events: int = 0
+    links: int = 0
+    last: int | None = None
+    head: bytes = GENESIS
+    mark: tuple[int, int | None, bytes] | None = None
+    """(events, last position, head) up to and including the mark."""
+
+    def as_json(self) -> dict[str, Any]:
+        mark = None if self.mark is None else [self.mark[0], self.mark[1],
+                                                self.mark[2].hex()]
+        return {"ok": self.ok, "start": self.start.hex(), "events": self.events,
+                "links": self.links, "last": self.last, "head": self.head.hex(),
+                "mark": mark}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Span:
+        mark = data["mark"]
+        return cls(bool(data["ok"]), bytes.fromhex(data["start"]), int(data["events"]),
+                   int(data["links"]), data["last"], bytes.fromhex(data["head"]),
+                   None if mark is None else (int(mark[0]), mark[1], bytes.fromhex(mark[2])))
+
+
+def _as_bytes(value: Any) -> bytes:
+    # A hand-edited SQLite cell may come back as text, a number or NULL: hash its bytes.
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, memoryview | bytearray):
+        return bytes(value)
+    if value is None:
+        return b""
+    return str(value).encode()
+
+
+def _event_row(row: Any) -> EventRow:
+    position, originator_id, version, topic, state = row
+    return (int(position), _as_bytes(originator_id), version, _as_bytes(topic),
+            _as_bytes(state))
+
+
+def _expected_link(previous: bytes, event: EventRow) -> bytes | None:
+    """The link the event should have, or None when its version is not even an int."""
+    position, oid, version, topic, state = event
+    if type(version) is not int:
+        return None
+    return link_bytes(previous, position, _as_bytes(oid), version, _as_bytes(topic),
+                      _as_bytes(state))
+
+
+def _link_row(row: Any) -> LinkRow:
+    return (int(row[0]), _as_bytes(row[1]))
+
+
+def _chain(previous: bytes, rows: Sequence[tuple[Any, ...]],
+           sha256: Callable[[bytes], Any] = hashlib.sha256,
+           join: Callable[[Any], bytes] = b"".join,
+           pack: Callable[..., bytes] = HEADER.pack) -> bytes | None:
+    """The link after ``rows`` of (position, oid, version, topic, state, stored link),
+    given the one before them; None when a row does not match its stored link.
+
+    The hot path takes the cells as SQLite returns them for an untouched store; any
+    other cell (text, NULL, a float) raises or mismatches there, and the rows are then
+    checked again one by one, converted as the exact pass converts them.
+    """
+    head = previous
+    try:
+        for position, oid, version, topic, state, stored in rows:
+            # The same bytes as lifecycle.adapters.chain.link, inlined: this loop is the hot path.
+            head = sha256(join((head, pack(position, version, len(oid), len(topic)), oid,
+                                topic, state))).digest()
+            if head != stored:
+                break
+        else:
+            return head
+    except (TypeError, struct.error):
+        pass
+    for position, oid, version, topic, state, stored in rows:
+        expected = _expected_link(previous, (position, oid, version, topic, state))
+        if expected is None or stored is None or expected != _as_bytes(stored):
+            return None
+        previous = expected
+    return previous
+
+
+def _batched(cursor: sqlite3.Cursor) -> Iterator[Any]:
+    while rows := cursor.fetchmany(FETCH):
+        yield from rows
+
+
+def _merge(events: Iterator[EventRow],
+           links: Iterator[LinkRow]) -> Iterator[tuple[EventRow | None, LinkRow | None]]:
+    event = next(events, None)
+    chained = next(links, None)
+    while event is not None or chained is not None:
+        if chained is None or (event is not None and event[0] < chained[0]):
+            yield event, None
+            event = next(events, None)
+        elif event is None or chained[0] < event[0]:
+            yield None, chained
+            chained = next(links, None)
+        else:
+            yield event, chained
+            event = next(events, None)
+            chained = next(links, None)
+
+
+def verify(reader: ChainReader, digest: Digest | None = None,
+           progress: Callable[[int], None] | None = None, *,
+           processes: int | None = None) -> Verification:
+    """Recompute the chain and compare; stop at the first problem.
+
+    A fast pass checks each event against its link; only when it finds a problem does a
+    second, exact pass merge events and links to say precisely what happened where. On
+    SQLite, the fast pass of a large log is split across processes.
+
+    Args:
+        reader: the store's events and links.
+        digest: a saved digest the history must still begin with.
+        progress: called with the number of events checked so far, now and then.
+        processes: at most this many processes for the fast pass (default: one per
+            available CPU, up to ``interpreters.MAX_PROCESSES``); 1 keeps it in this process.
+    """
+    if isinstance(reader, ChainReader) and not reader.target.is_postgres:
+        result = _verify_split(reader, digest, progress, processes)
+        if result is not None:
+            return result
+    previous = GENESIS
+    count = 0
+    last = 0
+    links = 0
+    mark = digest.events if digest is not None else 0
+    for rows, chain_count in reader.joined():
+        links = chain_count
+        if not rows:
+            continue
+        head = _chain(previous, rows)
+        if head is None:
+            return _exact(reader, digest)
+        if count < mark <= count + len(rows):
+            assert digest is not None
+            position, *_, stored = rows[mark - count - 1]
+            if position != digest.position or _as_bytes(stored).hex() != digest.head:
+                return _exact(reader, digest)
+        previous = head
+        count += len(rows)
+        last = rows[-1][0]
+        if progress is not None:
+            progress(count)
+    if links != count:
+        return _exact(reader, digest)
+    if digest is not None and count < digest.events:
+        return _truncated(digest, count, previous)
+    return Verification(True, count, previous.hex(), last_position=last)
+
+
+def _verify_split(reader: ChainReader, digest: Digest | None,
+                  progress: Callable[[int], None] | None,
+                  processes: int | None) -> Verification | None:
+    """The fast pass of an SQLite log split into ranges of positions: the first checked
+    here, each other by a worker. None when the log is too small to split, or a worker
+    could not give its answer (the caller then checks the log in this process alone)."""
+    wanted = available_processes() if processes is None else processes
+    if wanted < 2 or not can_start_workers():
+        return None  # no interpreter to start (or a frozen application's own binary)
+    workers: list[subprocess.Popen[bytes]] = []
+    conn = reader._sqlite()
+    try:
+        conn.execute("BEGIN")
+        table = reader.events_table
+        first = conn.execute(f"SELECT min(rowid) FROM {table}").fetchone()[0]
+        last = conn.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0]
+        if first is None:
+            return None
+        span = last - first + 1
+        wanted = min(wanted, span // SPLIT_MIN)
+        if wanted < 2:
+            return None
+        cuts = [None, *(first - 1 + span * i // wanted for i in range(1, wanted)), None]
+        ranges = list(pairwise(cuts))
+        mark = digest.position if digest is not None and digest.events > 0 else None
+        marks = [mark if mark is not None and (lo is None or lo < mark)
+                 and (hi is None or mark <= hi) else None for lo, hi in ranges]
+        for (lo, hi), at in zip(ranges[1:], marks[1:], strict=True):
+            worker = _start_worker(reader, lo, hi, at)
+            if worker is None:
+                return None
+            workers.append(worker)
+        lo, hi = ranges[0]
+        spans = [reader.check_span(conn, lo, hi, marks[0], progress)]
+        if spans[0].ok:
+            for worker in workers:
+                found = _worker_span(worker)
+                if found is None:
+                    return None
+                spans.append(found)
+    finally:
+        conn.close()
+        for worker in workers:
+            if worker.returncode is None:  # not waited for: at the first doubt, say
+                worker.kill()
+                worker.communicate()
+    result = _joined_spans(spans, digest)
+    if result is None:
+        return _exact(reader, digest)
+    if progress is not None:
+        progress(result.events)
+    return result
+
+
+_WORKER = ("import json, sys; job = json.loads(sys.argv[1]); sys.path.insert(0, job['root']); "
+           "from lifecycle.adapters.audit import _worker; _worker(job)")
+
+
+def _start_worker(reader: ChainReader, lo: int | None, hi: int | None,
+                  mark: int | None) -> subprocess.Popen[bytes] | None:
+    """A worker interpreter checking (lo, hi]; it imports only this module (from the
+    same folder) and the standard library."""
+    job = {"root": str(Path(__file__).resolve().parents[2]),
+           "location": reader.target.location, "events": reader.events_table,
+           "chain": reader.chain_table, "lo": lo, "hi": hi, "mark": mark}
+    try:
+        return subprocess.Popen([sys.executable, "-I", "-c", _WORKER, json.dumps(job)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except OSError:
+        return None
+
+
+def _worker_span(worker: subprocess.Popen[bytes]) -> Span | None:
+    out, _ = worker.communicate()
+    if worker.returncode != 0:
+        return None
+    try:
+        return Span.from_json(json.loads(out))
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def _worker(job: dict[str, Any]) -> None:
+    """A worker's main: check the job's range and print its :class:`Span` as JSON."""
+    reader = ChainReader(StoreTarget("sqlite", job["location"], {}), job["events"],
+                         job["chain"])
+    conn = reader._sqlite()
+    try:
+        conn.execute("BEGIN")
+        span = reader.check_span(conn, job["lo"], job["hi"], job["mark"])
+    finally:
+        conn.close()
+    sys.stdout.write(json.dumps(span.as_json()))
+
+
+def _joined_spans(spans: list[Span], digest: Digest | None) -> Verification | None:
+    """The verdict of consecutive spans that together cover every position, or None at
+    the first doubt (for the exact pass to name)."""
+    previous = GENESIS
+    count = 0
+    last = 0
+    begins = digest is None or digest.events == 0
+    for span in spans:
+        if not span.ok or span.start != previous or span.links != span.events:
+            return None
+        if digest is not None and span.mark is not None:
+            events, position, head = span.mark
+            begins = begins or (count + events == digest.events
+                                and position == digest.position
+                                and head.hex() == digest.head)
+        previous = span.head
+        count += span.events
+        if span.last is not None:
+            last = span.last
+    if digest is not None and count < digest.events:
+        return _truncated(digest, count, previous)
+    if not begins:
+        return None
+    return Verification(True, count, previous.hex(), last_position=last)
+
+
+def _exact(reader: ChainReader, digest: Digest | None) -> Verification:
+    """The exact pass: merge events and links by position and name the first problem
+    (or find none, when what the fast pass doubted holds in this one snapshot)."""
+    previous = GENESIS
+    count = 0
+    last = 0
+    for event, chained in reader.walk():
+        if event is None:
+            assert chained is not None
+            return _broken(count, previous, chained[0],
+                           f"event at position {chained[0]} was removed (its chain link "
+                           "remains)")
+        position = event[0]
+        if chained is None:
+            return _broken(count, previous, position,
+                           f"event at position {position} has no chain link (inserted "
+                           "outside the engine)")
+        expected = _expected_link(previous, event)
+        if expected is None or expected != chained[1]:
+            oid = event[1]
+            shown = oid.decode(errors="replace") if isinstance(oid, bytes) else str(oid)
+            return _broken(count, previous, position,
+                           f"event at position {position} ({shown} v{event[2]}) does "
+                           "not match the chain (altered, reordered or forged)")
+        previous = expected
+        count += 1
+        last = position
+        if digest is not None and count == digest.events and (
+                position != digest.position or previous.hex() != digest.head):
+            return _broken(count, previous, position,
+                           f"history differs from the digest: the event at position "
+                           f"{position} (number {count}) is not the one the digest "
+                           "describes (the history was rewritten)")
+    if digest is not None and count < digest.events:
+        return _truncated(digest, count, previous)
+    return Verification(True, count, previous.hex(), last_position=last)
+
+
+def _truncated(digest: Digest, count: int, previous: bytes) -> Verification:
+    return _broken(count, previous, None,
+                   f"history was truncated: the digest describes {digest.events} "
+                   f"events, the store has {count}")
+
+
+def _broken(count: int, previous: bytes, position: int | None, problem: str) -> Verification:
+    return Verification(False, count, previous.hex(), problem, position)
+
+
+def make_digest(reader: ChainReader) -> Digest:
+    """The digest of the history as it stands (after verifying it)."""
+    result = verify(reader)
+    if not result.ok:
+        raise ValueError(f"cannot make a digest of a broken history: {result.problem}")
+    return Digest(result.events, result.last_position, result.head,
+                  datetime.now(UTC).isoformat(timespec="seconds"), reader.target.location)

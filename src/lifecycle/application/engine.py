@@ -1,0 +1,346 @@
+"""The use cases: one method per command of CONTRACT §2, and the queries on aggregates.
+
+This is the only place that loads and saves aggregates. A command is applied whole or
+not at all: every rule is checked before any event is created, and all of a command's
+events (with its idempotency marker) are saved in one transaction. Several commands
+may share one transaction (a :class:`UnitOfWork`) for bulk import; a rejected command
+still writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import orjson
+import structlog
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, Mapper
+
+from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
+from lifecycle.adapters.recorders import ChainedRecorder
+from lifecycle.application import commands as cmd
+from lifecycle.application.handlers import HANDLERS
+from lifecycle.application.unit_of_work import MARKER_PREFIX, MISSING, AggregateCache, UnitOfWork
+from lifecycle.domain.base import Aggregate, DomainEvent, EventMeta
+from lifecycle.domain.duo import Duo
+from lifecycle.domain.errors import DomainError, UnknownReference
+from lifecycle.domain.markers import AppliedCommand, AppliedContent
+
+log = structlog.get_logger(__name__)
+
+MAX_ATTEMPTS = 20
+"""How often a command is re-checked and re-applied after a concurrent write."""
+
+
+class Outcome(StrEnum):
+    """What became of a command that was not rejected."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+
+
+class ConcurrencyConflict(DomainError):
+    """Other writers kept changing the same aggregates; the command was not applied."""
+
+    rule = 0
+
+
+def command_digest(raw: dict[str, Any]) -> str:
+    """SHA-256 of a command's JSON value, whatever its key order (rule 13)."""
+    return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventStoreApplication(Application[str]):
+    """The eventsourcing library's application, with the engine's mapper and cache.
+
+    It owns the recorder, the event store and the aggregate repository; the use
+    cases live on :class:`Lifecycle` (the library's ``Application.close()`` would
+    clash with the ``close`` command).
+    """
+
+    name = "lifecycle"
+    env: ClassVar[dict[str, str]] = {}
+
+    def construct_mapper(self) -> Mapper[str]:
+        return PydanticMapper(
+            transcoder=OrjsonTranscoder(),
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+        )
+
+
+class Lifecycle:
+    """The engine: applies commands to event-sourced aggregates and answers queries.
+
+    Args:
+        env: the eventsourcing environment (see :func:`lifecycle.adapters.store.resolve_target`).
+        today: the date rule 5 compares with (default: today in UTC).
+        clock: the recording clock for events (default: now in UTC).
+
+    Example:
+        >>> engine = Lifecycle({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        >>> engine.open_programme(cmd.OpenProgramme(
+        ...     programme_id="DK-2025", name="Danish pilot", country="DK",
+        ...     occurred_on=date(2025, 1, 2)))
+        <Outcome.APPLIED: 'applied'>
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, *,
+                 today: Callable[[], date] = utc_today,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.app = EventStoreApplication(env)
+        self.today = today
+        self.clock = clock
+        self.cache = AggregateCache()
+        self.last_position = 0
+        """Log position of the last event this engine stored (for read-your-writes)."""
+
+    def save(self, *aggregates: Aggregate) -> None:
+        """Store the aggregates' pending events in one transaction."""
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        if events:
+            # The recorder directly: the event store's put() would also build a
+            # notification object per event, which nothing here uses.
+            to_stored = self.app.mapper.to_stored_event
+            ids = self.app.recorder.insert_events([to_stored(e) for e in events])
+            if ids:
+                self.last_position = ids[-1]
+
+    def prefetch(self, stream_ids: Iterable[str]) -> None:
+        """Load the given streams not yet cached with one query (absent ones as absent,
+        but for command markers)."""
+        recorder = self.app.recorder
+        wanted = self.cache.uncached(stream_ids)
+        if not wanted or not isinstance(recorder, ChainedRecorder):
+            return
+        found = recorder.select_streams(wanted)
+        to_event = self.app.mapper.to_domain_event
+        for stream_id in wanted:
+            stored = found.get(stream_id)
+            if stored is None:
+                # A marker's absence is not kept: a command whose marker was not read
+                # is applied as new, and the store refuses the marker of a twin (see
+                # _apply). Kept, it would take room in the cache for every command.
+                if not stream_id.startswith(MARKER_PREFIX):
+                    self.cache.put(stream_id, MISSING)
+                continue
+            aggregate: Aggregate | None = None
+            for record in stored:
+                event: DomainEvent = to_event(record)  # type: ignore[assignment]
+                aggregate = event.mutate(aggregate)
+            self.cache.put(stream_id, aggregate)
+
+    def shutdown(self) -> None:
+        """Close the store's connections."""
+        self.app.close()
+
+    def __enter__(self) -> Lifecycle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    # ------------------------------------------------------------------ running commands
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """A transaction for several commands; committed on leaving without error."""
+        uow = UnitOfWork(self)
+        try:
+            yield uow
+        except BaseException:
+            uow.discard()
+            raise
+        uow.commit()
+
+    def execute(self, command: cmd.Command, raw: dict[str, Any] | None = None) -> Outcome:
+        """Apply one command in its own transaction, retrying after concurrent writes.
+
+        Args:
+            command: a validated command.
+            raw: the command's JSON object as received (for the idempotency digest);
+                derived from ``command`` when not given.
+
+        Raises:
+            DomainError: the command broke a rule; nothing was written.
+        """
+        digest = command_digest(raw if raw is not None else _raw_of(command))
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            uow = UnitOfWork(self)
+            uow.fresh = attempt > 1
+            outcome = self.apply_in(uow, command, digest)
+            try:
+                uow.commit()
+            except IntegrityError:
+                log.info("command_conflicted", command_type=command.type, attempt=attempt)
+                # Back off with jitter, so writers contending for one duo spread out.
+                time.sleep(random.uniform(0, min(0.5, 0.002 * 2**attempt)))
+                continue
+            log.debug("command_applied", command_type=command.type, outcome=outcome.value,
+                      command_id=command.command_id)
+            return outcome
+        raise ConcurrencyConflict(
+            f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing the same "
+            "aggregates", field=None)
+
+    def apply_in(self, uow: UnitOfWork, command: cmd.Command, digest: str) -> Outcome:
+        """Check and apply ``command`` inside ``uow`` (no write until the unit commits).
+
+        Raises:
+            DomainError: the command broke a rule; ``uow`` is unchanged.
+        """
+        uow.cached_reads.clear()
+        try:
+            return self._apply(uow, command, digest)
+        except DomainError:
+            if not uow.cached_reads or uow.fresh:
+                raise
+        # The rejection rests on cached reads another process may have outdated:
+        # decide again on fresh ones.
+        self.cache.evict(uow.cached_reads)
+        uow.cached_reads.clear()
+        return self._apply(uow, command, digest)
+
+    def _apply(self, uow: UnitOfWork, command: cmd.Command, digest: str) -> Outcome:
+        meta = EventMeta(occurred_on=command.occurred_on, recorded_at=self.clock(),
+                         command_id=command.command_id)
+        command_id = command.command_id
+        # Rule 13: a command is known by its id, or without one by its content (v2).
+        marker_cls: type[AppliedCommand | AppliedContent]
+        if command_id is None:
+            marker_cls, marker_key = AppliedContent, digest
+        else:
+            marker_cls, marker_key = AppliedCommand, command_id
+        # Rule 13 comes first: a duplicate is skipped whatever the rules say now. When
+        # the marker is neither cached nor asked for fresh, it is looked up only if
+        # the command is rejected: a duplicate that passes the rules again still
+        # cannot be stored twice, because its marker's creation fails on the store's
+        # unique constraint and the retry then reads the marker.
+        marker_id = marker_cls.stream_id(marker_key)
+        lazy_marker = (not uow.fresh and marker_id not in self.cache
+                       and marker_id not in uow.changed_ids)
+        if not lazy_marker and self._is_duplicate(uow.find(marker_cls, marker_key), digest):
+            return Outcome.DUPLICATE
+        try:
+            meta.check_not_future(self.today())
+            changed = HANDLERS[type(command)](uow, command, meta)
+        except DomainError:
+            # Rule 13 before any other rule: look the marker up again, in the store
+            # itself, since a twin of this command may have been applied by another
+            # process after the marker was first read (or was never read).
+            if self._is_duplicate(uow.find_stored(marker_cls, marker_key), digest):
+                return Outcome.DUPLICATE
+            raise
+        if command_id is None:
+            changed.append(AppliedContent.record(meta, digest))
+        else:
+            changed.append(AppliedCommand.record(meta, command_id, digest))
+        uow.stage(*changed)
+        return Outcome.APPLIED
+
+    @staticmethod
+    def _is_duplicate(marker: AppliedCommand | AppliedContent | None, digest: str) -> bool:
+        """Rule 13: an applied twin makes a duplicate; an id applied with other content
+        is rejected (CommandIdConflict)."""
+        if marker is None:
+            return False
+        return isinstance(marker, AppliedContent) or marker.is_duplicate_of(digest)
+
+    # ------------------------------------------------------------------ use cases
+    def open_programme(self, command: cmd.OpenProgramme) -> Outcome:
+        """Open a programme."""
+        return self.execute(command)
+
+    def register_site(self, command: cmd.RegisterSite) -> Outcome:
+        """Add a site to a programme."""
+        return self.execute(command)
+
+    def register_mentor(self, command: cmd.RegisterMentor) -> Outcome:
+        """Add a mentor to a programme's pool."""
+        return self.execute(command)
+
+    def record_training(self, command: cmd.RecordTraining) -> Outcome:
+        """Record a training module a mentor completed."""
+        return self.execute(command)
+
+    def recruit(self, command: cmd.Recruit) -> Outcome:
+        """Open a duo in ``recruited`` (optionally as a rematch of a predecessor)."""
+        return self.execute(command)
+
+    def select(self, command: cmd.Select) -> Outcome:
+        """``recruited → selected``."""
+        return self.execute(command)
+
+    def match(self, command: cmd.Match) -> Outcome:
+        """``selected → matched`` with a mentor."""
+        return self.execute(command)
+
+    def activate(self, command: cmd.Activate) -> Outcome:
+        """``matched → active``: the first meeting took place."""
+        return self.execute(command)
+
+    def log_contact(self, command: cmd.LogContact) -> Outcome:
+        """Record one contact of a duo."""
+        return self.execute(command)
+
+    def retract_contact(self, command: cmd.RetractContact) -> Outcome:
+        """Withdraw a logged contact (the original stays in the history)."""
+        return self.execute(command)
+
+    def review(self, command: cmd.Review) -> Outcome:
+        """Record a coordinator's check-in."""
+        return self.execute(command)
+
+    def record_survey(self, command: cmd.RecordSurvey) -> Outcome:
+        """Record one survey answer set."""
+        return self.execute(command)
+
+    def close(self, command: cmd.Close) -> Outcome:
+        """Close a duo from any state but ``closed``."""
+        return self.execute(command)
+
+    def deregister_mentor(self, command: cmd.DeregisterMentor) -> Outcome:
+        """Take a mentor out of the pool (the mentor's open duos are left as they are)."""
+        return self.execute(command)
+
+    def correct(self, command: cmd.Correct) -> Outcome:
+        """Replace a mistaken lifecycle fact of a duo (the original event stays)."""
+        return self.execute(command)
+
+    def record_departure(self, command: cmd.RecordDeparture) -> Outcome:
+        """Record that a duo's mentee left the prison service (it closes nothing)."""
+        return self.execute(command)
+
+    # ------------------------------------------------------------------ queries
+    def get_duo(self, duo_id: str) -> Duo:
+        """The duo's current state, read from the store (UnknownReference when none)."""
+        uow = UnitOfWork(self)
+        uow.fresh = True
+        return uow.get(Duo, duo_id, "duo_id")
+
+    def history(self, duo_id: str) -> list[DomainEvent]:
+        """The duo's events in the order they were recorded (by version)."""
+        events = list(self.app.events.get(Duo.stream_id(duo_id)))
+        if not events:
+            raise UnknownReference(f"duo '{duo_id}' does not exist", field="duo_id")
+        return events  # type: ignore[return-value]
+
+
+def _raw_of(command: cmd.Command) -> dict[str, Any]:
+    raw = command.model_dump(mode="json", exclude_unset=True)
+    raw["type"] = command.type
+    return raw

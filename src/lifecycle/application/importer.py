@@ -1,0 +1,246 @@
+"""Import of JSONL command files (CONTRACT §3 ``lifecycle import``).
+
+Each line is its own command: valid lines are applied even when others are rejected.
+Commands are grouped into transactions of up to ``batch_size`` for speed; a rejected
+command changes nothing in its batch, and when a batch cannot be committed because
+another process wrote the same aggregates, its commands are re-applied one by one
+(re-checked against the store as it now is).
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+from eventsourcing.persistence import IntegrityError
+
+from lifecycle.application.commands import Command, parse_command
+from lifecycle.application.engine import Lifecycle, Outcome, command_digest
+from lifecycle.application.handlers import stream_ids_of
+from lifecycle.application.unit_of_work import UnitOfWork
+from lifecycle.domain.errors import DomainError, InvalidCommand
+from lifecycle.domain.vocabulary import ID_PATTERN
+
+log = structlog.get_logger(__name__)
+_VALID_ID = re.compile(ID_PATTERN)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One rejected line: 1-based line number, its own valid command id, the error."""
+
+    line: int
+    command_id: str | None
+    error: str
+
+
+@dataclass
+class ImportResult:
+    """What an import did (the ``--json`` output of CONTRACT §3)."""
+
+    applied: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    lines: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "duplicates": self.duplicates,
+            "rejected": [{"line": r.line, "command_id": r.command_id, "error": r.error}
+                         for r in self.rejected],
+        }
+
+
+@dataclass
+class _Pending:
+    line: int
+    command: Command
+    raw: dict[str, Any]
+    digest: str
+    outcome: Outcome | None
+    """What applying it in the batch's unit gave; None when it was rejected."""
+    error: DomainError | None = None
+    """Why it was rejected in the batch's unit (decided again if the batch conflicts)."""
+
+
+def _own_command_id(raw: Any) -> str | None:
+    if isinstance(raw, dict):
+        value = raw.get("command_id")
+        if isinstance(value, str) and _VALID_ID.fullmatch(value):
+            return value
+    return None
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while one batch is applied.
+
+    A batch keeps its commands, events and markers alive until it commits, so each
+    collection during it finds them alive and moves them to an older generation, and
+    that promotion triggers full collections walking every cached aggregate: a quarter
+    of the time of a large import went there. Paused around the call of a batch, the
+    collector resumes once the batch's objects were freed by reference counting; only
+    cycles wait for the next collection. It is resumed only when this paused it
+    (another thread may have paused it too).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+class LineRejected(Exception):
+    """A line that is not a valid command, with its own command id when it has one."""
+
+    def __init__(self, error: DomainError, command_id: str | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.command_id = command_id
+
+
+def decode_line(text: bytes) -> tuple[dict[str, Any], Command]:
+    """Decode and validate one JSONL line.
+
+    Raises:
+        LineRejected: the line is not JSON, not an object, or breaks rule 1.
+    """
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise LineRejected(InvalidCommand(f"not valid JSON ({exc})"), None) from None
+    try:
+        return raw, parse_command(raw, text)
+    except DomainError as exc:
+        raise LineRejected(exc, _own_command_id(raw)) from None
+
+
+class Importer:
+    """Applies a stream of JSONL lines to an engine.
+
+    Args:
+        engine: the engine to apply commands to.
+        batch_size: commands per transaction (1 = one transaction per command).
+        on_commit: called after each committed transaction (e.g. projection catch-up).
+        progress: called with the number of lines read so far, after each batch.
+    """
+
+    def __init__(self, engine: Lifecycle, *, batch_size: int = 500,
+                 on_commit: Callable[[], None] | None = None,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.engine = engine
+        self.batch_size = max(1, batch_size)
+        self.on_commit = on_commit
+        self.progress = progress
+
+    def run(self, lines: Iterable[bytes | str]) -> ImportResult:
+        """Apply every line; return counts and rejections (sorted by line)."""
+        result = ImportResult()
+        chunk: list[tuple[int, bytes]] = []
+        number = 0
+        for number, line in enumerate(lines, start=1):
+            text = line.encode() if isinstance(line, str) else line
+            if not text.strip():
+                continue
+            chunk.append((number, text))
+            if len(chunk) >= self.batch_size:
+                with _collector_paused():
+                    self._run_batch(chunk, result)
+                chunk = []
+                if self.progress:
+                    self.progress(number)
+        with _collector_paused():
+            self._run_batch(chunk, result)
+        result.lines = number
+        if self.progress:
+            self.progress(number)
+        result.rejected.sort(key=lambda r: r.line)
+        return result
+
+    def _run_batch(self, chunk: list[tuple[int, bytes]], result: ImportResult) -> None:
+        decoded: list[tuple[int, dict[str, Any], Command, str]] = []
+        for number, text in chunk:
+            try:
+                raw, command = decode_line(text)
+            except LineRejected as exc:
+                self._reject(result, number, exc.command_id, exc.error)
+                continue
+            decoded.append((number, raw, command, command_digest(raw)))
+        # One query loads every stream the batch names that is not cached yet (with
+        # the markers of the commands without id, found by their content).
+        self.engine.prefetch(sid for _, _, command, digest in decoded
+                             for sid in stream_ids_of(command, digest))
+        uow = UnitOfWork(self.engine)
+        batch: list[_Pending] = []
+        for number, raw, command, digest in decoded:
+            try:
+                outcome = self.engine.apply_in(uow, command, digest)
+            except DomainError as exc:
+                batch.append(_Pending(number, command, raw, digest, None, exc))
+                continue
+            batch.append(_Pending(number, command, raw, digest, outcome))
+        self._flush(uow, batch, result)
+
+    def _reject(self, result: ImportResult, line: int, command_id: str | None,
+                exc: DomainError) -> None:
+        log.info("command_rejected", line=line, command_id=command_id, error=str(exc))
+        result.rejected.append(Rejection(line, command_id, str(exc)))
+
+    def _flush(self, uow: UnitOfWork, batch: list[_Pending], result: ImportResult) -> None:
+        """Commit the batch's unit; count its outcomes and report its rejections.
+
+        A rejection inside the batch may rest on what an earlier command of the same
+        batch staged, which rested on cached reads; only a successful commit proves
+        those were current (the store's version check). So when the commit fails,
+        every command of the batch, rejected ones included, is decided again.
+        """
+        if not batch:
+            return
+        try:
+            uow.commit()
+        except IntegrityError:
+            uow.discard()
+            log.info("batch_conflicted", commands=len(batch), first_line=batch[0].line)
+            # Another writer changed these streams: what the cache holds of them is old.
+            self.engine.cache.evict(
+                sid for pending in batch
+                for sid in stream_ids_of(pending.command, pending.digest))
+            self._apply_one_by_one(batch, result)
+        else:
+            for pending in batch:
+                if pending.error is not None:
+                    self._reject(result, pending.line, _own_command_id(pending.raw),
+                                 pending.error)
+                else:
+                    self._count(result, pending.outcome)
+            log.debug("batch_committed", commands=len(batch), first_line=batch[0].line,
+                      last_line=batch[-1].line)
+        if self.on_commit:
+            self.on_commit()
+
+    def _apply_one_by_one(self, batch: list[_Pending], result: ImportResult) -> None:
+        for pending in batch:
+            try:
+                outcome = self.engine.execute(pending.command, pending.raw)
+            except DomainError as exc:
+                self._reject(result, pending.line, _own_command_id(pending.raw), exc)
+            else:
+                self._count(result, outcome)
+
+    @staticmethod
+    def _count(result: ImportResult, outcome: Outcome | None) -> None:
+        assert outcome is not None
+        if outcome is Outcome.APPLIED:
+            result.applied += 1
+        else:
+            result.duplicates += 1

@@ -1,0 +1,16 @@
+"""The ``lifecycle`` command line (CONTRACT §3). Thin: it translates and delegates.
+
+Errors are one line on standard error, never a traceback; exit status 2 for a usage
+error (bad option, missing file, a store that cannot be opened or is not a store).
+
+One module per command group: :mod:`.app` (the root group and what every command
+shares), :mod:`.log` (``import``, ``history``), :mod:`.tools` (``schema``, ``states``,
+``simulate``), :mod:`.audit` (``audit …``), :mod:`.views` (``report``, ``duos``,
+``projections …``, ``project``). Importing this package registers every command.
+"""
+
+from lifecycle.entrypoints.cli import audit, log, tools, views
+from lifecycle.entrypoints.cli.app import cli, main
+from lifecycle.entrypoints.cli.log import history_rows
+
+__all__ = ["audit", "cli", "history_rows", "log", "main", "tools", "views"]

@@ -1,0 +1,99 @@
+"""The ``audit`` group: digests, chain verification, view checks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lifecycle.adapters.audit import ChainReader, Digest, make_digest, verify
+from lifecycle.entrypoints.cli.app import Context, cli, echo_json, fail, progress_bar
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """Tamper-evidence: digests, chain verification, view checks."""
+
+
+def _chain_reader(obj: Context) -> Any:
+    engine = obj.engine
+    return ChainReader(obj.target, engine.app.recorder.events_table_name)  # type: ignore[attr-defined]
+
+
+@audit_group.command("digest")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (what an auditor keeps).")
+@click.pass_obj
+def audit_digest_command(obj: Context, as_json: bool) -> None:
+    """Describe the history as it stands: event count, last position, head hash."""
+    try:
+        digest = make_digest(_chain_reader(obj))
+    except ValueError as exc:
+        click.echo(f"lifecycle: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        echo_json(digest.as_json())
+    else:
+        click.echo(f"{digest.events} events, last position {digest.position}, "
+                   f"head {digest.head} ({digest.created_at})")
+
+
+@audit_group.command("verify")
+@click.option("--digest", "digest_file", metavar="FILE",
+              help="A saved `audit digest --json`: the history must still begin with it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--processes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes for a large SQLite log (default: one per CPU, at most 4; "
+                   "1 keeps it in this one).")
+@click.pass_obj
+def audit_verify_command(obj: Context, digest_file: str | None, as_json: bool,
+                         processes: int | None) -> None:
+    """Recompute the hash chain; exit 1 at the first alteration, with where and what."""
+    digest = None
+    if digest_file is not None:
+        try:
+            digest = Digest.from_json(json.loads(Path(digest_file).read_text()))
+        except (OSError, ValueError) as exc:
+            fail(f"cannot read digest '{digest_file}': {exc}")
+    bar = progress_bar(None, "verifying")
+    result = verify(_chain_reader(obj), digest,
+                    progress=(lambda n: bar.update(n - bar.pos)) if bar else None,
+                    processes=processes)
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+    elif result.ok:
+        against = " and begins with the digest" if digest else ""
+        click.echo(f"intact: {result.events} events, head {result.head}{against}")
+    else:
+        where = f" at position {result.position}" if result.position is not None else ""
+        click.echo(f"ALTERED{where}: {result.problem}")
+    sys.exit(0 if result.ok else 1)
+
+
+@audit_group.command("projections")
+@click.option("--json", "as_json", is_flag=True, help="Print the differing rows as JSON.")
+@click.pass_obj
+def audit_projections_command(obj: Context, as_json: bool) -> None:
+    """Exit 1 when any stored view differs from a rebuild from the events."""
+    differences = obj.views.differences()
+    if as_json:
+        click.echo(json.dumps([{"table": d.table, "key": list(d.key), "stored": _jsonable(d.stored),
+                                "expected": _jsonable(d.expected)} for d in differences],
+                              indent=2, default=str))
+    elif differences:
+        for d in differences[:20]:
+            click.echo(f"{d.table} {d.key}: stored {d.stored!r}, rebuild gives {d.expected!r}")
+        if len(differences) > 20:
+            click.echo(f"... and {len(differences) - 20} more")
+    else:
+        click.echo("every stored view equals a rebuild from the events")
+    sys.exit(1 if differences else 0)
+
+
+def _jsonable(row: Any) -> Any:
+    if row is None:
+        return None
+    return [value.hex() if isinstance(value, bytes | memoryview) else value
+            for value in (bytes(v) if isinstance(v, memoryview) else v for v in row)]

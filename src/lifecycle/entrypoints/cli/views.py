@@ -1,0 +1,189 @@
+"""Commands on the views: ``report``, ``duos``, ``projections`` and ``project``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from lifecycle.entrypoints import tables
+from lifecycle.entrypoints.cli.app import (
+    Context,
+    as_of_default,
+    cli,
+    fail,
+    parse_date,
+    parse_timestamp,
+    progress_bar,
+)
+from projections.publish import DEFAULT_THRESHOLD, MIN_THRESHOLD
+from projections.publish import publish as published
+from projections.report import UnknownProgramme
+
+
+@cli.command("report")
+@click.option("--as-of", "as_of", metavar="DATE", required=True,
+              help="Only what had happened by this date (YYYY-MM-DD).")
+@click.option("--as-at", "as_at", metavar="TIMESTAMP",
+              help="Only what had been recorded by this time (ISO date-time).")
+@click.option("--programme", metavar="ID", help="Restrict to one programme.")
+@click.option("--by", type=click.Choice(["programme", "site", "country", "month"]),
+              help="Break the metrics down (beyond the contract).")
+@click.option("--json", "as_json", is_flag=True, help="Print the CONTRACT §4 JSON.")
+@click.option("--publish", is_flag=True,
+              help="Suppress figures that could single people out (CONTRACT §6).")
+@click.option("--threshold", metavar="K",
+              help="With --publish: the smallest count shown (an integer ≥ 3; default 10).")
+@click.pass_obj
+def report_command(obj: Context, as_of: str, as_at: str | None, programme: str | None,
+                   by: str | None, as_json: bool, publish: bool,
+                   threshold: str | None) -> None:
+    """Duration, contact frequency and dropouts (CONTRACT §4)."""
+    day = parse_date(as_of, "--as-of")
+    moment = parse_timestamp(as_at, "--as-at") if as_at else None
+    k = _threshold(threshold, publish)
+    views = obj.views
+    try:
+        if by is not None:
+            value = views.breakdown(day, by, programme, moment, publish=publish, threshold=k)
+        else:
+            value = views.report(day, programme, moment)
+            minutes = None if as_json else views.contact_minutes(day, programme, moment)
+    except UnknownProgramme:
+        fail(f"programme '{programme}' was never opened in this store")
+    if publish and by is None:
+        if minutes is not None:
+            # The text report shows contact minutes too: a section of the same
+            # publication, so the same rules suppress its figures.
+            value["contact_minutes"] = {key: v for key, v in minutes.items() if key != "as_of"}
+            minutes = None
+        value = published(value, k)
+    if as_json:
+        click.echo(json.dumps(value, indent=2))
+        return
+    if by is not None:
+        click.echo(tables.breakdown(tables.marked(value)))
+    else:
+        click.echo(tables.report(tables.marked(value), minutes, programme))
+
+
+def _threshold(value: str | None, publish: bool) -> int:
+    """K from ``--threshold`` (a usage error unless an int ≥ 3 given with --publish)."""
+    if value is None:
+        return DEFAULT_THRESHOLD
+    if not publish:
+        fail("--threshold needs --publish")
+    try:
+        k = int(value)
+    except ValueError:
+        fail(f"--threshold must be an integer of at least {MIN_THRESHOLD}, not '{value}'")
+    if k < MIN_THRESHOLD:
+        fail(f"--threshold must be at least {MIN_THRESHOLD}, not {k}")
+    return k
+
+
+@cli.command("duos")
+@click.option("--as-of", "as_of", metavar="DATE", help="Business date (default: today).")
+@click.option("--as-at", "as_at", metavar="TIMESTAMP", help="As recorded by this time.")
+@click.option("--state", type=click.Choice(["recruited", "selected", "matched", "active",
+                                            "closed"]))
+@click.option("--programme", metavar="ID")
+@click.option("--site", metavar="ID")
+@click.option("--overdue", is_flag=True, help="Only active duos overdue for a contact.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--ids", is_flag=True, help="Print only the duo ids, one per line.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many duos.")
+@click.pass_obj
+def duos_command(obj: Context, as_of: str | None, as_at: str | None, state: str | None,
+                 programme: str | None, site: str | None, overdue: bool, fmt: str,
+                 as_json: bool, ids: bool, limit: int | None) -> None:
+    """The per-duo view: state, lifecycle dates, contacts, overdue, rematches."""
+    day = as_of_default(as_of)
+    moment = parse_timestamp(as_at, "--as-at") if as_at else None
+    rows = obj.views.duos(day, state=state, programme=programme, site=site,
+                          overdue=overdue, as_at=moment)
+    if limit is not None:
+        rows = rows[:limit]
+    if ids:
+        for row in rows:
+            click.echo(row.duo_id)
+        return
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
+        click.echo(json.dumps([row.as_json() for row in rows], indent=2))
+    elif fmt == "csv":
+        click.echo(tables.duos_csv(rows), nl=False)
+    else:
+        click.echo(tables.duos_table(rows, day))
+
+
+@cli.group("projections")
+def projections_group() -> None:
+    """The materialised views: rebuild them, or see how far they have got."""
+
+
+@projections_group.command("rebuild")
+@click.option("--processes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes for a large SQLite log (default: one per CPU, at most 4; "
+                   "1 keeps it in this one).")
+@click.pass_obj
+def projections_rebuild_command(obj: Context, processes: int | None) -> None:
+    """Drop every view and rebuild it from the event log."""
+    bars: list[Any] = []
+    done = [0]
+
+    def advance(count: int, total: int) -> None:
+        if not bars:
+            bars.append(progress_bar(total, "rebuilding"))
+        if bars[0] is not None:
+            bars[0].update(count - done[0])
+        done[0] = count
+
+    count = obj.views.rebuild(progress=advance, processes=processes)
+    if bars and bars[0] is not None:
+        bars[0].render_finish()
+    click.echo(f"rebuilt every view from {count} events")
+
+
+@projections_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def projections_status_command(obj: Context, as_json: bool) -> None:
+    """Each view's position against the log's latest."""
+    statuses = obj.views.status()
+    if as_json:
+        click.echo(json.dumps([{"view": st.name, "position": st.position,
+                                "log_position": st.log_position,
+                                "up_to_date": st.up_to_date} for st in statuses], indent=2))
+        return
+    for st in statuses:
+        mark = "up to date" if st.up_to_date else "behind"
+        position = "none" if st.position is None else st.position
+        click.echo(f"{st.name:<11} position {position:>9} of {st.log_position:>9}  {mark}")
+
+
+@cli.command("project")
+@click.option("--follow", is_flag=True,
+              help="Keep running and apply new events as they are stored (worker mode).")
+@click.option("--poll", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between polls on SQLite.")
+@click.pass_obj
+def project_command(obj: Context, follow: bool, poll: float) -> None:
+    """Bring the views up to date; with --follow, run as a projection worker."""
+    views = obj.views
+    if not follow:
+        count = views.catch_up()
+        click.echo(f"applied {count} events; views at position {views.position()}")
+        return
+    import signal
+    import threading
+
+    from lifecycle.entrypoints.follow import follow as run_worker
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_worker(views, stop, poll=poll)

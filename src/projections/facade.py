@@ -1,0 +1,162 @@
+"""The engine's read side (:class:`Views`): its projections kept in the store's own
+database.
+
+Views catch up with the event log at the end of every import and before every query,
+so a report never misses a committed command (eventsourcing 9.5's SQLite recorder
+cannot push notifications; on PostgreSQL ``lifecycle project --follow`` keeps them
+current in the background as well).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+import structlog
+
+from lifecycle.adapters.store import StoreTarget, connect, setup_lock
+from projections import publish as publishing
+from projections.catchup import ViewStatus, catch_up, status
+from projections.compare import RowDifference, compare_with_rebuild
+from projections.listing import DuoRow, list_duos
+from projections.loading import load_read_model, load_report_rows, report_from_db
+from projections.reading import EventMapper, Recorder
+from projections.rebuild import rebuild
+from projections.report import build_breakdown, contact_minutes
+from projections.writing import ensure_schema
+
+log = structlog.get_logger(__name__)
+
+
+class Views:
+    """Queries on the materialised views of one store.
+
+    Args:
+        target: the store.
+        recorder: the store's application recorder (the event log the views follow).
+        mapper: the store's mapper (decodes the log's events).
+    """
+
+    def __init__(self, target: StoreTarget, recorder: Recorder, mapper: EventMapper) -> None:
+        self.target = target
+        self.recorder = recorder
+        self.mapper = mapper
+        self._conn: Any = None
+
+    @property
+    def conn(self) -> Any:
+        """The views' connection to the store's database (tables created on first use)."""
+        if self._conn is None:
+            self._conn = connect(self.target)
+            ensure_schema(self._conn)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Apply the events the views have not seen yet; returns how many."""
+        # One maintainer at a time: a catch-up that has to rebuild drops and creates
+        # tables, which deadlocks on PostgreSQL against another process's catch-up.
+        with setup_lock(self.target):
+            count = catch_up(self.recorder, self.mapper, self.conn, progress=progress)
+        if count:
+            log.info("views_caught_up", events=count)
+        return count
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None, *,
+                processes: int | None = None) -> int:
+        """Drop and rebuild every view from the event log; returns the events folded.
+
+        ``processes``: how many processes a large SQLite log is rebuilt with (default
+        one per available CPU, at most four; 1 keeps it in this process; ADR 15).
+        """
+        with setup_lock(self.target):
+            count = rebuild(self.recorder, self.mapper, self.conn, progress=progress,
+                            processes=processes)
+        log.info("views_rebuilt", events=count)
+        return count
+
+    def status(self) -> list[ViewStatus]:
+        """Each view's position against the log's."""
+        return status(self.recorder, self.conn)
+
+    def position(self) -> int:
+        """The log position every view has reached (0 when none has started)."""
+        return min((st.position or 0 for st in self.status()), default=0)
+
+    def wait_for(self, position: int, timeout: float = 30.0, poll: float = 0.05) -> bool:
+        """Read-your-writes with background workers: wait until every view has reached
+        ``position`` (e.g. ``engine.last_position``); False if ``timeout`` ran out."""
+        deadline = time.monotonic() + timeout
+        while self.position() < position:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+        return True
+
+    def differences(self) -> list[RowDifference]:
+        """Rows of the stored views that differ from a rebuild in memory."""
+        return compare_with_rebuild(self.recorder, self.mapper, self.conn)
+
+    def report(self, as_of: date, programme: str | None = None,
+               as_at: datetime | None = None, *, catch_up: bool = True,
+               publish: bool = False,
+               threshold: int = publishing.DEFAULT_THRESHOLD) -> dict[str, Any]:
+        """The report of CONTRACT §4 (UnknownProgramme for a programme never opened).
+
+        With ``catch_up=False`` the views are read as they stand (kept current by a
+        ``lifecycle project --follow`` worker; see :meth:`wait_for`). With ``publish``,
+        the report with small-cell suppression at ``threshold`` (CONTRACT §6, see
+        :func:`projections.publish.publish`; PublishError for a threshold below 3).
+        """
+        if publish:
+            publishing.check_threshold(threshold)
+        if catch_up:
+            self.catch_up()
+        report = report_from_db(self.conn, as_of, programme, as_at=as_at)
+        return publishing.publish(report, threshold) if publish else report
+
+    def breakdown(self, as_of: date, by: str, programme: str | None = None,
+                  as_at: datetime | None = None, *, publish: bool = False,
+                  threshold: int = publishing.DEFAULT_THRESHOLD) -> dict[str, Any]:
+        """The report's sections per programme, site, country or recruitment month;
+        with ``publish``, suppressed along each group and across them against the
+        unbroken report (CONTRACT §6)."""
+        if publish:
+            publishing.check_threshold(threshold)
+        self.catch_up()
+        if as_at is not None or by == "site":
+            source: Any = load_read_model(self.conn, programme) if as_at is not None \
+                else load_report_rows(self.conn, as_of, programme, sites=True)
+        else:
+            source = load_report_rows(self.conn, as_of, programme)
+        value = build_breakdown(source, as_of, by, programme, as_at=as_at)  # type: ignore[arg-type]
+        if not publish:
+            return value
+        overall = self.report(as_of, programme, as_at, catch_up=False)
+        minutes = self.contact_minutes(as_of, programme, as_at)
+        overall["contact_minutes"] = {k: v for k, v in minutes.items() if k != "as_of"}
+        return publishing.publish(value, threshold, overall=overall)
+
+    def contact_minutes(self, as_of: date, programme: str | None = None,
+                        as_at: datetime | None = None) -> dict[str, Any]:
+        """Contact minutes per 30 active days against the 240-minute benchmark."""
+        self.catch_up()
+        source: Any = (load_read_model(self.conn, programme) if as_at is not None
+                       else load_report_rows(self.conn, as_of, programme))
+        return contact_minutes(source, as_of, programme, as_at=as_at)
+
+    def duos(self, as_of: date, *, state: str | None = None, programme: str | None = None,
+             site: str | None = None, overdue: bool = False,
+             as_at: datetime | None = None, catch_up: bool = True) -> list[DuoRow]:
+        """The per-duo view at ``as_of``, filtered."""
+        if catch_up:
+            self.catch_up()
+        model = load_read_model(self.conn, programme)
+        return list_duos(model, as_of, state=state, programme=programme, site=site,
+                         overdue=overdue, as_at=as_at)

@@ -1,0 +1,231 @@
+"""Writing the views' rows: the tables' DDL, the tracking of positions, and the rows
+of a read model (all of them, or those changed since the last write).
+
+Table and column meanings: ``docs/projections.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from itertools import chain, islice
+from operator import itemgetter
+from typing import Any, Final
+
+from projections import schema as s
+from projections.dialect import Dialect
+from projections.views import ReadModel
+
+_ROWS_PER_INSERT: Final = 100
+"""Rows per INSERT statement of a rebuild (fewer when the database allows fewer
+parameters)."""
+
+
+# ---------------------------------------------------------------------- schema
+def table_ddl(dialect: Dialect, table: s.Table) -> str:
+    columns = [f"{c.name} {dialect.types[c.type]}{' NOT NULL' if c.not_null else ''}"
+               for c in table.columns]
+    clustered = " WITHOUT ROWID" if table.clustered and not dialect.is_postgres else ""
+    return (f"CREATE TABLE IF NOT EXISTS {table.name} ("
+            f"{', '.join(columns)}, PRIMARY KEY ({', '.join(table.key)})){clustered}")
+
+
+def index_ddl(table: s.Table) -> list[str]:
+    return [f"CREATE INDEX IF NOT EXISTS {table.name}_{'_'.join(cols)} "
+            f"ON {table.name} ({', '.join(cols)})" for cols in table.indexes]
+
+
+def create(cursor: Any, dialect: Dialect, *, indexes: bool = True) -> None:
+    """Create the tables (and their secondary indexes unless told not to: a rebuild
+    builds them after loading the rows, at once) and the tracking rows at position 0."""
+    for table in s.ALL_TABLES:
+        cursor.execute(table_ddl(dialect, table))
+        if indexes:
+            for statement in index_ddl(table):
+                cursor.execute(statement)
+    cursor.executemany(dialect.sql(
+        f"INSERT INTO {s.TRACKING.name} (view_name, position, schema_version) "
+        "VALUES (?, 0, ?) ON CONFLICT (view_name) DO NOTHING"),
+        [(view, s.SCHEMA_VERSION) for view in s.VIEWS])
+
+
+def ensure_schema(conn: Any) -> None:
+    """Create the views' tables (empty, at position 0) where they do not exist yet."""
+    dialect = Dialect(conn)
+    with dialect.transaction() as cursor:
+        create(cursor, dialect)
+
+
+def read_tracking(cursor: Any, dialect: Dialect, *,
+                  lock: bool = False) -> dict[str, tuple[int, int]]:
+    """Each view's (position, schema version) as the tracking table holds them."""
+    cursor.execute(f"SELECT view_name, position, schema_version FROM {s.TRACKING.name}"
+                   + (dialect.for_update if lock else ""))
+    return {name: (position, version) for name, position, version in cursor.fetchall()}
+
+
+def common_position(tracking: dict[str, tuple[int, int]]) -> int | None:
+    """The views' shared position, or None when they must be rebuilt (missing, of
+    another schema version, or apart)."""
+    positions = {tracking[v][0] for v in s.VIEWS if v in tracking}
+    versions = {tracking[v][1] for v in s.VIEWS if v in tracking}
+    if len(tracking) < len(s.VIEWS) or versions != {s.SCHEMA_VERSION} or len(positions) != 1:
+        return None
+    return positions.pop()
+
+
+# ---------------------------------------------------------------------- rows out
+def _upsert_sql(dialect: Dialect, table: s.Table) -> str:
+    names = table.column_names
+    updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in table.key)
+    return dialect.sql(
+        f"INSERT INTO {table.name} ({', '.join(names)}) "
+        f"VALUES ({', '.join('?' * len(names))}) "
+        f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}")
+
+
+def _insert_sql(dialect: Dialect, table: s.Table, rows: int = 1) -> str:
+    """An INSERT of ``rows`` rows at once."""
+    names = table.column_names
+    values = ", ".join([f"({', '.join('?' * len(names))})"] * rows)
+    return dialect.sql(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values}")
+
+
+def view_rows(model: ReadModel, views: Iterable[str]) -> Iterator[tuple[s.Table,
+                                                                        Iterable[s.Row]]]:
+    """Every row of the given views' tables, table by table, each in key order.
+
+    The rows of the per-contact, per-review and per-survey tables are made as they are
+    consumed, so writing them never holds them all.
+    """
+    for view in views:
+        if view == "programmes":
+            yield s.PROGRAMMES, [s.programme_row(model.programmes[k])
+                                 for k in sorted(model.programmes)]
+        elif view == "sites":
+            yield s.SITES, [s.site_row(model.sites[k]) for k in sorted(model.sites)]
+        elif view == "mentors":
+            yield s.MENTORS, [s.mentor_row(model.mentors[k]) for k in sorted(model.mentors)]
+        else:
+            ids = sorted(model.duos)
+            duos = [model.duos[k] for k in ids]
+            made = [s.duo_rows(d) for d in duos]
+            yield s.DUOS, [rows.duo for rows in made]
+            yield s.DUO_FACTS, sorted((rows.facts for rows in made), key=_FACTS_KEY)
+            yield s.DUO_MONTHS, sorted((row for rows in made for row in rows.months),
+                                       key=_MONTHS_KEY)
+            yield s.DUO_DAYS, sorted((rows.days for rows in made), key=_FACTS_KEY)
+            yield s.DEPARTURES, sorted(rows.departure for rows in made
+                                       if rows.departure is not None)
+            del made
+            contact_row, review_row, survey_row = s.contact_row, s.review_row, s.survey_row
+            yield s.CONTACTS, (contact_row(k, contacts[c])
+                               for k, d in zip(ids, duos, strict=True)
+                               for contacts in (d.contacts,) for c in sorted(contacts))
+            # A duo's reviews are kept in version order (its events are folded in order).
+            yield s.REVIEWS, (review_row(k, r) for k, d in zip(ids, duos, strict=True)
+                              for r in d.reviews)
+            yield s.SURVEYS, (survey_row(k, surveys[r])
+                              for k, d in zip(ids, duos, strict=True)
+                              for surveys in (d.surveys,) for r in sorted(surveys))
+            yield s.CORRECTIONS, (s.correction_row(k, c) for k, d in zip(ids, duos, strict=True)
+                                  for c in d.corrections)
+
+
+_FACTS_KEY: Final = itemgetter(*s.DUO_FACTS.key_positions)
+_MONTHS_KEY: Final = itemgetter(*s.DUO_MONTHS.key_positions)
+_NAN_FOR_NONE: Final[dict[Any, Any]] = {None: float("nan")}
+
+
+def all_rows(model: ReadModel, views: Iterable[str]) -> dict[str, list[s.Row]]:
+    """Every row of the given views' tables, by table name."""
+    return {table.name: list(rows) for table, rows in view_rows(model, views)}
+
+
+def insert_all(cursor: Any, dialect: Dialect, table: s.Table, rows: Iterable[s.Row]) -> None:
+    """Insert ``rows`` into the empty ``table``, many rows per statement.
+
+    Binding a parameter costs the same either way, but running a statement has a cost
+    of its own: with one statement per row, a rebuild's inserts take half as long again.
+    """
+    width = len(table.columns)
+    per = max(1, min(_ROWS_PER_INSERT, dialect.max_parameters // width))
+    flat = chain.from_iterable
+    source = iter(rows)
+    tail: list[tuple[Any, ...]] = []
+    # SQLite stores a NaN parameter as NULL, and Python's sqlite3 binds a float at once
+    # where it binds None through its adaptation protocol, several times slower.
+    nulls = None if dialect.is_postgres else _NAN_FOR_NONE.get
+
+    def full() -> Iterator[tuple[Any, ...]]:
+        while True:
+            params = tuple(flat(islice(source, per)))
+            if nulls is not None:
+                params = tuple(map(nulls, params, params))
+            if len(params) < per * width:
+                tail.append(params)
+                return
+            yield params
+
+    cursor.executemany(_insert_sql(dialect, table, per), full())
+    if tail and tail[0]:
+        cursor.execute(_insert_sql(dialect, table, len(tail[0]) // width), tail[0])
+
+
+def changed_rows(model: ReadModel) -> dict[str, list[s.Row]]:
+    """The rows of the records changed since the changes were last cleared."""
+    ch, duos = model.changes, model.duos
+    reviews = []
+    for duo_id, version in sorted(ch.reviews):
+        found = next(r for r in duos[duo_id].reviews if r.version == version)
+        reviews.append(s.review_row(duo_id, found))
+    made = [s.duo_rows(duos[k]) for k in sorted(ch.duos)]
+    corrections = []
+    for duo_id, version in sorted(ch.corrections):
+        correction = next(c for c in duos[duo_id].corrections if c.version == version)
+        corrections.append(s.correction_row(duo_id, correction))
+    return {
+        s.PROGRAMMES.name: [s.programme_row(model.programmes[k]) for k in sorted(ch.programmes)],
+        s.SITES.name: [s.site_row(model.sites[k]) for k in sorted(ch.sites)],
+        s.MENTORS.name: [s.mentor_row(model.mentors[k]) for k in sorted(ch.mentors)],
+        s.DUOS.name: [rows.duo for rows in made],
+        s.DUO_FACTS.name: [rows.facts for rows in made],
+        # A duo's months only ever extend (the latest change of its contacts never goes
+        # back), so an upsert of its months leaves none behind; but for a corrected duo,
+        # whose old months are deleted first (see forget_months).
+        s.DUO_MONTHS.name: [row for rows in made for row in rows.months],
+        s.DUO_DAYS.name: [rows.days for rows in made],
+        s.DEPARTURES.name: [rows.departure for rows in made if rows.departure is not None],
+        s.CORRECTIONS.name: corrections,
+        s.CONTACTS.name: [s.contact_row(d, duos[d].contacts[c]) for d, c in sorted(ch.contacts)],
+        s.REVIEWS.name: reviews,
+        s.SURVEYS.name: [s.survey_row(d, duos[d].surveys[r, p]) for d, r, p in sorted(ch.surveys)],
+    }
+
+
+def forget_months(cursor: Any, dialect: Dialect, model: ReadModel) -> None:
+    """Delete the stored months of the duos corrected since the changes were cleared: a
+    corrected recruitment date may start a duo's months later than they were."""
+    keys = sorted((model.duos[k].programme_id, k) for k in model.changes.corrected)
+    if keys:
+        cursor.executemany(dialect.sql(
+            f"DELETE FROM {s.DUO_MONTHS.name} WHERE programme_id = ? AND duo_id = ?"), keys)
+
+
+def write(cursor: Any, dialect: Dialect, rows: dict[str, list[s.Row]], *,
+           upsert: bool) -> None:
+    for table in s.VIEW_TABLES:
+        found = rows.get(table.name)
+        if found:
+            # In key order, a b-tree grows at its end: twice as fast as in random order.
+            found.sort(key=itemgetter(*table.key_positions))
+            statement = _upsert_sql(dialect, table) if upsert else _insert_sql(dialect, table)
+            cursor.executemany(statement, found)
+
+
+def set_position(cursor: Any, dialect: Dialect, position: int) -> None:
+    cursor.execute(dialect.sql(f"UPDATE {s.TRACKING.name} SET position = ?"), (position,))
+
+
+def insert_duo_rows(cursor: Any, dialect: Dialect, state: ReadModel) -> None:
+    for table, rows in view_rows(state, ("duos",)):
+        insert_all(cursor, dialect, table, rows)

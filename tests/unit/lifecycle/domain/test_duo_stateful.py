@@ -1,0 +1,300 @@
+"""Random command sequences against one duo, checked step by step against a plain model
+of CONTRACT §2 (rules 4–11 and 13).
+
+After every step: the engine accepted exactly what the model accepts (and a refusal
+names one of the rules the model finds broken); a refusal wrote nothing; the duo the
+engine serves, a replay of its stored events that bypasses the aggregate cache, and a
+fold of its history all equal the model. On SQLite, a brand-new engine opened on the
+same file at the end of each run rebuilds the same duo.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from lifecycle.adapters.store import resolve_target
+from lifecycle.application import Lifecycle, Outcome
+from lifecycle.domain.duo import Duo
+from lifecycle.domain.errors import DomainError
+
+TODAY = date(2026, 1, 1)
+RECRUITED_ON = date(2025, 1, 10)
+MENTOR_REGISTERED_ON = date(2025, 1, 5)
+MENTOR_TRAINED_ON = date(2025, 1, 12)
+"""The mentor completes one module a day from 2025-01-08: trained on 2025-01-12."""
+
+dates = st.sampled_from([*range(-4, 11), "today", "tomorrow"])
+"""A command's date: days from the duo's latest lifecycle date (so that sequences reach
+every state), or today, or tomorrow (rule 5)."""
+contact_ids = st.sampled_from(["K-1", "K-2", "K-3"])
+
+
+@dataclass
+class Model:
+    """What the contract says a duo is, kept by hand."""
+
+    state: str = "recruited"
+    recruited_on: date = RECRUITED_ON
+    selected_on: date | None = None
+    matched_on: date | None = None
+    activated_on: date | None = None
+    closed_on: date | None = None
+    closed_from: str | None = None
+    close_reason: str | None = None
+    mentor_id: str | None = None
+    contacts: dict[str, tuple[date, bool]] = field(default_factory=dict)
+    surveys: set[tuple[str, str]] = field(default_factory=set)
+    version: int = 1
+
+    @property
+    def latest(self) -> date:
+        return max(d for d in (self.recruited_on, self.selected_on, self.matched_on,
+                               self.activated_on) if d is not None)
+
+    def broken(self, kind: str, on: date, **f: Any) -> set[int]:
+        """The rules ``kind`` on ``on`` would break (empty: it must be accepted)."""
+        rules = {5} if on > TODAY else set()
+        step = {"select": "recruited", "match": "selected", "activate": "matched"}
+        if kind in step:
+            if self.state != step[kind]:
+                rules.add(4)
+            if on < self.latest:
+                rules.add(6)
+        if kind == "match":
+            if on < MENTOR_REGISTERED_ON:
+                rules.add(5)
+            if f["mentor_kind"] != "peer" or on < MENTOR_TRAINED_ON:
+                rules.add(11)
+        elif kind == "close":
+            if self.state == "closed" or (f["reason"] == "completed" and self.state != "active"):
+                rules.add(4)
+            counted = [d for d, retracted in self.contacts.values() if not retracted]
+            if on < self.latest or (counted and on < max(counted)):
+                rules.add(6)
+        elif kind == "log_contact":
+            if (self.activated_on is None or on < self.activated_on
+                    or (self.closed_on is not None and on > self.closed_on)
+                    or f["contact_id"] in self.contacts):
+                rules.add(7)
+        elif kind == "retract_contact":
+            known = self.contacts.get(f["contact_id"])
+            if known is None or known[1] or on < known[0]:
+                rules.add(8)
+        elif kind == "review":
+            if on < self.recruited_on or (self.closed_on is not None and on > self.closed_on):
+                rules.add(9)
+        elif kind == "record_survey" and (
+                on < self.recruited_on or (f["respondent"], f["phase"]) in self.surveys):
+            rules.add(10)
+        return rules
+
+    def apply(self, kind: str, on: date, **f: Any) -> None:
+        self.version += 1
+        if kind == "select":
+            self.state, self.selected_on = "selected", on
+        elif kind == "match":
+            self.state, self.matched_on, self.mentor_id = "matched", on, f["mentor_id"]
+        elif kind == "activate":
+            self.state, self.activated_on = "active", on
+        elif kind == "close":
+            self.closed_from, self.state = self.state, "closed"
+            self.closed_on, self.close_reason = on, f["reason"]
+        elif kind == "log_contact":
+            self.contacts[f["contact_id"]] = (on, False)
+        elif kind == "retract_contact":
+            self.contacts[f["contact_id"]] = (self.contacts[f["contact_id"]][0], True)
+        elif kind == "record_survey":
+            self.surveys.add((f["respondent"], f["phase"]))
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "state": self.state, "recruited_on": self.recruited_on,
+            "selected_on": self.selected_on, "matched_on": self.matched_on,
+            "activated_on": self.activated_on, "closed_on": self.closed_on,
+            "closed_from": self.closed_from, "close_reason": self.close_reason,
+            "mentor_id": self.mentor_id, "contacts": self.contacts, "surveys": self.surveys,
+            "version": self.version,
+        }
+
+
+def view(duo: Duo) -> dict[str, Any]:
+    """The duo as the model sees it."""
+    return {
+        "state": duo.state.value, "recruited_on": duo.recruited_on,
+        "selected_on": duo.selected_on, "matched_on": duo.matched_on,
+        "activated_on": duo.activated_on, "closed_on": duo.closed_on,
+        "closed_from": duo.closed_from and duo.closed_from.value,
+        "close_reason": duo.close_reason and duo.close_reason.value,
+        "mentor_id": duo.mentor_id,
+        "contacts": {k: (c.occurred_on, c.retracted) for k, c in duo.contacts.items()},
+        "surveys": {(r.value, p.value) for r, p in duo.surveys},
+        "version": duo.version,
+    }
+
+
+def fold(events: list[Any]) -> Duo:
+    duo = None
+    for event in events:
+        duo = event.mutate(duo)
+    assert isinstance(duo, Duo)
+    return duo
+
+
+def machine_for(backend: str, base: Any, command: Any, submit: Any,
+                event_count: Any) -> type[RuleBasedStateMachine]:
+    """The state machine, closed over the suite's stream and command builders."""
+
+    class DuoCommands(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.folder: Path | None = None
+            if backend == "sqlite":
+                self.folder = Path(tempfile.mkdtemp(prefix="duo-stateful-"))
+                self.env = resolve_target(str(self.folder / "store.db")).env
+            else:
+                self.env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+            self.engine = Lifecycle(self.env, today=lambda: TODAY)
+            world = base(policy={"mentor_kinds": ["peer"]}, opened_on="2025-01-01",
+                         trained=False)
+            world.add("register_mentor", MENTOR_REGISTERED_ON, mentor_id="M-2")
+            world.train("M-2", MENTOR_TRAINED_ON - timedelta(days=4))
+            world.add("recruit", RECRUITED_ON, duo_id="D-1")
+            world.apply(self.engine)
+            self.model = Model()
+            self.sent = 0
+            self.accepted: list[dict[str, Any]] = []
+
+        def send(self, kind: str, when: int | str, anchor: date | None = None,
+                 **fields: Any) -> None:
+            """Send ``kind`` dated ``when``: days after ``anchor`` (by default the duo's
+            latest lifecycle date), or ``"today"``, or ``"tomorrow"``."""
+            self.sent += 1
+            on = {"today": TODAY, "tomorrow": TODAY + timedelta(days=1)}.get(
+                str(when)) or (anchor or self.model.latest) + timedelta(days=int(when))
+            raw = command(kind, on, command_id=f"x-{self.sent}", **fields)
+            expected = self.model.broken(kind, on, **fields)
+            before = event_count(self.engine)
+            try:
+                outcome = submit(self.engine, raw)
+            except DomainError as error:
+                assert expected, f"{kind} {on} {fields} was refused: {error}"
+                assert error.rule in expected, f"{error} but the model finds {expected}"
+                assert event_count(self.engine) == before, "a refused command wrote events"
+            else:
+                assert not expected, f"{kind} {on} {fields} was accepted, breaking {expected}"
+                assert outcome is Outcome.APPLIED
+                assert event_count(self.engine) == before + 2  # the event and its id marker
+                self.model.apply(kind, on, **fields)
+                self.accepted.append(raw)
+
+        @initialize(start=st.sampled_from(["recruited", "selected", "matched", "active"]))
+        def start_in(self, start: str) -> None:
+            """Runs start in any open state (valid steps two days apart)."""
+            while self.model.state != start:
+                self.step_forward(2)
+
+        @precondition(lambda self: self.model.state in ("recruited", "selected", "matched"))
+        @rule(days=st.integers(min_value=0, max_value=6))
+        def step_forward(self, days: int) -> None:
+            """The next lifecycle step on a valid date (so that runs reach every state)."""
+            trigger = {"recruited": "select", "selected": "match",
+                       "matched": "activate"}[self.model.state]
+            fields = {"mentor_id": "M-2", "mentor_kind": "peer"} if trigger == "match" else {}
+            self.send(trigger, days, **fields)
+
+        @rule(trigger=st.sampled_from(["select", "match", "activate"]), on=dates,
+              kind=st.sampled_from(["peer", "peer", "supervisor"]))
+        def transition(self, trigger: str, on: int | str, kind: str) -> None:
+            """Any lifecycle step on any date, allowed or not."""
+            fields = {"mentor_id": "M-2", "mentor_kind": kind} if trigger == "match" else {}
+            self.send(trigger, on, **fields)
+
+        @rule(on=dates, contact_id=contact_ids)
+        def log_contact(self, on: int | str, contact_id: str) -> None:
+            self.send("log_contact", on, contact_id=contact_id,
+                      anchor=self.model.activated_on)
+
+        @rule(on=dates, contact_id=contact_ids)
+        def retract_contact(self, on: int | str, contact_id: str) -> None:
+            logged = self.model.contacts.get(contact_id)
+            self.send("retract_contact", on, contact_id=contact_id,
+                      anchor=logged and logged[0])
+
+        @rule(on=dates)
+        def review(self, on: int | str) -> None:
+            self.send("review", on)
+
+        @rule(on=dates, respondent=st.sampled_from(["mentee", "mentor"]),
+              phase=st.sampled_from(["pre", "post"]))
+        def record_survey(self, on: int | str, respondent: str, phase: str) -> None:
+            self.send("record_survey", on, respondent=respondent, phase=phase)
+
+        @precondition(lambda self: self.model.state in ("active", "closed")
+                      or self.sent % 4 == 0)  # else most runs end before any contact
+        @rule(on=dates, reason=st.sampled_from(["completed", "rematched", "mismatch"]))
+        def close(self, on: int | str, reason: str) -> None:
+            self.send("close", on, reason=reason)
+
+        @precondition(lambda self: bool(self.accepted))
+        @rule(data=st.data())
+        def resend(self, data: st.DataObject) -> None:
+            """Rule 13: an accepted command sent again is a duplicate; changed, a refusal."""
+            raw = data.draw(st.sampled_from(self.accepted))
+            before = event_count(self.engine)
+            assert submit(self.engine, dict(reversed(list(raw.items())))) is Outcome.DUPLICATE
+            changed = {**raw, "occurred_on": "2025-01-01"}
+            with pytest.raises(DomainError) as refused:
+                submit(self.engine, changed)
+            assert refused.value.rule == 13
+            assert event_count(self.engine) == before
+
+        @invariant()
+        def the_duo_and_a_replay_of_its_stored_events_equal_the_model(self) -> None:
+            served = self.engine.get_duo("D-1")
+            assert view(served) == self.model.view()
+            replayed = self.engine.app.repository.get("duo:D-1", version=served.version)
+            assert view(replayed) == self.model.view()
+
+        def teardown(self) -> None:
+            try:
+                assert view(fold(self.engine.history("D-1"))) == self.model.view()
+                if self.folder is not None:
+                    with Lifecycle(self.env, today=lambda: TODAY) as fresh:
+                        assert view(fresh.get_duo("D-1")) == self.model.view()
+            finally:
+                self.engine.shutdown()
+                if self.folder is not None:
+                    shutil.rmtree(self.folder, ignore_errors=True)
+
+    return DuoCommands
+
+
+@pytest.mark.parametrize(("backend", "examples", "steps"),
+                         [("memory", 60, 30), ("sqlite", 10, 25)])
+def test_random_command_sequences_follow_the_rules_and_replay_to_the_same_duo(
+        new_stream: Any, cmd: Any, submit: Any, event_count: Any,
+        backend: str, examples: int, steps: int) -> None:
+    def base(**kwargs: Any) -> Any:
+        return new_stream("base").base(**kwargs)
+
+    machine = machine_for(backend, base, cmd, submit, event_count)
+    run_state_machine_as_test(machine, settings=settings(
+        max_examples=examples, stateful_step_count=steps, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow], database=None))
