@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from projection_builders import Log, MemoryRecorder, d, random_log
 
-import projections.sql as psql
-from lifecycle.persistence import OrjsonTranscoder, PydanticMapper
+from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
+from projections import catchup
 from projections.coordinator import (
     REASONS,
     NotSelected,
@@ -38,7 +38,7 @@ MAPPER = PydanticMapper(transcoder=OrjsonTranscoder())
 def tables(log: Log) -> sqlite3.Connection:
     recorder, conn = MemoryRecorder(), sqlite3.connect(":memory:")
     recorder.append(log.events)
-    psql.catch_up(recorder, MAPPER, conn)
+    catchup.catch_up(recorder, MAPPER, conn)
     return conn
 
 
