@@ -19,7 +19,7 @@ import orjson
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
+from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper, upcast
 from lifecycle.domain.base import event_class_for_topic
 from lifecycle.domain.duo import Duo
 from lifecycle.domain.programme import Programme
@@ -134,12 +134,7 @@ class Decoder:
     @staticmethod
     def _upcast(topic: str, stream_id: str, version: int,
                 payload: dict[str, Any]) -> Decoded:
-        stored_version = payload.pop("class_version", 1)
-        cls = event_class_for_topic(topic)
-        while stored_version < cls.class_version:
-            getattr(cls, f"upcast_v{stored_version}_v{stored_version + 1}")(payload)
-            stored_version += 1
-        return topic, stream_id, version, payload
+        return topic, stream_id, version, upcast(event_class_for_topic(topic), payload)
 
     def fold(self, state: ReadModel, batch: Iterable[Stored]) -> None:
         """Apply ``batch`` to ``state``: what :func:`evolve_stored` does for each decoded

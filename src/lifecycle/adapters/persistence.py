@@ -25,6 +25,17 @@ from lifecycle.domain.base import DomainEvent, event_class_for_topic
 _BASE_FIELDS = {"originator_id", "originator_version"}
 
 
+def upcast(cls: type[DomainEvent], state: dict[str, Any]) -> dict[str, Any]:
+    """Bring the stored payload of an event of ``cls`` up to the class's current version,
+    in place: its ``class_version`` (1 when absent) is removed and each upcaster
+    ``upcast_vN_vM`` from there on is applied in turn."""
+    version = state.pop("class_version", 1)
+    while version < cls.class_version:
+        getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
+        version += 1
+    return state
+
+
 class OrjsonTranscoder(Transcoder):
     """JSON bytes via orjson (dates and datetimes as ISO strings, keys in field order)."""
 
@@ -71,10 +82,7 @@ class PydanticMapper(Mapper[str]):
                 f"cannot read stored event {stored_event.originator_id!s} "
                 f"v{stored_event.originator_version} ({stored_event.topic}): {exc}"
             ) from exc
-        version = state.pop("class_version", 1)
-        while version < cls.class_version:
-            getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
-            version += 1
+        upcast(cls, state)
         state["originator_id"] = str(stored_event.originator_id)
         state["originator_version"] = stored_event.originator_version
         return cls.model_validate(state)
