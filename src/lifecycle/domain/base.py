@@ -58,8 +58,10 @@ class DomainEvent(BaseModel):
 
     TOPIC: ClassVar[str] = ""
     class_version: ClassVar[int] = 1
+    creates: ClassVar[bool] = False
+    """True on an aggregate's created-event (the first event of each of its streams)."""
     aggregate_class: ClassVar[type[Aggregate] | None] = None
-    """Set on created-events: the aggregate class the event creates."""
+    """On a created-event: the aggregate class it creates (set by :class:`Aggregate`)."""
 
     originator_id: str
     originator_version: int
@@ -145,6 +147,18 @@ class Aggregate:
     """Minimal event-sourced aggregate: state changes only by applying events."""
 
     PREFIX: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wire the aggregate to its created-event: the one event class defined in its
+        body with ``creates = True``."""
+        super().__init_subclass__(**kwargs)
+        created = [value for value in vars(cls).values()
+                   if isinstance(value, type) and issubclass(value, DomainEvent)
+                   and value.__dict__.get("creates", False)]
+        if len(created) != 1:
+            raise TypeError(f"aggregate {cls.__name__} needs exactly one event class with "
+                            f"creates = True, not {len(created)}")
+        created[0].aggregate_class = cls
 
     _id: str
     _version: int

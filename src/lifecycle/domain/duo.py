@@ -96,6 +96,7 @@ class Duo(Aggregate):
     # ---------------------------------------------------------------- events
     class Recruited(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Duo.Recruited"
+        creates: ClassVar[bool] = True
         programme_id: str
         site_id: str
         mentee_id: ContractId
@@ -430,7 +431,3 @@ class Duo(Aggregate):
             raise PredecessorInvalid(
                 f"predecessor duo '{self.contract_id}' is not closed with 'rematched' on or "
                 f"before {meta.occurred_on}", field="predecessor_duo_id")
-
-
-
-Duo.Recruited.aggregate_class = Duo

@@ -24,6 +24,7 @@ class AppliedCommand(Aggregate):
 
     class Applied(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.AppliedCommand.Applied"
+        creates: ClassVar[bool] = True
         digest: str
         """SHA-256 of the command's canonical JSON (key order does not matter)."""
 
@@ -56,6 +57,7 @@ class AppliedContent(Aggregate):
 
     class Applied(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.AppliedContent.Applied"
+        creates: ClassVar[bool] = True
 
     @classmethod
     def record(cls, meta: EventMeta, digest: str) -> AppliedContent:
@@ -77,6 +79,7 @@ class Departure(Aggregate):
 
     class Recorded(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Departure.Recorded"
+        creates: ClassVar[bool] = True
         duo_id: str
         """The duo the departure was recorded on."""
 
@@ -104,6 +107,7 @@ class Succession(Aggregate):
 
     class Claimed(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Succession.Claimed"
+        creates: ClassVar[bool] = True
         successor_duo_id: str
 
         def apply(self, aggregate: Succession) -> None:
@@ -120,9 +124,3 @@ class Succession(Aggregate):
             )
         return cls._create(cls.Claimed, predecessor_duo_id, meta,
                            successor_duo_id=successor_duo_id)
-
-
-AppliedCommand.Applied.aggregate_class = AppliedCommand
-AppliedContent.Applied.aggregate_class = AppliedContent
-Departure.Recorded.aggregate_class = Departure
-Succession.Claimed.aggregate_class = Succession

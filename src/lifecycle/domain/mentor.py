@@ -39,6 +39,7 @@ class Mentor(Aggregate):
 
     class Registered(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Mentor.Registered"
+        creates: ClassVar[bool] = True
         programme_id: str
         site_id: str
         department: Text
@@ -137,6 +138,3 @@ class Mentor(Aggregate):
                 f"(modules missing: {', '.join(missing)})",
                 field="mentor_id",
             )
-
-
-Mentor.Registered.aggregate_class = Mentor

@@ -22,6 +22,7 @@ class Programme(Aggregate):
 
     class Opened(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Programme.Opened"
+        creates: ClassVar[bool] = True
         name: Text
         country: CountryCode
         policy: Policy = Policy()
@@ -47,6 +48,3 @@ class Programme(Aggregate):
                 f"'{self.contract_id}' opened on {self.opened_on}",
                 field="occurred_on",
             )
-
-
-Programme.Opened.aggregate_class = Programme

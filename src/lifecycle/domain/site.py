@@ -21,6 +21,7 @@ class Site(Aggregate):
 
     class Registered(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Site.Registered"
+        creates: ClassVar[bool] = True
         programme_id: str
         name: Text
         setting: Setting
@@ -46,6 +47,3 @@ class Site(Aggregate):
                 f"not '{programme_id}'",
                 field=field,
             )
-
-
-Site.Registered.aggregate_class = Site
