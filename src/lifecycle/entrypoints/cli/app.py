@@ -4,7 +4,7 @@ one-line usage errors, date and time options, JSON output, progress bars."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -80,10 +80,33 @@ def echo_json(value: Any) -> None:
     click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
 
-def progress_bar(total: int | None, label: str) -> Any:
-    """A progress bar on an interactive standard error; nothing otherwise."""
-    return click.progressbar(length=total, label=label, file=sys.stderr,
-                             show_pos=True) if sys.stderr.isatty() else None
+Advance = Callable[..., None]
+"""``advance(done, total=None)``: the count done so far (and the total, once known)."""
+
+
+@contextmanager
+def progress(label: str, total: int | None = None) -> Iterator[Advance]:
+    """A progress bar on an interactive standard error (nothing otherwise), moved by the
+    callback it yields; the bar is drawn from the first call (which may bring the
+    total) and finished on leaving."""
+    if not sys.stderr.isatty():
+        yield lambda done, total=None: None
+        return
+    bars: list[Any] = []
+    reached = [0]
+
+    def advance(done: int, known: int | None = None) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=known if known is not None else total,
+                                          label=label, file=sys.stderr, show_pos=True))
+        bars[0].update(done - reached[0])
+        reached[0] = done
+
+    try:
+        yield advance
+    finally:
+        if bars:
+            bars[0].render_finish()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

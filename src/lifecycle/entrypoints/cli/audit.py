@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from lifecycle.adapters.audit import ChainReader, Digest, make_digest, verify
-from lifecycle.entrypoints.cli.app import Context, cli, echo_json, fail, progress_bar
+from lifecycle.entrypoints.cli.app import Context, cli, echo_json, fail, progress
 
 
 @cli.group("audit")
@@ -57,10 +57,8 @@ def audit_verify_command(obj: Context, digest_file: str | None, as_json: bool,
             digest = Digest.from_json(json.loads(Path(digest_file).read_text()))
         except (OSError, ValueError) as exc:
             fail(f"cannot read digest '{digest_file}': {exc}")
-    bar = progress_bar(None, "verifying")
-    result = verify(_chain_reader(obj), digest,
-                    progress=(lambda n: bar.update(n - bar.pos)) if bar else None,
-                    processes=processes)
+    with progress("verifying") as advance:
+        result = verify(_chain_reader(obj), digest, progress=advance, processes=processes)
     if as_json:
         click.echo(json.dumps(result.as_json()))
     elif result.ok:

@@ -18,7 +18,7 @@ from lifecycle.entrypoints.cli.app import (
     fail,
     open_input,
     parse_timestamp,
-    progress_bar,
+    progress,
 )
 
 
@@ -34,21 +34,8 @@ def import_command(obj: Context, file: str, as_json: bool, batch_size: int) -> N
 
     with open_input(file) as handle:
         engine = obj.engine
-        total = _count_lines(file)
-        bar = progress_bar(total, "importing")
-        done = [0]
-
-        def advance(line: int) -> None:
-            if bar is not None:
-                bar.update(line - done[0])
-            done[0] = line
-
-        importer = Importer(engine, batch_size=batch_size, progress=advance)
-        if bar is not None:
-            with bar:
-                result = importer.run(handle)
-        else:
-            result = importer.run(handle)
+        with progress("importing", _count_lines(file)) as advance:
+            result = Importer(engine, batch_size=batch_size, progress=advance).run(handle)
     # The views follow at once, so the next query has nothing left to catch up.
     obj.views.catch_up()
     if as_json:

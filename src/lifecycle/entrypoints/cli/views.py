@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
@@ -15,7 +14,7 @@ from lifecycle.entrypoints.cli.app import (
     fail,
     parse_date,
     parse_timestamp,
-    progress_bar,
+    progress,
 )
 from projections.publish import DEFAULT_THRESHOLD, MIN_THRESHOLD
 from projections.publish import publish as published
@@ -132,19 +131,8 @@ def projections_group() -> None:
 @click.pass_obj
 def projections_rebuild_command(obj: Context, processes: int | None) -> None:
     """Drop every view and rebuild it from the event log."""
-    bars: list[Any] = []
-    done = [0]
-
-    def advance(count: int, total: int) -> None:
-        if not bars:
-            bars.append(progress_bar(total, "rebuilding"))
-        if bars[0] is not None:
-            bars[0].update(count - done[0])
-        done[0] = count
-
-    count = obj.views.rebuild(progress=advance, processes=processes)
-    if bars and bars[0] is not None:
-        bars[0].render_finish()
+    with progress("rebuilding") as advance:
+        count = obj.views.rebuild(progress=advance, processes=processes)
     click.echo(f"rebuilt every view from {count} events")
 
 
