@@ -39,6 +39,7 @@ from typing import Any, Final
 from projections import schema as s
 from projections.dialect import Dialect
 from projections.report import UnknownProgramme
+from projections.views import ACTIVE, MATCHED, RECRUITED, SELECTED
 
 REASONS: Final[tuple[str, ...]] = (
     "first_meeting_overdue", "contact_overdue", "review_overdue", "beyond_max_duration",
@@ -57,10 +58,10 @@ class NotSelected(ValueError):
 def _state(day: int, selected: int, matched: int, activated: int) -> str:
     """The state at ``day`` of a duo open then."""
     if activated <= day:
-        return "active"
+        return ACTIVE
     if matched <= day:
-        return "matched"
-    return "selected" if selected <= day else "recruited"
+        return MATCHED
+    return SELECTED if selected <= day else RECRUITED
 
 
 # ---------------------------------------------------------------------- attention
@@ -159,18 +160,18 @@ def _attention_row(cursor: Any, dialect: Dialect, programme_id: str, found: Any,
      deregistered_on, departed_on, windows, reviews) = found
     state = _state(day, selected, matched, activated)
     reasons = []
-    if state == "matched" and day - matched > first_meeting:
+    if state == MATCHED and day - matched > first_meeting:
         reasons.append("first_meeting_overdue")
-    if state == "active":
+    if state == ACTIVE:
         if settled > day:  # contacts changed after as_of: count those by then
             last_contact = _last_contact(cursor, dialect, duo_id, text)
         if day - max(last_contact, activated) > interval:
             reasons.append("contact_overdue")
     if reviews is not None and windows >= 1 and reviews < (first if windows == 1 else 1):
         reasons.append("review_overdue")
-    if state == "active" and day - activated > longest:
+    if state == ACTIVE and day - activated > longest:
         reasons.append("beyond_max_duration")
-    if state in ("matched", "active") and deregistered_on is not None \
+    if state in (MATCHED, ACTIVE) and deregistered_on is not None \
             and deregistered_on <= text:
         reasons.append("mentor_deregistered")
     if departed_on is not None and departed_on <= text:
@@ -375,13 +376,13 @@ def _suggested_duo(cursor: Any, dialect: Dialect, duo_id: str, as_of: date,
         if matched is None:
             raise NotSelected(f"duo '{duo_id}' was never matched")
         as_of = date.fromisoformat(matched)
-        state = "selected"
+        state = SELECTED
     else:
         text = as_of.isoformat()
         open_then = closed is None or closed > text
-        state = ("selected" if selected is not None and selected <= text and open_then
+        state = (SELECTED if selected is not None and selected <= text and open_then
                  and (matched is None or matched > text) else "other")
-        if state != "selected":
+        if state != SELECTED:
             raise NotSelected(f"duo '{duo_id}' is not in 'selected' on {text}")
     return _Duo(programme_id, site_id, department,
                 tuple(shifts.split(",")) if shifts else (), mentor_id, state), as_of

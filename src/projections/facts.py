@@ -47,15 +47,17 @@ from datetime import date
 from itertools import chain
 from typing import Final
 
+from lifecycle.domain.states import DuoState
 from lifecycle.domain.vocabulary import CloseReason
-from projections.views import DuoView, as_recorded
+from projections.views import STATES, DuoView, as_recorded
 
 NEVER: Final = 2**31 - 1
 """The day of a thing that has not happened."""
 
 CLOSE_REASONS: Final[tuple[str, ...]] = tuple(r.value for r in CloseReason)
-OPEN_STATES: Final[tuple[str, ...]] = ("recruited", "selected", "matched", "active")
-ACTIVE: Final = OPEN_STATES.index("active")
+OPEN_STATES: Final[tuple[str, ...]] = STATES[:-1]
+"""Every state but ``closed``, in lifecycle order (a closed duo's ``closed_from``)."""
+ACTIVE: Final = OPEN_STATES.index(DuoState.ACTIVE.value)
 DROPOUT_CODES: Final = frozenset(
     i for i, reason in enumerate(CloseReason) if reason.is_dropout)
 PSYCHOSOCIAL: Final = 1

@@ -29,7 +29,13 @@ from lifecycle.domain.mentor import Mentor
 from lifecycle.domain.programme import Programme
 from lifecycle.domain.site import Site
 from projections.views import (
+    ACTIVE,
+    CAREER,
+    CLOSED,
     CORRECTABLE,
+    MATCHED,
+    PSYCHOSOCIAL,
+    SELECTED,
     ContactView,
     CorrectionView,
     DuoView,
@@ -138,13 +144,13 @@ def _recruited(model: ReadModel, key: str, version: int, p: Payload) -> None:
 
 def _selected(model: ReadModel, key: str, version: int, p: Payload) -> None:
     duo = _touch(model, key, version)
-    duo.state = "selected"
+    duo.state = SELECTED
     duo.selected_on, duo.selected_at = p["occurred_on"], canonical_timestamp(p["timestamp"])
 
 
 def _matched(model: ReadModel, key: str, version: int, p: Payload) -> None:
     duo = _touch(model, key, version)
-    duo.state = "matched"
+    duo.state = MATCHED
     duo.mentor_id, duo.mentor_kind = p["mentor_id"], p["mentor_kind"]
     duo.shift_overlap, duo.same_department = p["shift_overlap"], p["same_department"]
     duo.matched_on, duo.matched_at = p["occurred_on"], canonical_timestamp(p["timestamp"])
@@ -152,13 +158,13 @@ def _matched(model: ReadModel, key: str, version: int, p: Payload) -> None:
 
 def _activated(model: ReadModel, key: str, version: int, p: Payload) -> None:
     duo = _touch(model, key, version)
-    duo.state = "active"
+    duo.state = ACTIVE
     duo.activated_on, duo.activated_at = p["occurred_on"], canonical_timestamp(p["timestamp"])
 
 
 def _closed(model: ReadModel, key: str, version: int, p: Payload) -> None:
     duo = _touch(model, key, version)
-    duo.closed_from, duo.state = duo.state, "closed"
+    duo.closed_from, duo.state = duo.state, CLOSED
     duo.closed_on, duo.closed_at = p["occurred_on"], canonical_timestamp(p["timestamp"])
     duo.close_reason, duo.initiated_by = p["reason"], p.get("initiated_by")
     duo.exit_interview = p.get("exit_interview", False)
@@ -169,7 +175,7 @@ def _contact_logged(model: ReadModel, key: str, version: int, p: Payload) -> Non
     contact_id, functions = p["contact_id"], p["functions"]
     duo.contacts[contact_id] = ContactView(
         contact_id, shared(p["occurred_on"]), canonical_timestamp(p["timestamp"]), version,
-        p["minutes"], shared(p["mode"]), "psychosocial" in functions, "career" in functions)
+        p["minutes"], shared(p["mode"]), PSYCHOSOCIAL in functions, CAREER in functions)
     model.changes.contacts.add((key, contact_id))
 
 

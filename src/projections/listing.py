@@ -11,7 +11,17 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from projections.views import DuoView, ReadModel, as_recorded, canonical_timestamp
+from projections.views import (
+    ACTIVE,
+    CLOSED,
+    MATCHED,
+    RECRUITED,
+    SELECTED,
+    DuoView,
+    ReadModel,
+    as_recorded,
+    canonical_timestamp,
+)
 
 COLUMNS = ("duo_id", "programme_id", "site_id", "mentor_id", "state", "recruited_on",
            "selected_on", "matched_on", "activated_on", "closed_on", "close_reason",
@@ -67,8 +77,8 @@ def duo_row(duo: DuoView, model: ReadModel, as_of: date,
     matched = _by(duo.matched_on, duo.matched_at, day, as_at)
     activated = _by(duo.activated_on, duo.activated_at, day, as_at)
     closed = _by(duo.closed_on, duo.closed_at, day, as_at)
-    state = ("closed" if closed else "active" if activated else "matched" if matched
-             else "selected" if selected else "recruited")
+    state = (CLOSED if closed else ACTIVE if activated else MATCHED if matched
+             else SELECTED if selected else RECRUITED)
     count = minutes = 0
     last: str | None = None
     for contact in duo.contacts.values():
@@ -85,7 +95,7 @@ def duo_row(duo: DuoView, model: ReadModel, as_of: date,
         end = date.fromisoformat(closed) if closed else as_of
         active_days = (end - date.fromisoformat(activated)).days
     overdue = False
-    if state == "active" and activated is not None:
+    if state == ACTIVE and activated is not None:
         programme = model.programmes.get(duo.programme_id)
         interval = programme.contact_interval_days if programme else 14
         overdue = (as_of - date.fromisoformat(last or activated)).days > interval

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lifecycle.domain.vocabulary import DROPOUT_REASONS
-from projections import survival
+from projections import survival, views
 from projections.facts import (
     ACTIVE,
     CLOSE_REASONS,
@@ -46,7 +46,7 @@ from projections.facts import (
     duo_facts,
 )
 from projections.summaries import summary
-from projections.views import ReadModel, canonical_timestamp
+from projections.views import STATES, ReadModel, canonical_timestamp
 
 SURVIVAL_DAYS: Final = (30, 90, 182, 365)
 BENCHMARK_MINUTES: Final = 240
@@ -326,8 +326,7 @@ class _Tally:
         curve = survival.fit_arrays(m.active_days, m.dropped)
         return {
             "duos": {"total": total,
-                     "by_state": dict(zip((*OPEN_STATES, "closed"), m.by_state,
-                                          strict=True))},
+                     "by_state": dict(zip(STATES, m.by_state, strict=True))},
             "duration": {
                 "time_to_match_days": summary(m.to_match, whole=True),
                 "time_to_first_meeting_days": summary(m.to_meeting, whole=True),
@@ -335,7 +334,7 @@ class _Tally:
             },
             "contact_frequency": {
                 "contacts": m.contacts,
-                "by_function": {"psychosocial": m.psychosocial, "career": m.career},
+                "by_function": {views.PSYCHOSOCIAL: m.psychosocial, views.CAREER: m.career},
                 "contacts_per_30_days": summary(m.per_30, whole=False),
                 "overdue_active_duos": m.overdue,
             },

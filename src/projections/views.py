@@ -18,9 +18,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final
 
-from lifecycle.domain.vocabulary import Module
+from lifecycle.domain.states import DuoState
+from lifecycle.domain.vocabulary import Function, Module
 
 MODULES: tuple[str, ...] = tuple(m.value for m in Module)
+STATES: tuple[str, ...] = tuple(s.value for s in DuoState)
+"""The duo's states in lifecycle order (``recruited`` … ``closed``): the records hold
+these plain strings (the values of :class:`~lifecycle.domain.states.DuoState`)."""
+RECRUITED, SELECTED, MATCHED, ACTIVE, CLOSED = STATES
+PSYCHOSOCIAL, CAREER = Function.PSYCHOSOCIAL.value, Function.CAREER.value
 
 
 def canonical_timestamp(value: datetime | str) -> str:
@@ -182,7 +188,7 @@ class DuoView:
     recruited_on: str
     recruited_at: str
     version: int
-    state: str = "recruited"
+    state: str = RECRUITED
     successor_duo_id: str | None = None
     selected_on: str | None = None
     selected_at: str | None = None

@@ -6,6 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from lifecycle.domain.states import DuoState
+from lifecycle.domain.vocabulary import (
+    CloseReason,
+    ContactMode,
+    Function,
+    InitiatedBy,
+    MentorKind,
+    Module,
+    NewcomerKind,
+)
+
 Command = dict[str, Any]
 
 # Within one day, set-up comes before mentors and mentors before duos, so a match may
@@ -14,8 +25,7 @@ _PRIO_SETUP: Final = 0
 _PRIO_MENTOR: Final = 1
 _PRIO_DUO: Final = 2
 
-MODULES: Final = ("introduction", "communication", "interpersonal", "pedagogical",
-                  "organisational")
+MODULES: Final[tuple[str, ...]] = tuple(Module)
 _DEPARTMENTS: Final = ("wing-A", "wing-B", "wing-C", "reception", "security", "workshop",
                        "healthcare", "education")
 _SHIFT_BAG: Final[tuple[tuple[str, ...], ...]] = (
@@ -23,41 +33,47 @@ _SHIFT_BAG: Final[tuple[tuple[str, ...], ...]] = (
     ("early", "late"), ("late", "night"), ("early", "night"), ("early", "late", "night"),
     ("day",), (),
 )
-_MODE_BAG: Final = ("in_person",) * 8 + ("phone",) * 4 + ("on_shift",) * 3 + (
-    "message",) * 3 + ("video",) * 2
-_MINUTES: Final = {"in_person": (30, 120), "phone": (10, 45), "on_shift": (10, 60),
-                   "message": (10, 20), "video": (20, 60)}
+_M = ContactMode
+_MODE_BAG: Final = ((_M.IN_PERSON,) * 8 + (_M.PHONE,) * 4 + (_M.ON_SHIFT,) * 3
+                    + (_M.MESSAGE,) * 3 + (_M.VIDEO,) * 2)
+_MINUTES: Final = {_M.IN_PERSON: (30, 120), _M.PHONE: (10, 45), _M.ON_SHIFT: (10, 60),
+                   _M.MESSAGE: (10, 20), _M.VIDEO: (20, 60)}
+_F = Function
 _FUNCTION_BAG: Final[tuple[tuple[str, ...], ...]] = (
-    (("psychosocial",),) * 5 + (("career",),) * 2 + (("psychosocial", "career"),) * 3
-    + (("career", "psychosocial"),))
-_NEWCOMER_BAG: Final = ("new_to_profession",) * 6 + ("transferred",) * 2 + ("new_setting",) * 2
+    ((_F.PSYCHOSOCIAL,),) * 5 + ((_F.CAREER,),) * 2 + ((_F.PSYCHOSOCIAL, _F.CAREER),) * 3
+    + ((_F.CAREER, _F.PSYCHOSOCIAL),))
+_N = NewcomerKind
+_NEWCOMER_BAG: Final[tuple[str, ...]] = (
+    (_N.NEW_TO_PROFESSION,) * 6 + (_N.TRANSFERRED,) * 2 + (_N.NEW_SETTING,) * 2)
 
 _STAGES: Final = ("recruit", "select", "match", "activate", "close")
 _RECRUIT, _SELECT, _MATCH, _ACTIVATE, _CLOSE = range(5)
 
-_DROPOUT_REASONS_BY_STAGE: Final = {
-    "recruited": ("mentee_withdrew",) * 5 + ("mentee_left_service",) * 3 + ("other",) * 2,
-    "selected": ("mentee_withdrew",) * 4 + ("mentee_left_service",) * 3
-    + ("no_mentor_available",) * 2 + ("other",),
-    "matched": ("mismatch",) * 4 + ("mentee_withdrew",) * 2 + ("mentor_withdrew",) * 2
-    + ("mentor_left_service", "mentee_left_service", "other"),
-    "active": ("mentee_withdrew",) * 5 + ("mentor_withdrew",) * 3
-    + ("mentee_left_service",) * 4 + ("mentor_left_service",) * 3 + ("mismatch",) * 3
-    + ("other",),
+_R = CloseReason
+_DROPOUT_REASONS_BY_STAGE: Final[dict[str, tuple[str, ...]]] = {
+    DuoState.RECRUITED: (_R.MENTEE_WITHDREW,) * 5 + (_R.MENTEE_LEFT_SERVICE,) * 3
+    + (_R.OTHER,) * 2,
+    DuoState.SELECTED: (_R.MENTEE_WITHDREW,) * 4 + (_R.MENTEE_LEFT_SERVICE,) * 3
+    + (_R.NO_MENTOR_AVAILABLE,) * 2 + (_R.OTHER,),
+    DuoState.MATCHED: (_R.MISMATCH,) * 4 + (_R.MENTEE_WITHDREW,) * 2
+    + (_R.MENTOR_WITHDREW,) * 2 + (_R.MENTOR_LEFT_SERVICE, _R.MENTEE_LEFT_SERVICE, _R.OTHER),
+    DuoState.ACTIVE: (_R.MENTEE_WITHDREW,) * 5 + (_R.MENTOR_WITHDREW,) * 3
+    + (_R.MENTEE_LEFT_SERVICE,) * 4 + (_R.MENTOR_LEFT_SERVICE,) * 3 + (_R.MISMATCH,) * 3
+    + (_R.OTHER,),
 }
-_INITIATORS: Final = {
-    "completed": ("coordinator",),
-    "programme_ended": ("organisation",),
-    "rematched": ("coordinator",),
-    "mentee_withdrew": ("mentee",),
-    "mentor_withdrew": ("mentor",),
-    "mentee_left_service": ("organisation", "mentee"),
-    "mentor_left_service": ("organisation", "mentor"),
-    "mismatch": ("coordinator", "mentee", "mentor"),
-    "no_mentor_available": ("coordinator",),
-    "other": ("mentee", "mentor", "coordinator", "organisation"),
+_I = InitiatedBy
+_INITIATORS: Final[dict[str, tuple[str, ...]]] = {
+    _R.COMPLETED: (_I.COORDINATOR,),
+    _R.PROGRAMME_ENDED: (_I.ORGANISATION,),
+    _R.REMATCHED: (_I.COORDINATOR,),
+    _R.MENTEE_WITHDREW: (_I.MENTEE,),
+    _R.MENTOR_WITHDREW: (_I.MENTOR,),
+    _R.MENTEE_LEFT_SERVICE: (_I.ORGANISATION, _I.MENTEE),
+    _R.MENTOR_LEFT_SERVICE: (_I.ORGANISATION, _I.MENTOR),
+    _R.MISMATCH: (_I.COORDINATOR, _I.MENTEE, _I.MENTOR),
+    _R.NO_MENTOR_AVAILABLE: (_I.COORDINATOR,),
+    _R.OTHER: (_I.MENTEE, _I.MENTOR, _I.COORDINATOR, _I.ORGANISATION),
 }
-NON_DROPOUT_REASONS: Final = frozenset({"completed", "programme_ended", "rematched"})
 
 # Per-duo probabilities, tuned so that about a third of all duos drop out early (the
 # pilot's experience); the tests hold the measured rate to a band.
@@ -103,14 +119,14 @@ _PILOT: Final = (
                    ("adult", "adult", "mixed", "youth"),
                    {"min_duration_days": 182, "max_duration_days": 365,
                     "contact_interval_days": 14, "first_meeting_within_days": 14,
-                    "mentor_kinds": ["peer", "supervisor"], "require_trained_mentor": True}),
+                    "mentor_kinds": [*MentorKind], "require_trained_mentor": True}),
     _ProgrammeSpec("PT", "Portuguese prison-staff mentoring pilot", 0.25, 1, 21, 200, 500,
                    ("youth", "youth", "adult"),
                    {"min_duration_days": 120, "max_duration_days": 240,
                     "contact_interval_days": 10, "first_meeting_within_days": 7}),
     _ProgrammeSpec("RO", "Romanian prison-staff mentoring pilot", 0.25, 2, 10, 270, 545,
                    ("adult", "mixed", "youth", "mixed", "adult"),
-                   {"mentor_kinds": ["peer"], "require_trained_mentor": False,
+                   {"mentor_kinds": [MentorKind.PEER], "require_trained_mentor": False,
                     "contact_interval_days": 21}),
     _ProgrammeSpec("GR", "Greek prison-staff mentoring pilot", 0.20, 3, 18, 180, 480,
                    ("adult", "mixed", "youth"), None),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from lifecycle.simulate.pilot import NON_DROPOUT_REASONS, _ProgrammeSpec
+from lifecycle.domain.vocabulary import NON_DROPOUT_REASONS, MentorKind
+from lifecycle.simulate.pilot import _ProgrammeSpec
 
 
 @dataclass(slots=True)
@@ -72,7 +73,7 @@ class _DuoPlan:
     closed: int = 0
     reason: str = "other"
     mentor: _Mentor | None = None
-    mentor_kind: str = "peer"
+    mentor_kind: str = MentorKind.PEER
     mean_gap: float = 7.0
     """Mean days between two contacts, for this duo."""
     contacts: int = 0

@@ -10,6 +10,15 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
+from lifecycle.domain.states import DuoState
+from lifecycle.domain.vocabulary import (
+    CloseReason,
+    MentorKind,
+    Phase,
+    Respondent,
+    RetractReason,
+    Setting,
+)
 from lifecycle.simulate.pilot import (
     _ACTIVATE,
     _CLOSE,
@@ -129,12 +138,12 @@ class _Simulation:
                 max_days=policy.get("max_duration_days", 365),
                 interval=policy.get("contact_interval_days", 14),
                 first_within=policy.get("first_meeting_within_days", 14),
-                mentor_kinds=tuple(policy.get("mentor_kinds", ("peer", "supervisor"))),
+                mentor_kinds=tuple(policy.get("mentor_kinds", tuple(MentorKind))),
                 require_trained=policy.get("require_trained_mentor", True),
                 budget=budget,
             )
             settings = spec.settings + tuple(
-                rng.choice(("adult", "youth", "mixed")) for _ in range(extra_sites))
+                rng.choice(tuple(Setting)) for _ in range(extra_sites))
             for number, setting in enumerate(settings, start=1):
                 prog.sites.append(_Site(
                     site_id=f"{prog.prefix}.site-{number:02d}",
@@ -293,11 +302,11 @@ class _Simulation:
         )
         self._plan_lifecycle(plan, predecessor)
         self._apply_programme_end(plan)
-        if plan.reason == "rematched":
+        if plan.reason == CloseReason.REMATCHED:
             if plan.closed <= prog.end - 30 and prog.budget > 0:
                 prog.budget -= 1  # the successor's recruit
             else:
-                plan.reason = "mismatch"
+                plan.reason = CloseReason.MISMATCH
         return plan
 
     def _plan_lifecycle(self, plan: _DuoPlan, predecessor: _DuoPlan | None) -> None:
@@ -306,27 +315,29 @@ class _Simulation:
         first = predecessor is None
         recruited = plan.recruited
         if first and rng.random() < _P_DROP_RECRUITED:
-            self._close(plan, recruited + rng.randint(1, 21), "recruited")
+            self._close(plan, recruited + rng.randint(1, 21), DuoState.RECRUITED)
             return
         selected = plan.selected = recruited + min(10, 1 + int(rng.expovariate(1 / 3)))
         if rng.random() < _P_DROP_SELECTED:
-            self._close(plan, selected + rng.randint(3, 35), "selected")
+            self._close(plan, selected + rng.randint(3, 35), DuoState.SELECTED)
             return
         target = selected + (rng.randint(7, 35) if first else rng.randint(3, 14))
         picked = self._pick_mentor(plan, target, latest=recruited + 60,
                                    exclude=predecessor.mentor if predecessor else None)
         if picked is None:
-            self._close(plan, selected + rng.randint(14, 45), "selected", "no_mentor_available")
+            self._close(plan, selected + rng.randint(14, 45), DuoState.SELECTED,
+                        CloseReason.NO_MENTOR_AVAILABLE)
             return
         plan.mentor, matched = picked
         plan.matched = matched
         plan.mentor_kind = self._mentor_kind(prog, plan.mentor)
         fate = rng.random()
         if first and fate < _P_REMATCH_MATCHED:
-            self._close(plan, matched + rng.randint(2, 25), "matched", "rematched")
+            self._close(plan, matched + rng.randint(2, 25), DuoState.MATCHED,
+                        CloseReason.REMATCHED)
             return
         if fate < _P_REMATCH_MATCHED + _P_DROP_MATCHED:
-            self._close(plan, matched + rng.randint(2, 25), "matched")
+            self._close(plan, matched + rng.randint(2, 25), DuoState.MATCHED)
             return
         # The first meeting usually happens within the policy's window, now and then later.
         activated = plan.activated = matched + min(
@@ -336,14 +347,15 @@ class _Simulation:
             full += rng.randint(1, 30)
         fate = rng.random()
         if first and fate < _P_REMATCH_ACTIVE:
-            self._close(plan, activated + rng.randint(14, 120), "active", "rematched")
+            self._close(plan, activated + rng.randint(14, 120), DuoState.ACTIVE,
+                        CloseReason.REMATCHED)
         elif fate < _P_REMATCH_ACTIVE + _P_DROP_ACTIVE:
             length = 3 + int(rng.expovariate(1 / 75))
             if length >= full:
                 length = rng.randint(3, full - 1)
-            self._close(plan, activated + length, "active")
+            self._close(plan, activated + length, DuoState.ACTIVE)
         else:
-            self._close(plan, activated + full, "active", "completed")
+            self._close(plan, activated + full, DuoState.ACTIVE, CloseReason.COMPLETED)
 
     def _pick_mentor(self, plan: _DuoPlan, target: int, latest: int,
                      exclude: _Mentor | None) -> tuple[_Mentor, int] | None:
@@ -372,11 +384,12 @@ class _Simulation:
 
     def _mentor_kind(self, prog: _Programme, mentor: _Mentor) -> str:
         kinds = prog.mentor_kinds
-        if "peer" not in kinds:
+        if MentorKind.PEER not in kinds:
             return kinds[0]
-        if "supervisor" in kinds and self.rng.random() < (0.35 if mentor.years >= 15 else 0.1):
-            return "supervisor"
-        return "peer"
+        if MentorKind.SUPERVISOR in kinds and self.rng.random() < (
+                0.35 if mentor.years >= 15 else 0.1):
+            return MentorKind.SUPERVISOR
+        return MentorKind.PEER
 
     def _close(self, plan: _DuoPlan, day: int, stage: str, reason: str | None = None) -> None:
         plan.closed = day
@@ -389,7 +402,7 @@ class _Simulation:
         if plan.closed <= end:
             return
         plan.closed = end
-        plan.reason = "programme_ended"
+        plan.reason = CloseReason.PROGRAMME_ENDED
         if plan.selected is not None and plan.selected > end:
             plan.selected = None
         if plan.selected is None or (plan.matched is not None and plan.matched > end):
@@ -412,21 +425,21 @@ class _Simulation:
             self._at(following_day, _PRIO_DUO, _Simulation._on_stage, plan, following)
         if stage == _RECRUIT:
             if rng.random() < 0.9:
-                self._survey_at(plan, day + rng.randint(0, 12), "mentee", "pre")
+                self._survey_at(plan, day + rng.randint(0, 12), Respondent.MENTEE, Phase.PRE)
             review = day + rng.randint(10, 30)
             if review <= closed:
                 self._at(review, _PRIO_DUO, _Simulation._on_review, plan, None)
         elif stage == _MATCH:
             pre = day + rng.randint(0, 10)
             if rng.random() < 0.85 and pre <= closed:
-                self._survey_at(plan, pre, "mentor", "pre")
+                self._survey_at(plan, pre, Respondent.MENTOR, Phase.PRE)
         elif stage == _ACTIVATE:
             first_contact = day if rng.random() < 0.85 else day + rng.randint(1, 5)
             if first_contact <= closed:
                 self._at(first_contact, _PRIO_DUO, _Simulation._on_contact_due, plan, None)
         elif stage == _CLOSE:
             self._schedule_post_surveys(plan)
-            if plan.reason == "rematched":
+            if plan.reason == CloseReason.REMATCHED:
                 successor = self._plan_duo(plan.programme, plan.site,
                                            day + rng.randint(0, 10), plan)
                 self._at(successor.recruited, _PRIO_DUO, _Simulation._on_stage, successor, _RECRUIT)
@@ -495,13 +508,13 @@ class _Simulation:
             logged = entry + rng.randint(0, 2)
             self._at(logged, _PRIO_DUO, _Simulation._emit, plan, duplicate)
             self._at(logged + rng.randint(0, 14), _PRIO_DUO, _Simulation._on_retract, plan,
-                     (duplicate["contact_id"], "duplicate"))
+                     (duplicate["contact_id"], RetractReason.DUPLICATE))
         elif draw < _P_DUPLICATE + _P_WRONG_DUO:
             self._at(entry + rng.randint(0, 30), _PRIO_DUO, _Simulation._on_retract, plan,
-                     (cmd["contact_id"], "wrong_duo"))
+                     (cmd["contact_id"], RetractReason.WRONG_DUO))
         elif draw < _P_DUPLICATE + _P_WRONG_DUO + _P_DID_NOT_HAPPEN:
             self._at(entry + rng.randint(0, 30), _PRIO_DUO, _Simulation._on_retract, plan,
-                     (cmd["contact_id"], "did_not_happen"))
+                     (cmd["contact_id"], RetractReason.DID_NOT_HAPPEN))
 
     def _on_retract(self, plan: _DuoPlan, payload: tuple[str, str], day: int) -> Command:
         contact_id, reason = payload
@@ -525,9 +538,9 @@ class _Simulation:
         rng = self.rng
         went_well = not plan.dropout and plan.activated is not None
         if rng.random() < (0.8 if went_well else 0.3 if plan.activated else 0.1):
-            self._survey_at(plan, plan.closed + rng.randint(1, 30), "mentee", "post")
+            self._survey_at(plan, plan.closed + rng.randint(1, 30), Respondent.MENTEE, Phase.POST)
         if plan.matched is not None and rng.random() < (0.75 if went_well else 0.3):
-            self._survey_at(plan, plan.closed + rng.randint(1, 30), "mentor", "post")
+            self._survey_at(plan, plan.closed + rng.randint(1, 30), Respondent.MENTOR, Phase.POST)
 
     def _survey_at(self, plan: _DuoPlan, day: int, respondent: str, phase: str) -> None:
         self._at(day, _PRIO_DUO, _Simulation._on_survey, plan, (respondent, phase))
@@ -535,8 +548,8 @@ class _Simulation:
     def _on_survey(self, plan: _DuoPlan, payload: tuple[str, str], day: int) -> Command:
         rng = self.rng
         respondent, phase = payload
-        lift = 1 if phase == "post" and not plan.dropout else 0
-        steady = 1 if respondent == "mentor" else 0
+        lift = 1 if phase == Phase.POST and not plan.dropout else 0
+        steady = 1 if respondent == Respondent.MENTOR else 0
         scores = {
             "wellbeing": min(5, rng.randint(2, 4) + lift),
             "stress": max(1, rng.randint(2, 5) - lift - steady),
