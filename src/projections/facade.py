@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from lifecycle.adapters.store import StoreTarget, connect, setup_lock
+from projections import coordinator
 from projections import publish as publishing
 from projections.catchup import ViewStatus, catch_up, status
 from projections.compare import RowDifference, compare_with_rebuild
@@ -153,10 +154,55 @@ class Views:
 
     def duos(self, as_of: date, *, state: str | None = None, programme: str | None = None,
              site: str | None = None, overdue: bool = False,
-             as_at: datetime | None = None, catch_up: bool = True) -> list[DuoRow]:
-        """The per-duo view at ``as_of``, filtered."""
+             as_at: datetime | None = None, catch_up: bool = True,
+             reason: str | None = None) -> list[DuoRow]:
+        """The per-duo view at ``as_of``, filtered; with ``reason`` (one of
+        :data:`projections.coordinator.REASONS`), only the duos needing attention for it.
+        """
         if catch_up:
             self.catch_up()
         model = load_read_model(self.conn, programme)
-        return list_duos(model, as_of, state=state, programme=programme, site=site,
+        rows = list_duos(model, as_of, state=state, programme=programme, site=site,
                          overdue=overdue, as_at=as_at)
+        if reason is not None:
+            wanted = {r.duo_id for r in coordinator.attention(self.conn, as_of, programme,
+                                                              reason)}
+            rows = [row for row in rows if row.duo_id in wanted]
+        return rows
+
+    def attention(self, as_of: date, programme: str | None = None, *,
+                  reason: str | None = None,
+                  catch_up: bool = True) -> list[coordinator.AttentionRow]:
+        """The duos that need a coordinator at ``as_of``, with their reasons
+        (CONTRACT §3 v2; UnknownProgramme for a programme never opened)."""
+        if catch_up:
+            self.catch_up()
+        return coordinator.attention(self.conn, as_of, programme, reason)
+
+    def mentors(self, as_of: date, programme: str | None = None, *,
+                catch_up: bool = True) -> list[coordinator.PoolRow]:
+        """The mentor pool at ``as_of`` (CONTRACT §3 v2)."""
+        if catch_up:
+            self.catch_up()
+        return coordinator.mentor_pool(self.conn, as_of, programme)
+
+    def suggest(self, duo_id: str, as_of: date, *, at_match: bool = False,
+                catch_up: bool = True) -> list[coordinator.Suggestion]:
+        """The mentors a selected duo can be matched with on ``as_of``, best first
+        (CONTRACT §3 v2, ADR 29). ``at_match``: the ranking on the morning of the
+        duo's own match, the chosen mentor marked.
+
+        Raises:
+            coordinator.UnknownDuo: no such duo.
+            coordinator.NotSelected: the duo is not in ``selected`` at ``as_of``.
+        """
+        if catch_up:
+            self.catch_up()
+        return coordinator.suggest(self.conn, duo_id, as_of, at_match=at_match)
+
+    def chains(self, programme: str | None = None, *,
+               catch_up: bool = True) -> list[coordinator.ChainRow]:
+        """Each mentee's chain of duos with its first recruitment and departure."""
+        if catch_up:
+            self.catch_up()
+        return coordinator.load_chains(self.conn, programme)
