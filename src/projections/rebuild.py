@@ -141,10 +141,11 @@ def fold_passes_into(recorder: Recorder, mapper: EventMapper, conn: sqlite3.Conn
     return count
 
 
-def worker_main() -> None:
-    """A worker's main: fold the job given as its second argument, write its rows to
-    the job's scratch file, print ``{"events": N}``."""
-    job = split.Job.from_json(json.loads(sys.argv[2]))
+def worker_main(argument: str) -> None:
+    """A worker's main (:data:`projections.split.WORKER_MAIN`): fold the job (a JSON
+    :class:`~projections.split.Job`), write its rows to the job's scratch file, print
+    ``{"events": N}``."""
+    job = split.Job.from_json(json.loads(argument))
     datastore = SQLiteDatastore(job.store, originator_id_type="text")
     recorder = SQLiteApplicationRecorder(datastore, events_table_name=job.events)
     out = sqlite3.connect(job.out, isolation_level=None)

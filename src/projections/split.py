@@ -20,7 +20,6 @@ import json
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from typing import Any, Final
 
 import structlog
 
+from lifecycle.adapters import interpreters
 from projections import schema as s
 
 log = structlog.get_logger(__name__)
@@ -84,16 +84,10 @@ class Worker:
         """The events the worker folded, once it has finished; None when it failed."""
         if self.process is None:
             return None
-        out, err = self.process.communicate()
-        if self.process.returncode != 0:
-            last = err.decode(errors="replace").strip().splitlines()[-1:]
-            log.warning("rebuild_worker_failed", returncode=self.process.returncode,
-                        error=last[0] if last else "")
-            return None
-        try:
-            events = json.loads(out)["events"]
-        except (ValueError, KeyError, TypeError):
-            return None
+        found, failure = interpreters.answer(self.process)
+        if failure is not None:
+            log.warning("rebuild_worker_failed", error=failure)
+        events = found.get("events") if isinstance(found, dict) else None
         return events if isinstance(events, int) else None
 
     def copy_into(self, cursor: Any) -> None:
@@ -107,9 +101,8 @@ class Worker:
                            f"SELECT {names} FROM {self.alias}.{table.name}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            self.process.communicate()
+        if self.process is not None:
+            interpreters.stop(self.process)
 
 
 def detach_all(conn: sqlite3.Connection, started: Sequence[Worker]) -> None:
@@ -124,28 +117,18 @@ def detach_all(conn: sqlite3.Connection, started: Sequence[Worker]) -> None:
             worker.attached = False
 
 
-_WORKER: Final = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from projections.rebuild import worker_main; worker_main()")
+WORKER_MAIN: Final = "projections.rebuild:worker_main"
 
 
 @contextmanager
 def workers(jobs: Sequence[Job]) -> Iterator[list[Worker]]:
     """Start one worker per job (given on its command line: paths and duo ids, no
     keys); kill the unfinished ones on leaving."""
-    root = str(Path(__file__).resolve().parents[1])
     started: list[Worker] = []
     try:
         for job in jobs:
-            alias = f"rebuild_part{len(started) + 1}"
-            try:
-                process = subprocess.Popen(
-                    [sys.executable, "-I", "-c", _WORKER, root, job.as_json()],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            except OSError:
-                started.append(Worker(job, None, alias))
-                continue
-            started.append(Worker(job, process, alias))
+            process = interpreters.start(WORKER_MAIN, job.as_json())
+            started.append(Worker(job, process, f"rebuild_part{len(started) + 1}"))
         yield started
     finally:
         for worker in started:

@@ -23,7 +23,7 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
-from lifecycle.adapters import audit
+from lifecycle.adapters import audit, interpreters
 from lifecycle.adapters.audit import ChainReader, Digest, Verification, verify
 from lifecycle.adapters.chain import GENESIS, link
 from lifecycle.adapters.store import resolve_target
@@ -370,7 +370,7 @@ def test_a_truncated_tail_is_caught_against_the_digest_split_or_not(
 def test_a_worker_that_fails_leaves_the_check_to_this_process(
         pilot: Store, tampered: Callable[[Edit], tuple[Path, int]],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audit, "_WORKER", "import sys; sys.exit(3)")
+    monkeypatch.setattr(interpreters, "_BOOT", "import sys; sys.exit(3)")
     intact = verify(reader(pilot.path), processes=1)
     assert verify(reader(pilot.path), processes=2) == intact
     path, position = tampered(link_flipped)
@@ -379,7 +379,7 @@ def test_a_worker_that_fails_leaves_the_check_to_this_process(
 
 def test_a_worker_that_cannot_start_leaves_the_check_to_this_process(
         pilot: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audit.sys, "executable", str(pilot.path.parent / "no-python"))
+    monkeypatch.setattr(interpreters.sys, "executable", str(pilot.path.parent / "no-python"))
     assert verify(reader(pilot.path), processes=2) == verify(reader(pilot.path),
                                                              processes=1)
 

@@ -19,6 +19,7 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
+from lifecycle.adapters import interpreters
 from lifecycle.adapters.store import resolve_target
 from lifecycle.application import Lifecycle
 from lifecycle.entrypoints.cli import cli as lifecycle_command
@@ -110,7 +111,7 @@ def test_a_worker_that_fails_is_not_trusted_and_its_passes_are_folded_here(
         store: Path, monkeypatch: pytest.MonkeyPatch, results: list[int | None],
         worker: str) -> None:
     alone = rebuild(store, 1)
-    monkeypatch.setattr(split, "_WORKER", worker)
+    monkeypatch.setattr(interpreters, "_BOOT", worker)
     if "events" in worker:
         # A worker that says it succeeded but left no rows cannot be caught by its
         # answer: the copy fails, and with it the whole rebuild, which changes nothing.
@@ -185,6 +186,6 @@ def test_the_cli_refuses_a_number_of_processes_below_one(store: Path) -> None:
 def test_an_interpreter_that_cannot_start_leaves_every_pass_to_this_process(
         store: Path, monkeypatch: pytest.MonkeyPatch, results: list[int | None]) -> None:
     alone = rebuild(store, 1)
-    monkeypatch.setattr(split.sys, "executable", str(store.parent / "no-python"))
+    monkeypatch.setattr(interpreters.sys, "executable", str(store.parent / "no-python"))
     assert rebuild(store, 2) == alone
     assert results == [None]

@@ -35,9 +35,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
+from lifecycle.adapters import interpreters
 from lifecycle.adapters.chain import GENESIS, HEADER, link_bytes
 from lifecycle.adapters.interpreters import available_processes, can_start_workers
 from lifecycle.adapters.store import StoreTarget, connect
@@ -479,9 +479,7 @@ def _verify_split(reader: ChainReader, digest: Digest | None,
     finally:
         conn.close()
         for worker in workers:
-            if worker.returncode is None:  # not waited for: at the first doubt, say
-                worker.kill()
-                worker.communicate()
+            interpreters.stop(worker)
     result = _joined_spans(spans, digest)
     if result is None:
         return _exact(reader, digest)
@@ -490,37 +488,31 @@ def _verify_split(reader: ChainReader, digest: Digest | None,
     return result
 
 
-_WORKER = ("import json, sys; job = json.loads(sys.argv[1]); sys.path.insert(0, job['root']); "
-           "from lifecycle.adapters.audit import _worker; _worker(job)")
+WORKER_MAIN = "lifecycle.adapters.audit:worker_main"
 
 
 def _start_worker(reader: ChainReader, lo: int | None, hi: int | None,
                   mark: int | None) -> subprocess.Popen[bytes] | None:
-    """A worker interpreter checking (lo, hi]; it imports only this module (from the
-    same folder) and the standard library."""
-    job = {"root": str(Path(__file__).resolve().parents[2]),
-           "location": reader.target.location, "events": reader.events_table,
+    """A worker interpreter checking (lo, hi]; it imports only this module and the
+    standard library."""
+    job = {"location": reader.target.location, "events": reader.events_table,
            "chain": reader.chain_table, "lo": lo, "hi": hi, "mark": mark}
-    try:
-        return subprocess.Popen([sys.executable, "-I", "-c", _WORKER, json.dumps(job)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-    except OSError:
-        return None
+    return interpreters.start(WORKER_MAIN, json.dumps(job))
 
 
 def _worker_span(worker: subprocess.Popen[bytes]) -> Span | None:
-    out, _ = worker.communicate()
-    if worker.returncode != 0:
+    found, _ = interpreters.answer(worker)
+    if found is None:
         return None
     try:
-        return Span.from_json(json.loads(out))
+        return Span.from_json(found)
     except (ValueError, KeyError, TypeError, IndexError):
         return None
 
 
-def _worker(job: dict[str, Any]) -> None:
+def worker_main(argument: str) -> None:
     """A worker's main: check the job's range and print its :class:`Span` as JSON."""
+    job = json.loads(argument)
     reader = ChainReader(StoreTarget("sqlite", job["location"], {}), job["events"],
                          job["chain"])
     conn = reader._sqlite()
