@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from projections.coordinator import AttentionRow, PoolRow, Suggestion
 from projections.listing import COLUMNS, DuoRow
 from projections.publish import parse_path
 
@@ -162,3 +163,53 @@ def duos_csv(rows: Sequence[DuoRow]) -> str:
         data = row.as_json()
         writer.writerow(["" if data[c] is None else data[c] for c in COLUMNS])
     return out.getvalue()
+
+
+def _aligned(heads: Sequence[str], cells: Sequence[Sequence[str]],
+             numeric: frozenset[int] = frozenset()) -> list[str]:
+    """A header, a rule and one line per row, each column as wide as its longest value
+    (``numeric`` columns right-aligned)."""
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(heads)]
+
+    def line(values: Sequence[str]) -> str:
+        return " ".join(v.rjust(w) if i in numeric else v.ljust(w)
+                        for i, (v, w) in enumerate(zip(values, widths, strict=True))).rstrip()
+
+    header = line(heads)
+    return [header, "-" * len(header), *(line(c) for c in cells)]
+
+
+def attention_table(rows: Sequence[AttentionRow], as_of: date) -> str:
+    """The duos needing attention, one a line with their reasons."""
+    cells = [(r.duo_id, r.programme_id, r.site_id, r.state, ", ".join(r.reasons))
+             for r in rows]
+    return "\n".join([f"{len(rows)} duos need attention as of {as_of}",
+                      *_aligned(("duo", "programme", "site", "state", "reasons"), cells)])
+
+
+def mentors_table(rows: Sequence[PoolRow], as_of: date) -> str:
+    """The mentor pool, one mentor a line."""
+    cells = [(r.mentor_id, r.programme_id, r.site_id, r.trained_on or "—",
+              r.deregistered_on or "—", str(r.open_duos), str(r.duos)) for r in rows]
+    heads = ("mentor", "programme", "site", "trained", "left pool", "open duos", "duos")
+    return "\n".join([f"{len(rows)} mentors in the pool as of {as_of}",
+                      *_aligned(heads, cells, frozenset({5, 6}))])
+
+
+def suggestions_table(rows: Sequence[Suggestion], duo_id: str) -> str:
+    """The ranked mentors for a duo, with the points behind each score."""
+    cells = []
+    for r in rows:
+        reasons, points = r.reasons, r.reasons["points"]
+        shifts = ",".join(reasons["shared_shifts"]) or "—"
+        chosen = " (chosen)" if reasons.get("chosen") else ""
+        cells.append((str(r.rank), r.mentor_id + chosen, str(r.score), shifts,
+                      "yes" if reasons["same_department"] else "no",
+                      f"{reasons['open_duos']}/{reasons['max_duos_per_mentor']}",
+                      str(reasons["years_experience"]), reasons["mentor_kind"],
+                      "+".join(str(v) for v in points.values())))
+    heads = ("rank", "mentor", "score", "shared shifts", "same dept", "load", "years",
+             "kind", "points")
+    return "\n".join([f"{len(rows)} mentors for duo {duo_id} (points: shift overlap + "
+                      "department + load + experience + peer)",
+                      *_aligned(heads, cells, frozenset({0, 2, 6}))])

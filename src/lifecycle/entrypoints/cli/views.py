@@ -16,6 +16,7 @@ from lifecycle.entrypoints.cli.app import (
     parse_timestamp,
     progress,
 )
+from projections.coordinator import REASONS
 from projections.publish import DEFAULT_THRESHOLD, MIN_THRESHOLD
 from projections.publish import publish as published
 from projections.report import UnknownProgramme
@@ -90,6 +91,8 @@ def _threshold(value: str | None, publish: bool) -> int:
 @click.option("--programme", metavar="ID")
 @click.option("--site", metavar="ID")
 @click.option("--overdue", is_flag=True, help="Only active duos overdue for a contact.")
+@click.option("--reason", type=click.Choice(REASONS),
+              help="Only duos needing attention for this reason (see `attention`).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
@@ -97,13 +100,17 @@ def _threshold(value: str | None, publish: bool) -> int:
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many duos.")
 @click.pass_obj
 def duos_command(obj: Context, as_of: str | None, as_at: str | None, state: str | None,
-                 programme: str | None, site: str | None, overdue: bool, fmt: str,
-                 as_json: bool, ids: bool, limit: int | None) -> None:
+                 programme: str | None, site: str | None, overdue: bool,
+                 reason: str | None, fmt: str, as_json: bool, ids: bool,
+                 limit: int | None) -> None:
     """The per-duo view: state, lifecycle dates, contacts, overdue, rematches."""
     day = as_of_default(as_of)
     moment = parse_timestamp(as_at, "--as-at") if as_at else None
-    rows = obj.views.duos(day, state=state, programme=programme, site=site,
-                          overdue=overdue, as_at=moment)
+    try:
+        rows = obj.views.duos(day, state=state, programme=programme, site=site,
+                              overdue=overdue, as_at=moment, reason=reason)
+    except UnknownProgramme:
+        fail(f"programme '{programme}' was never opened in this store")
     if limit is not None:
         rows = rows[:limit]
     if ids:
