@@ -26,6 +26,7 @@ from projections.loading import load_read_model, load_report_rows, report_from_d
 from projections.reading import EventMapper, Recorder
 from projections.rebuild import rebuild
 from projections.report import build_breakdown, contact_minutes
+from projections.series import build_series
 from projections.writing import ensure_schema
 
 log = structlog.get_logger(__name__)
@@ -151,6 +152,15 @@ class Views:
         source: Any = (load_read_model(self.conn, programme) if as_at is not None
                        else load_report_rows(self.conn, as_of, programme))
         return contact_minutes(source, as_of, programme, as_at=as_at)
+
+    def series(self, as_of: date, programme: str | None = None,
+               as_at: datetime | None = None) -> dict[str, Any]:
+        """Duos by state month by month and the contact distributions behind the HTML
+        report's figures (:func:`projections.series.build_series`)."""
+        self.catch_up()
+        source: Any = (load_read_model(self.conn, programme) if as_at is not None
+                       else load_report_rows(self.conn, as_of, programme))
+        return build_series(source, as_of, programme, as_at=as_at)
 
     def duos(self, as_of: date, *, state: str | None = None, programme: str | None = None,
              site: str | None = None, overdue: bool = False,

@@ -268,10 +268,14 @@ class _Tally:
             self._metrics = self._compute()
         return self._metrics
 
+    def facts(self) -> Ints:
+        """The counted duos' facts at ``as_of`` (contact counts recounted where needed)."""
+        return (np.concatenate(self._facts) if self._facts
+                else np.empty((0, FACT_COUNT), dtype=np.int64))
+
     def _compute(self) -> _Metrics:
         day = self.as_of.toordinal()
-        facts = (np.concatenate(self._facts) if self._facts
-                 else np.empty((0, FACT_COUNT), dtype=np.int64))
+        facts = self.facts()
         interval = (np.concatenate(self._intervals) if self._intervals
                     else np.empty(0, dtype=np.int64))
         (recruited, selected, matched, activated, closed, reason, closed_from, contacts,
@@ -394,6 +398,31 @@ def contact_minutes(source: Source, as_of: date, programme: str | None = None, *
     """
     tally = _tally(source, as_of, programme, as_at)
     return {"as_of": as_of.isoformat(), **tally.minutes_section()}
+
+
+@dataclass(frozen=True)
+class DuoFigures:
+    """Per-duo figures behind the report at one ``as_of`` (for figures beyond it).
+
+    Attributes:
+        facts: the facts of every duo recruited by ``as_of`` (see :func:`facts_array`),
+            contact counts as at ``as_of``.
+        contacts_per_30_days: each activated duo's contacts × 30 / active days, over
+            the duos with at least one active day (as ``contacts_per_30_days``).
+        minutes_per_30_days: the same duos' contact minutes × 30 / active days.
+    """
+
+    facts: Ints
+    contacts_per_30_days: Floats
+    minutes_per_30_days: Floats
+
+
+def duo_figures(source: Source, as_of: date, programme: str | None = None, *,
+                as_at: datetime | str | None = None) -> DuoFigures:
+    """The per-duo figures the report summarises; arguments as :func:`build_report`."""
+    tally = _tally(source, as_of, programme, as_at)
+    metrics = tally.metrics()
+    return DuoFigures(tally.facts(), metrics.per_30, metrics.minutes_per_30)
 
 
 _MONTHS: dict[int, str] = {}
