@@ -605,3 +605,30 @@ def make_digest(reader: ChainReader) -> Digest:
         raise ValueError(f"cannot make a digest of a broken history: {result.problem}")
     return Digest(result.events, result.last_position, result.head,
                   datetime.now(UTC).isoformat(timespec="seconds"), reader.target.location)
+
+
+@dataclass(frozen=True)
+class Head:
+    """The chain as stored: its length and last link, read without verifying it (an
+    auditor checks it with ``audit verify --digest``). ``head`` is None without events."""
+
+    events: int
+    position: int | None
+    head: str | None
+
+
+def stored_head(reader: ChainReader) -> Head:
+    """The number of chain links and the last one, as stored (one short query)."""
+    table = reader._qualified(reader.chain_table)
+    query = (f"SELECT count(*), max(position), (SELECT {reader._link()} FROM {table} "
+             f"ORDER BY position DESC LIMIT 1) FROM {table}")
+    if reader.target.is_postgres:
+        with reader._pg() as conn:
+            count, position, link = conn.execute(query).fetchone()
+    else:
+        conn = reader._sqlite()
+        try:
+            count, position, link = conn.execute(query).fetchone()
+        finally:
+            conn.close()
+    return Head(int(count), position, None if link is None else _as_bytes(link).hex())

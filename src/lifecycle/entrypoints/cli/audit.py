@@ -18,7 +18,8 @@ def audit_group() -> None:
     """Tamper-evidence: digests, chain verification, view checks."""
 
 
-def _chain_reader(obj: Context) -> Any:
+def chain_reader(obj: Context) -> Any:
+    """The store's events and chain links, for the auditor's commands and the report."""
     engine = obj.engine
     return ChainReader(obj.target, engine.app.recorder.events_table_name)  # type: ignore[attr-defined]
 
@@ -29,7 +30,7 @@ def _chain_reader(obj: Context) -> Any:
 def audit_digest_command(obj: Context, as_json: bool) -> None:
     """Describe the history as it stands: event count, last position, head hash."""
     try:
-        digest = make_digest(_chain_reader(obj))
+        digest = make_digest(chain_reader(obj))
     except ValueError as exc:
         click.echo(f"lifecycle: {exc}", err=True)
         sys.exit(1)
@@ -58,7 +59,7 @@ def audit_verify_command(obj: Context, digest_file: str | None, as_json: bool,
         except (OSError, ValueError) as exc:
             fail(f"cannot read digest '{digest_file}': {exc}")
     with progress("verifying") as advance:
-        result = verify(_chain_reader(obj), digest, progress=advance, processes=processes)
+        result = verify(chain_reader(obj), digest, progress=advance, processes=processes)
     if as_json:
         click.echo(json.dumps(result.as_json()))
     elif result.ok:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
+from pathlib import Path
 
 import click
 
@@ -16,6 +18,7 @@ from lifecycle.entrypoints.cli.app import (
     parse_timestamp,
     progress,
 )
+from lifecycle.entrypoints.cli.audit import chain_reader
 from projections.coordinator import REASONS
 from projections.publish import DEFAULT_THRESHOLD, MIN_THRESHOLD
 from projections.publish import publish as published
@@ -35,14 +38,22 @@ from projections.report import UnknownProgramme
               help="Suppress figures that could single people out (CONTRACT §6).")
 @click.option("--threshold", metavar="K",
               help="With --publish: the smallest count shown (an integer ≥ 3; default 10).")
+@click.option("--html", "html_file", metavar="FILE",
+              help="Write the report as one self-contained HTML page (- for standard "
+                   "output).")
 @click.pass_obj
 def report_command(obj: Context, as_of: str, as_at: str | None, programme: str | None,
                    by: str | None, as_json: bool, publish: bool,
-                   threshold: str | None) -> None:
+                   threshold: str | None, html_file: str | None) -> None:
     """Duration, contact frequency and dropouts (CONTRACT §4)."""
     day = parse_date(as_of, "--as-of")
     moment = parse_timestamp(as_at, "--as-at") if as_at else None
     k = _threshold(threshold, publish)
+    if html_file is not None:
+        if as_json:
+            fail("--html and --json cannot be combined: the page holds the report")
+        _write_html(obj, html_file, day, programme, moment, by, k if publish else None)
+        return
     views = obj.views
     try:
         if by is not None:
@@ -66,6 +77,29 @@ def report_command(obj: Context, as_of: str, as_at: str | None, programme: str |
         click.echo(tables.breakdown(tables.marked(value)))
     else:
         click.echo(tables.report(tables.marked(value), minutes, programme))
+
+
+def _write_html(obj: Context, file: str, day: date, programme: str | None,
+                moment: datetime | None, by: str | None, threshold: int | None) -> None:
+    """Write the report page (ADR 21); ``-`` is standard output."""
+    from lifecycle.adapters.audit import stored_head
+    from lifecycle.entrypoints.render.html import ChainHead
+    from lifecycle.entrypoints.render.page import report_page
+
+    try:
+        page = report_page(obj.views, day, programme=programme, as_at=moment, by=by,
+                           chain=ChainHead(**vars(stored_head(chain_reader(obj)))),
+                           threshold=threshold)
+    except UnknownProgramme:
+        fail(f"programme '{programme}' was never opened in this store")
+    if file == "-":
+        click.echo(page, nl=False)
+        return
+    try:
+        Path(file).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write '{file}': {exc.strerror or exc}")
+    click.echo(f"wrote {file}")
 
 
 def _threshold(value: str | None, publish: bool) -> int:
