@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DB ?= demo/lifecycle.db
 
-.PHONY: demo test bench lint clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: demo test bench lint clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +25,19 @@ demo: $(STAMP)
 	$(BIN)/lifecycle --db $(DEMO_DB) audit verify
 	$(BIN)/lifecycle --db $(DEMO_DB) report --as-of 2025-09-30 --by country
 	$(BIN)/lifecycle --db $(DEMO_DB) report --as-of 2025-09-30
+	$(BIN)/lifecycle --db $(DEMO_DB) report --as-of 2025-09-30 --html demo/report.html
+	@echo "open $(abspath demo/report.html)"
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The browser tests use Debian's Chromium and its chromedriver (ADR 22): installed
+# here when missing, never downloaded by the tests.
+browser:
+	@test -x $(CHROMIUM) -a -x /usr/bin/chromedriver || { \
+	  SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
