@@ -1,5 +1,5 @@
 """Random command sequences against one duo, checked step by step against a plain model
-of CONTRACT §2 (rules 4–11 and 13).
+of CONTRACT §2 (rules 4–11, 13, and v2's corrections and departures, rules 15 and 17).
 
 After every step: the engine accepted exactly what the model accepts (and a refusal
 names one of the rules the model finds broken); a refusal wrote nothing; the duo the
@@ -39,6 +39,8 @@ RECRUITED_ON = date(2025, 1, 10)
 MENTOR_REGISTERED_ON = date(2025, 1, 5)
 MENTOR_TRAINED_ON = date(2025, 1, 12)
 """The mentor completes one module a day from 2025-01-08: trained on 2025-01-12."""
+OPENED_ON = date(2025, 1, 1)
+LIFECYCLE_DATES = ("recruited_on", "selected_on", "matched_on", "activated_on", "closed_on")
 
 dates = st.sampled_from([*range(-4, 11), "today", "tomorrow"])
 """A command's date: days from the duo's latest lifecycle date (so that sequences reach
@@ -61,6 +63,9 @@ class Model:
     mentor_id: str | None = None
     contacts: dict[str, tuple[date, bool]] = field(default_factory=dict)
     surveys: set[tuple[str, str]] = field(default_factory=set)
+    reviews: list[date] = field(default_factory=list)
+    survey_dates: list[date] = field(default_factory=list)
+    departed_on: date | None = None
     version: int = 1
 
     @property
@@ -103,7 +108,33 @@ class Model:
         elif kind == "record_survey" and (
                 on < self.recruited_on or (f["respondent"], f["phase"]) in self.surveys):
             rules.add(10)
+        elif kind == "correct" and self._correction_breaks(on, f["fact"], f["value"]):
+            rules.add(15)
+        elif kind == "record_departure" and (
+                on < self.recruited_on or self.departed_on is not None):
+            rules.add(17)
         return rules
+
+    def _correction_breaks(self, on: date, fact: str, value: date | str) -> bool:
+        """Rule 15, as a list of what the corrected duo must still keep."""
+        current = getattr(self, fact)
+        if current is None or value == current:
+            return True
+        if fact == "close_reason":
+            return value == "completed" and self.closed_from != "active"
+        assert isinstance(value, date)
+        dates = {name: getattr(self, name) for name in LIFECYCLE_DATES} | {fact: value}
+        steps = [d for d in dates.values() if d is not None]
+        recruited, activated, closed = (dates["recruited_on"], dates["activated_on"],
+                                        dates["closed_on"])
+        counted = [d for d, retracted in self.contacts.values() if not retracted]
+        return (steps != sorted(steps) or max(steps) > on or recruited < OPENED_ON
+                or (fact == "matched_on" and value < MENTOR_TRAINED_ON)
+                or any(activated is None or d < activated
+                       or (closed is not None and d > closed) for d in counted)
+                or any(closed is not None and d > closed for d in self.reviews)
+                or any(d < recruited for d in [*self.reviews, *self.survey_dates])
+                or (self.departed_on is not None and self.departed_on < recruited))
 
     def apply(self, kind: str, on: date, **f: Any) -> None:
         self.version += 1
@@ -122,6 +153,13 @@ class Model:
             self.contacts[f["contact_id"]] = (self.contacts[f["contact_id"]][0], True)
         elif kind == "record_survey":
             self.surveys.add((f["respondent"], f["phase"]))
+            self.survey_dates.append(on)
+        elif kind == "review":
+            self.reviews.append(on)
+        elif kind == "correct":
+            setattr(self, f["fact"], f["value"])
+        elif kind == "record_departure":
+            self.departed_on = on
 
     def view(self) -> dict[str, Any]:
         return {
@@ -130,7 +168,7 @@ class Model:
             "activated_on": self.activated_on, "closed_on": self.closed_on,
             "closed_from": self.closed_from, "close_reason": self.close_reason,
             "mentor_id": self.mentor_id, "contacts": self.contacts, "surveys": self.surveys,
-            "version": self.version,
+            "departed_on": self.departed_on, "version": self.version,
         }
 
 
@@ -145,7 +183,7 @@ def view(duo: Duo) -> dict[str, Any]:
         "mentor_id": duo.mentor_id,
         "contacts": {k: (c.occurred_on, c.retracted) for k, c in duo.contacts.items()},
         "surveys": {(r.value, p.value) for r, p in duo.surveys},
-        "version": duo.version,
+        "departed_on": duo.departed_on, "version": duo.version,
     }
 
 
@@ -188,8 +226,13 @@ def machine_for(backend: str, base: Any, command: Any, submit: Any,
             self.sent += 1
             on = {"today": TODAY, "tomorrow": TODAY + timedelta(days=1)}.get(
                 str(when)) or (anchor or self.model.latest) + timedelta(days=int(when))
+            model_fields = dict(fields)
+            if kind == "correct":  # the command carries the value as JSON text
+                value = fields["value"]
+                fields = {**fields, "value": value.isoformat() if isinstance(value, date)
+                          else value}
             raw = command(kind, on, command_id=f"x-{self.sent}", **fields)
-            expected = self.model.broken(kind, on, **fields)
+            expected = self.model.broken(kind, on, **model_fields)
             before = event_count(self.engine)
             try:
                 outcome = submit(self.engine, raw)
@@ -200,8 +243,10 @@ def machine_for(backend: str, base: Any, command: Any, submit: Any,
             else:
                 assert not expected, f"{kind} {on} {fields} was accepted, breaking {expected}"
                 assert outcome is Outcome.APPLIED
-                assert event_count(self.engine) == before + 2  # the event and its id marker
-                self.model.apply(kind, on, **fields)
+                # The event and its id marker (and a departure's chain marker).
+                written = 3 if kind == "record_departure" else 2
+                assert event_count(self.engine) == before + written
+                self.model.apply(kind, on, **model_fields)
                 self.accepted.append(raw)
 
         @initialize(start=st.sampled_from(["recruited", "selected", "matched", "active"]))
@@ -251,6 +296,22 @@ def machine_for(backend: str, base: Any, command: Any, submit: Any,
         @rule(on=dates, reason=st.sampled_from(["completed", "rematched", "mismatch"]))
         def close(self, on: int | str, reason: str) -> None:
             self.send("close", on, reason=reason)
+
+        @rule(fact=st.sampled_from(LIFECYCLE_DATES), shift=st.integers(-5, 5),
+              on=st.one_of(st.just("today"), dates))  # usually made long after
+        def correct_a_date(self, fact: str, shift: int, on: int | str) -> None:
+            """Rule 15: a date moved a few days either way (or a fact not reached)."""
+            current = getattr(self.model, fact) or self.model.latest
+            self.send("correct", on, fact=fact, value=current + timedelta(days=shift))
+
+        @rule(reason=st.sampled_from(["completed", "mismatch", "other"]),
+              on=st.one_of(st.just("today"), dates))
+        def correct_the_close_reason(self, reason: str, on: int | str) -> None:
+            self.send("correct", on, fact="close_reason", value=reason)
+
+        @rule(on=dates, reason=st.sampled_from(["resigned", "other"]))
+        def record_departure(self, on: int | str, reason: str) -> None:
+            self.send("record_departure", on, anchor=self.model.recruited_on, reason=reason)
 
         @precondition(lambda self: bool(self.accepted))
         @rule(data=st.data())
