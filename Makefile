@@ -25,6 +25,9 @@ demo: $(STAMP)
 	$(BIN)/lifecycle --db $(DEMO_DB) audit verify
 	$(BIN)/lifecycle --db $(DEMO_DB) report --as-of 2025-09-30 --by country
 	$(BIN)/lifecycle --db $(DEMO_DB) report --as-of 2025-09-30
+	$(BIN)/lifecycle --db $(DEMO_DB) attention --as-of 2025-09-30
+	$(BIN)/lifecycle --db $(DEMO_DB) mentors --programme GR-2025 --as-of 2025-09-30
+	$(BIN)/lifecycle --db $(DEMO_DB) suggest --as-of 2025-03-14 $$($(BIN)/lifecycle --db $(DEMO_DB) duos --state selected --as-of 2025-03-14 --ids --limit 1)
 	$(BIN)/lifecycle --db $(DEMO_DB) report --as-of 2025-09-30 --html demo/report.html
 	@echo "open $(abspath demo/report.html)"
 

@@ -10,6 +10,8 @@ from lifecycle.domain.states import DuoState
 from lifecycle.domain.vocabulary import (
     CloseReason,
     ContactMode,
+    DepartureReason,
+    DeregistrationReason,
     Function,
     InitiatedBy,
     MentorKind,
@@ -92,6 +94,33 @@ _P_LAPSE: Final = 0.04
 _GAP_SHARE: Final = 0.26
 """Mean gap between contacts as a share of the policy's contact interval (before the
 duo's engagement factor and the odd lapse)."""
+
+# Contract v2: mentors leaving the pool, coordinators correcting what they typed, mentees
+# leaving the prison service, and the monitoring schedule's check-ins.
+_P_MENTOR_LEAVES: Final = 0.08
+"""Share of mentors who leave the pool during the pilot (their open duos then close or
+are rematched a few days later)."""
+_P_REMATCH_WHEN_MENTOR_LEAVES: Final = 0.3
+_LEAVE_REASONS: Final[tuple[str, ...]] = (
+    (DeregistrationReason.LEFT_SERVICE,) * 5 + (DeregistrationReason.WITHDREW,) * 4
+    + (DeregistrationReason.OTHER,))
+_P_ACTIVATION_TYPO: Final = 0.04
+"""Share of activations entered a few days too early and corrected weeks later."""
+_P_REASON_TYPO: Final = 0.06
+"""Share of dropout closes entered as ``other`` and corrected to the real reason."""
+_P_DEPARTS_WHILE_RUNNING: Final = 0.35
+"""Of the mentees whose duo closes because they left the service: the share whose
+departure is recorded while the duo still runs (the close follows days later)."""
+_P_DEPARTS_LATER: Final[dict[str, float]] = {
+    CloseReason.COMPLETED: 0.08, CloseReason.PROGRAMME_ENDED: 0.06}
+"""After these closes, the share of mentees leaving the service months later; after
+any other dropout (but leaving the service) :data:`_P_DEPARTS_AFTER_DROPOUT`."""
+_P_DEPARTS_AFTER_DROPOUT: Final = 0.2
+_D = DepartureReason
+_DEPARTURE_REASONS: Final[tuple[str, ...]] = (
+    (_D.RESIGNED,) * 12 + (_D.DISMISSED,) * 3 + (_D.RETIRED,) + (_D.OTHER,) * 4)
+_P_REVIEW_LAPSE: Final = 0.08
+"""Chance that a monthly check-in of the monitoring schedule is skipped."""
 
 _DUOS_PER_MENTOR: Final = 2.5
 _MIN_MENTORS_PER_SITE: Final = 2

@@ -20,6 +20,7 @@ class _Programme:
     max_days: int
     interval: int
     first_within: int
+    review_interval: int
     mentor_kinds: tuple[str, ...]
     require_trained: bool
     budget: int
@@ -52,6 +53,9 @@ class _Mentor:
     """Day by which all five modules were completed, None when never fully trained."""
     ready: int | None
     """First day the programme's policy allows matching this mentor."""
+    leaves: int | None = None
+    """Day the mentor leaves the pool (``deregister_mentor``), None when staying."""
+    leave_reason: str = "left_service"
 
 
 @dataclass(slots=True)
@@ -78,6 +82,9 @@ class _DuoPlan:
     """Mean days between two contacts, for this duo."""
     contacts: int = 0
     """Contact ids used so far (``c0001``…)."""
+    departs: int | None = None
+    """Day the mentee's departure from the service is recorded on this duo, if ever."""
+    departure_reason: str = "resigned"
 
     @property
     def dropout(self) -> bool:

@@ -23,17 +23,23 @@ from lifecycle.simulate.pilot import (
     _ACTIVATE,
     _CLOSE,
     _DEPARTMENTS,
+    _DEPARTURE_REASONS,
     _DROPOUT_REASONS_BY_STAGE,
     _DUOS_PER_EXTRA_SITE,
     _DUOS_PER_MENTOR,
     _FUNCTION_BAG,
     _GAP_SHARE,
     _INITIATORS,
+    _LEAVE_REASONS,
     _MATCH,
     _MIN_MENTORS_PER_SITE,
     _MINUTES,
     _MODE_BAG,
     _NEWCOMER_BAG,
+    _P_ACTIVATION_TYPO,
+    _P_DEPARTS_AFTER_DROPOUT,
+    _P_DEPARTS_LATER,
+    _P_DEPARTS_WHILE_RUNNING,
     _P_DID_NOT_HAPPEN,
     _P_DROP_ACTIVE,
     _P_DROP_MATCHED,
@@ -42,8 +48,12 @@ from lifecycle.simulate.pilot import (
     _P_DUPLICATE,
     _P_LAPSE,
     _P_LATE,
+    _P_MENTOR_LEAVES,
+    _P_REASON_TYPO,
     _P_REMATCH_ACTIVE,
     _P_REMATCH_MATCHED,
+    _P_REMATCH_WHEN_MENTOR_LEAVES,
+    _P_REVIEW_LAPSE,
     _P_WRONG_DUO,
     _PILOT,
     _PRIO_DUO,
@@ -138,6 +148,7 @@ class _Simulation:
                 max_days=policy.get("max_duration_days", 365),
                 interval=policy.get("contact_interval_days", 14),
                 first_within=policy.get("first_meeting_within_days", 14),
+                review_interval=policy.get("review_interval_days", 30),
                 mentor_kinds=tuple(policy.get("mentor_kinds", tuple(MentorKind))),
                 require_trained=policy.get("require_trained_mentor", True),
                 budget=budget,
@@ -185,6 +196,8 @@ class _Simulation:
             trained = registered + rng.randint(60, 240)
         else:
             trained = None
+        leaves = (registered + rng.randint(90, 420) if rng.random() < _P_MENTOR_LEAVES
+                  else None)
         return _Mentor(
             mentor_id=f"{site.site_id}:mentor-{number:04d}",
             site=site,
@@ -194,6 +207,8 @@ class _Simulation:
             registered=registered,
             trained=trained,
             ready=trained if prog.require_trained else registered,
+            leaves=leaves,
+            leave_reason=rng.choice(_LEAVE_REASONS),
         )
 
     def _schedule_setup(self) -> None:
@@ -236,6 +251,11 @@ class _Simulation:
                 "type": "record_training", "occurred_on": self.iso[training_day],
                 "command_id": None, "mentor_id": mentor.mentor_id, "module": module})
         site = mentor.site
+        if mentor.leaves is not None:
+            self._at(mentor.leaves, _PRIO_MENTOR, _Simulation._emit, mentor, {
+                "type": "deregister_mentor", "occurred_on": self.iso[mentor.leaves],
+                "command_id": None, "mentor_id": mentor.mentor_id,
+                "reason": mentor.leave_reason})
         return {
             "type": "register_mentor", "occurred_on": self.iso[day], "command_id": None,
             "mentor_id": mentor.mentor_id, "programme_id": site.programme.programme_id,
@@ -259,6 +279,8 @@ class _Simulation:
         schedule = list(zip([*days, mentor.trained], order, strict=True))
         if rng.random() < 0.3:
             end = mentor.site.programme.end
+            if mentor.leaves is not None:
+                end = min(end, mentor.leaves - 1)  # no refresher once out of the pool
             for _ in range(rng.randint(1, 2)):
                 day = mentor.trained + rng.randint(40, 300)
                 if day <= end:
@@ -301,12 +323,14 @@ class _Simulation:
             mean_gap=prog.interval * _GAP_SHARE * rng.uniform(0.6, 1.5),
         )
         self._plan_lifecycle(plan, predecessor)
+        self._apply_mentor_leaving(plan, predecessor is None)
         self._apply_programme_end(plan)
         if plan.reason == CloseReason.REMATCHED:
             if plan.closed <= prog.end - 30 and prog.budget > 0:
                 prog.budget -= 1  # the successor's recruit
             else:
                 plan.reason = CloseReason.MISMATCH
+        self._plan_departure(plan)
         return plan
 
     def _plan_lifecycle(self, plan: _DuoPlan, predecessor: _DuoPlan | None) -> None:
@@ -375,7 +399,7 @@ class _Simulation:
         fallback: _Mentor | None = None
         for _ in range(4):
             mentor = mentors[rng.randrange(count)]
-            if mentor is exclude:
+            if mentor is exclude or (mentor.leaves is not None and mentor.leaves <= day):
                 continue
             if mentor.department == plan.department:
                 return mentor, day
@@ -394,6 +418,43 @@ class _Simulation:
     def _close(self, plan: _DuoPlan, day: int, stage: str, reason: str | None = None) -> None:
         plan.closed = day
         plan.reason = reason or self.rng.choice(_DROPOUT_REASONS_BY_STAGE[stage])
+
+    def _apply_mentor_leaving(self, plan: _DuoPlan, first: bool) -> None:
+        """A mentor who leaves the pool while matched: the coordinator closes the duo a
+        few days later (or rematches the mentee), as the contract leaves it to them."""
+        mentor = plan.mentor
+        if (mentor is None or mentor.leaves is None or plan.matched is None
+                or not plan.matched < mentor.leaves < plan.closed):
+            return
+        rng = self.rng
+        day = min(plan.closed, mentor.leaves + rng.randint(3, 20))
+        if plan.activated is not None and plan.activated > day:
+            plan.activated = None  # the first meeting never took place
+        stage = DuoState.ACTIVE if plan.activated is not None else DuoState.MATCHED
+        reason = (CloseReason.REMATCHED if first and rng.random() < _P_REMATCH_WHEN_MENTOR_LEAVES
+                  else CloseReason.MENTOR_LEFT_SERVICE)
+        self._close(plan, day, stage, reason)
+
+    def _plan_departure(self, plan: _DuoPlan) -> None:
+        """Whether (and when) the mentee leaves the prison service, recorded on this duo:
+        mostly after a close for leaving the service, sometimes while the duo still
+        runs, and now and then months after a completed or ended mentoring."""
+        rng = self.rng
+        if plan.reason == CloseReason.REMATCHED:
+            return  # the chain goes on: its last duo decides
+        if plan.reason == CloseReason.MENTEE_LEFT_SERVICE:
+            if rng.random() < _P_DEPARTS_WHILE_RUNNING:
+                day = max(plan.recruited, plan.closed - rng.randint(5, 30))
+            else:
+                day = plan.closed + rng.randint(0, 10)
+        else:
+            share = _P_DEPARTS_LATER.get(plan.reason,
+                                         _P_DEPARTS_AFTER_DROPOUT if plan.dropout else 0.0)
+            if rng.random() >= share:
+                return
+            day = plan.closed + rng.randint(30, 330)
+        plan.departs = day
+        plan.departure_reason = rng.choice(_DEPARTURE_REASONS)
 
     @staticmethod
     def _apply_programme_end(plan: _DuoPlan) -> None:
@@ -427,12 +488,21 @@ class _Simulation:
             if rng.random() < 0.9:
                 self._survey_at(plan, day + rng.randint(0, 12), Respondent.MENTEE, Phase.PRE)
             review = day + rng.randint(10, 30)
-            if review <= closed:
+            if review <= closed and (plan.matched is None or review < plan.matched):
                 self._at(review, _PRIO_DUO, _Simulation._on_review, plan, None)
+            if plan.departs is not None:
+                self._at(plan.departs, _PRIO_DUO, _Simulation._on_departure, plan, None)
         elif stage == _MATCH:
             pre = day + rng.randint(0, 10)
             if rng.random() < 0.85 and pre <= closed:
                 self._survey_at(plan, pre, Respondent.MENTOR, Phase.PRE)
+            # The monitoring schedule: two check-ins in the match's first month, then
+            # one a month (the second schedules the next).
+            check_ins: tuple[tuple[int, int | None], ...] = (
+                (day + rng.randint(2, 12), None), (day + rng.randint(14, 29), 1))
+            for check_in, window in check_ins:
+                if check_in <= closed:
+                    self._at(check_in, _PRIO_DUO, _Simulation._on_review, plan, window)
         elif stage == _ACTIVATE:
             first_contact = day if rng.random() < 0.85 else day + rng.randint(1, 5)
             if first_contact <= closed:
@@ -459,13 +529,32 @@ class _Simulation:
         elif stage == _MATCH:
             assert plan.mentor is not None
             cmd.update(mentor_id=plan.mentor.mentor_id, mentor_kind=plan.mentor_kind)
+        elif stage == _ACTIVATE:
+            assert plan.matched is not None
+            if plan.activated is not None and plan.activated > plan.matched \
+                    and self.rng.random() < _P_ACTIVATION_TYPO:
+                # Typed a few days early; noticed and corrected weeks later.
+                typed = day - self.rng.randint(1, min(3, day - plan.matched))
+                cmd["occurred_on"] = self.iso[typed]
+                self._correct_later(plan, day + self.rng.randint(5, 40), "activated_on",
+                                    self.iso[day])
         elif stage == _CLOSE:
             self._fill_close(plan, cmd)
         return cmd
 
+    def _correct_later(self, plan: _DuoPlan, day: int, fact: str, value: str) -> None:
+        self._at(day, _PRIO_DUO, _Simulation._emit, plan, {
+            "type": "correct", "occurred_on": self.iso[day], "command_id": None,
+            "duo_id": plan.duo_id, "fact": fact, "value": value})
+
     def _fill_close(self, plan: _DuoPlan, cmd: Command) -> None:
         rng = self.rng
         cmd["reason"] = plan.reason
+        if plan.dropout and plan.reason != CloseReason.OTHER and rng.random() < _P_REASON_TYPO:
+            # Entered as "other" in a hurry, the real reason put right later.
+            cmd["reason"] = CloseReason.OTHER
+            self._correct_later(plan, plan.closed + rng.randint(2, 30), "close_reason",
+                                plan.reason)
         if rng.random() < 0.85:
             cmd["initiated_by"] = rng.choice(_INITIATORS[plan.reason])
         interviewed = plan.dropout and rng.random() < (0.5 if plan.activated else 0.15)
@@ -521,11 +610,18 @@ class _Simulation:
         return {"type": "retract_contact", "occurred_on": self.iso[day], "command_id": None,
                 "duo_id": plan.duo_id, "contact_id": contact_id, "reason": reason}
 
-    def _on_review(self, plan: _DuoPlan, _payload: None, day: int) -> Command:
+    def _on_review(self, plan: _DuoPlan, window: int | None, day: int) -> Command:
+        """A check-in; with ``window``, it schedules the one of that monitoring window
+        (or, now and then lapsing, of the window after)."""
         rng = self.rng
-        following = day + rng.randint(24, 38)
-        if following <= plan.closed:
-            self._at(following, _PRIO_DUO, _Simulation._on_review, plan, None)
+        if window is not None:
+            assert plan.matched is not None
+            if rng.random() < _P_REVIEW_LAPSE:
+                window += 1
+            interval = plan.programme.review_interval
+            following = plan.matched + window * interval + rng.randint(0, interval - 1)
+            if following <= plan.closed:
+                self._at(following, _PRIO_DUO, _Simulation._on_review, plan, window + 1)
         if plan.dropout and day >= plan.closed - 45:  # trouble shows before a dropout
             health = rng.choice((1, 2, 2, 3))
         else:
@@ -533,6 +629,10 @@ class _Simulation:
             health = max(1, min(5, base + rng.choice((-1, 0, 0, 1, 1))))
         return {"type": "review", "occurred_on": self.iso[day], "command_id": None,
                 "duo_id": plan.duo_id, "health": health}
+
+    def _on_departure(self, plan: _DuoPlan, _payload: None, day: int) -> Command:
+        return {"type": "record_departure", "occurred_on": self.iso[day], "command_id": None,
+                "duo_id": plan.duo_id, "reason": plan.departure_reason}
 
     def _schedule_post_surveys(self, plan: _DuoPlan) -> None:
         rng = self.rng

@@ -1,8 +1,8 @@
 """The simulator's streams: accepted under every rule of CONTRACT §2, and pilot-shaped.
 
 ``ContractChecker`` below is an independent, plain-Python re-reading of the contract's
-13 rules (it shares no code with the engine), strict enough to prove that every line
-of a generated stream would be applied by an empty store.
+rules 1-15 and 17 (it shares no code with the engine), strict enough to prove that every
+line of a generated stream would be applied by an empty store.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ CLOSE_REASONS = {"completed", "programme_ended", "rematched", "mentee_withdrew",
                  "no_mentor_available", "other"}
 DROPOUT_REASONS = CLOSE_REASONS - {"completed", "programme_ended", "rematched"}
 POLICY_INTS = ("min_duration_days", "max_duration_days", "contact_interval_days",
-               "first_meeting_within_days")
+               "first_meeting_within_days", "reviews_first_interval", "review_interval_days",
+               "max_duos_per_mentor")
+LIFECYCLE_DATES = ("recruited", "selected", "matched", "activated", "closed")
 
 # type → (required fields, optional fields), besides type, occurred_on, command_id.
 FIELDS: dict[str, tuple[set[str], set[str]]] = {
@@ -54,6 +56,9 @@ FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "review": ({"duo_id", "health"}, set()),
     "record_survey": ({"duo_id", "respondent", "phase", "scores"}, set()),
     "close": ({"duo_id", "reason"}, {"initiated_by", "exit_interview"}),
+    "deregister_mentor": ({"mentor_id", "reason"}, set()),
+    "correct": ({"duo_id", "fact", "value"}, set()),
+    "record_departure": ({"duo_id", "reason"}, set()),
 }
 ENUMS: dict[str, set[str]] = {
     "setting": {"adult", "youth", "mixed"},
@@ -99,8 +104,10 @@ def _check_fields(cmd: dict[str, Any]) -> None:
             _need(isinstance(value, str) and ID.fullmatch(value) is not None, f"1:{name}")
         elif name in ENUMS:
             _need(value in ENUMS[name], f"1:{name}")
-        elif name in ("name", "department"):
+        elif name == "name":
             _need(isinstance(value, str) and 1 <= len(value) <= 200, f"1:{name}")
+        elif name == "department":  # a code since v2
+            _need(isinstance(value, str) and ID.fullmatch(value) is not None, f"1:{name}")
     kind = cmd["type"]
     if kind == "open_programme":
         _need(isinstance(cmd["country"], str) and re.fullmatch(r"[A-Z]{2}", cmd["country"])
@@ -133,6 +140,18 @@ def _check_fields(cmd: dict[str, Any]) -> None:
     elif kind == "close":
         _need(cmd["reason"] in CLOSE_REASONS, "1:reason")
         _need(isinstance(cmd.get("exit_interview", False), bool), "1:exit_interview")
+    elif kind == "deregister_mentor":
+        _need(cmd["reason"] in {"left_service", "withdrew", "other"}, "1:reason")
+    elif kind == "record_departure":
+        _need(cmd["reason"] in {"resigned", "dismissed", "retired", "other"}, "1:reason")
+    elif kind == "correct":
+        fact, value = cmd["fact"], cmd["value"]
+        _need(fact in {f"{d}_on" for d in LIFECYCLE_DATES} | {"close_reason"}, "1:fact")
+        if fact == "close_reason":
+            _need(value in CLOSE_REASONS, "1:value")
+        else:
+            _need(isinstance(value, str) and DATE.fullmatch(value) is not None, "1:value")
+            date.fromisoformat(value)
 
 
 def _check_policy(policy: Any) -> None:
@@ -155,13 +174,25 @@ class Duo:
     mentee: str
     recruited: date
     state: str = "recruited"
-    latest: date = date.min
+    selected: date | None = None
+    matched: date | None = None
     activated: date | None = None
     closed: date | None = None
+    closed_from: str | None = None
     reason: str | None = None
+    mentor: str | None = None
     contacts: dict[str, list[Any]] = field(default_factory=dict)  # id → [date, retracted]
     surveys: set[tuple[str, str]] = field(default_factory=set)
-    has_successor: bool = False
+    reviews: list[date] = field(default_factory=list)
+    survey_days: list[date] = field(default_factory=list)
+    first: str = ""
+    """The first duo of the duo's chain (rule 17)."""
+    successor: str | None = None
+
+    @property
+    def latest(self) -> date:
+        return max(d for d in (self.recruited, self.selected, self.matched, self.activated)
+                   if d is not None)
 
 
 class ContractChecker:
@@ -172,7 +203,9 @@ class ContractChecker:
         self.programmes: dict[str, tuple[date, dict[str, Any]]] = {}
         self.sites: dict[str, tuple[str, date]] = {}
         self.mentors: dict[str, tuple[str, str, date, dict[str, date]]] = {}
+        self.left: dict[str, date] = {}
         self.duos: dict[str, Duo] = {}
+        self.departed: dict[str, date] = {}  # first duo of a chain → its departure
         self.commands: dict[str, dict[str, Any]] = {}
 
     def apply(self, cmd: dict[str, Any]) -> None:
@@ -236,21 +269,22 @@ class ContractChecker:
                   "12:same_mentee_programme")
             _need(old.reason == "rematched" and old.closed is not None and old.closed <= day,
                   "12:closed_rematched")
-            _need(not old.has_successor, "12:one_successor")
-            old.has_successor = True
+            _need(old.successor is None, "12:one_successor")
+            old.successor = cmd["duo_id"]
+        first = (self.duos[cmd["predecessor_duo_id"]].first if "predecessor_duo_id" in cmd
+                 else cmd["duo_id"])
         self.duos[cmd["duo_id"]] = Duo(cmd["programme_id"], cmd["site_id"], cmd["mentee_id"],
-                                       day, latest=day)
+                                       day, first=first)
 
     def _step(self, cmd: dict[str, Any], day: date, source: str, target: str) -> Duo:
         duo = self._duo(cmd["duo_id"])
         _need(duo.state == source, "4:transition")
         _need(day >= duo.latest, "6:before_lifecycle")
         duo.state = target
-        duo.latest = day
         return duo
 
     def _select(self, cmd: dict[str, Any], day: date) -> None:
-        self._step(cmd, day, "recruited", "selected")
+        self._step(cmd, day, "recruited", "selected").selected = day
 
     def _match(self, cmd: dict[str, Any], day: date) -> None:
         duo = self._duo(cmd["duo_id"])
@@ -264,7 +298,9 @@ class ContractChecker:
               "11:mentor_kind")
         if policy.get("require_trained_mentor", True):
             _need(set(modules) == MODULES and max(modules.values()) <= day, "11:untrained")
-        self._step(cmd, day, "selected", "matched")
+        _need(self.left.get(cmd["mentor_id"], date.max) > day, "11:deregistered")
+        matched = self._step(cmd, day, "selected", "matched")
+        matched.matched, matched.mentor = day, cmd["mentor_id"]
 
     def _activate(self, cmd: dict[str, Any], day: date) -> None:
         self._step(cmd, day, "matched", "active").activated = day
@@ -275,6 +311,7 @@ class ContractChecker:
         _need(cmd["reason"] != "completed" or duo.state == "active", "4:completed")
         live = [d for d, retracted in duo.contacts.values() if not retracted]
         _need(not live or day >= max(live), "6:close_before_contact")
+        duo.closed_from = duo.state
         self._step(cmd, day, duo.state, "closed")
         duo.closed = day
         duo.reason = cmd["reason"]
@@ -298,6 +335,7 @@ class ContractChecker:
         duo = self._duo(cmd["duo_id"])
         _need(day >= duo.recruited, "9:before_recruit")
         _need(duo.closed is None or day <= duo.closed, "9:after_close")
+        duo.reviews.append(day)
 
     def _record_survey(self, cmd: dict[str, Any], day: date) -> None:
         duo = self._duo(cmd["duo_id"])
@@ -305,6 +343,47 @@ class ContractChecker:
         key = (cmd["respondent"], cmd["phase"])
         _need(key not in duo.surveys, "10:twice")
         duo.surveys.add(key)
+        duo.survey_days.append(day)
+
+    def _deregister_mentor(self, cmd: dict[str, Any], day: date) -> None:
+        _need(cmd["mentor_id"] in self.mentors, "2:mentor")
+        _need(cmd["mentor_id"] not in self.left, "14:twice")
+        _need(day >= self.mentors[cmd["mentor_id"]][2], "14:before_registration")
+        self.left[cmd["mentor_id"]] = day
+
+    def _record_departure(self, cmd: dict[str, Any], day: date) -> None:
+        duo = self._duo(cmd["duo_id"])
+        _need(day >= self.duos[duo.first].recruited, "17:before_chain")
+        _need(duo.first not in self.departed, "17:twice")
+        self.departed[duo.first] = day
+
+    def _correct(self, cmd: dict[str, Any], day: date) -> None:
+        duo = self._duo(cmd["duo_id"])
+        fact = cmd["fact"].removesuffix("_on")
+        if fact == "close_reason":
+            _need(duo.reason is not None and duo.reason != cmd["value"], "15:same")
+            _need(duo.successor is None, "15:predecessor")
+            _need(cmd["value"] != "completed" or duo.closed_from == "active", "15:completed")
+            duo.reason = cmd["value"]
+            return
+        value = date.fromisoformat(cmd["value"])
+        _need(getattr(duo, fact) not in (None, value), "15:same")
+        days = {name: getattr(duo, name) for name in LIFECYCLE_DATES} | {fact: value}
+        steps = [d for d in days.values() if d is not None]
+        _need(steps == sorted(steps) and steps[-1] <= day, "15:order")
+        _need(days["recruited"] >= self.programmes[duo.programme][0], "15:programme")
+        if fact == "matched":
+            _, _, registered, modules = self.mentors[duo.mentor or ""]
+            _need(value >= registered and max(modules.values()) <= value
+                  and self.left.get(duo.mentor or "", date.max) > value, "15:mentor")
+        live = [d for d, retracted in duo.contacts.values() if not retracted]
+        activated, closed = days["activated"], days["closed"]
+        _need(all(activated is not None and activated <= d
+                  and (closed is None or d <= closed) for d in live), "15:contacts")
+        _need(all(closed is None or d <= closed for d in duo.reviews), "15:reviews")
+        _need(all(d >= days["recruited"] for d in [*duo.reviews, *duo.survey_days]),
+              "15:recruited")
+        setattr(duo, fact, value)
 
 
 def check_stream(commands: Iterable[dict[str, Any]]) -> ContractChecker:
@@ -370,7 +449,38 @@ def _close_before_contact(commands: list[dict[str, Any]]) -> None:
     close["occurred_on"] = _earlier(contacts[-1]["occurred_on"])
 
 
+def _match_after_the_mentor_left(commands: list[dict[str, Any]]) -> None:
+    matched = {c["mentor_id"]: c for c in reversed(commands) if c["type"] == "match"}
+    leaving = next(c for c in commands if c["type"] == "deregister_mentor"
+                   and c["mentor_id"] in matched)
+    match = matched[leaving["mentor_id"]]
+    leaving["occurred_on"] = match["occurred_on"]
+    commands.remove(leaving)
+    commands.insert(commands.index(match), leaving)
+
+
+def _second_departure(commands: list[dict[str, Any]]) -> None:
+    index, departure = next((i, c) for i, c in enumerate(commands)
+                            if c["type"] == "record_departure")
+    commands.insert(index + 1, dict(departure, command_id="again"))
+
+
+def _activation_corrected_past_the_closure(commands: list[dict[str, Any]]) -> None:
+    correction = next(c for c in commands if c["type"] == "correct"
+                      and c["fact"] == "activated_on")
+    close = next(c for c in commands if c["type"] == "close"
+                 and c["duo_id"] == correction["duo_id"])
+    correction["value"] = (date.fromisoformat(close["occurred_on"])
+                           + timedelta(days=1)).isoformat()
+    correction["occurred_on"] = max(correction["occurred_on"], correction["value"])
+    commands.remove(correction)
+    commands.insert(commands.index(close) + 1, correction)
+
+
 @pytest.mark.parametrize(("mutate", "rule"), [
+    (_match_after_the_mentor_left, "11:deregistered"),
+    (_second_departure, "17:twice"),
+    (_activation_corrected_past_the_closure, "15:order"),
     (_contact_before_activation, "7:not_active"),
     (_survey_twice, "10:twice"),
     (_retraction_before_contact, "8:before_contact"),
@@ -381,7 +491,7 @@ def _close_before_contact(commands: list[dict[str, Any]]) -> None:
 def test_the_checker_is_not_vacuous(
         mutate: Callable[[list[dict[str, Any]]], None], rule: str) -> None:
     """Each breach of a rule, planted in a valid stream, is caught by the checker."""
-    commands = list(generate(6, 120))
+    commands = list(generate(6, 300))
     assert first_rejection(commands) is None
     mutate(commands)
     assert first_rejection(commands) == rule
@@ -517,8 +627,9 @@ def test_there_are_late_entries_and_retractions_of_every_kind(medium: Stats) -> 
 
 
 def test_file_order_is_chronological_but_for_late_entries(medium: Stats) -> None:
+    """Late: contacts entered after the day, and activations typed a few days early."""
     assert medium.late_entries <= 0.08 * len(medium.commands)
-    assert set(medium.late_types) == {"log_contact"}
+    assert set(medium.late_types) == {"log_contact", "activate"}
 
 
 def test_a_large_stream_starts_streaming_at_once() -> None:
@@ -545,7 +656,10 @@ def test_timing_is_realistic(medium: Stats) -> None:
     assert all(timedelta(3) <= t <= timedelta(62) for t in to_match)
     assert sum(t <= timedelta(42) for t in to_match) >= 0.9 * len(to_match)
     assert all(timedelta(0) <= t <= timedelta(21) for t in to_meet)
-    recruited = sorted(d["recruit"] for d in days.values())
+    successors = {c["duo_id"] for c in medium.commands
+                  if c["type"] == "recruit" and "predecessor_duo_id" in c}
+    # First recruitments span the intake; a rematch may come later (a mentor leaving).
+    recruited = sorted(d["recruit"] for duo_id, d in days.items() if duo_id not in successors)
     assert timedelta(150) <= recruited[-1] - recruited[0] <= timedelta(300)
     minutes = [c["minutes"] for c in medium.commands if c["type"] == "log_contact"]
     assert min(minutes) >= 10
@@ -576,8 +690,9 @@ def test_a_stream_reaching_into_the_future_stops_at_today() -> None:
 def test_no_duos_still_sets_up_the_pilot() -> None:
     commands = list(generate(1, 0))
     check_stream(commands)
-    assert {c["type"] for c in commands} == {
-        "open_programme", "register_site", "register_mentor", "record_training"}
+    assert {c["type"] for c in commands} <= {
+        "open_programme", "register_site", "register_mentor", "record_training",
+        "deregister_mentor"}
 
 
 def test_a_negative_number_of_duos_is_refused() -> None:
@@ -621,3 +736,57 @@ def test_the_engine_imports_a_generated_stream_without_rejections(
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"applied": written, "duplicates": 0, "rejected": []}
+
+
+# ---------------------------------------------------------------------- contract v2
+def test_some_mentors_leave_the_pool_and_their_open_duos_close_or_are_rematched(
+        medium: Stats) -> None:
+    left = medium.checker.left
+    assert 0.02 * len(medium.checker.mentors) <= len(left) <= 0.2 * len(medium.checker.mentors)
+    reasons = Counter(c["reason"] for c in medium.commands if c["type"] == "deregister_mentor")
+    assert set(reasons) == {"left_service", "withdrew", "other"}
+    affected = [d for d in medium.checker.duos.values()
+                if d.mentor in left and d.matched is not None and d.matched < left[d.mentor]
+                and d.closed is not None and d.closed > left[d.mentor]]
+    assert affected
+    assert all(d.closed is not None and d.mentor is not None
+               and (d.closed - left[d.mentor]).days <= 20 for d in affected)
+    assert {d.reason for d in affected} <= {"mentor_left_service", "rematched", "completed",
+                                            "programme_ended"} | DROPOUT_REASONS
+
+
+def test_coordinators_correct_activations_and_close_reasons(medium: Stats) -> None:
+    corrections = [c for c in medium.commands if c["type"] == "correct"]
+    assert {c["fact"] for c in corrections} == {"activated_on", "close_reason"}
+    assert 0.02 * medium.duos <= len(corrections) <= 0.15 * medium.duos
+    typed = {c["duo_id"]: c["occurred_on"] for c in medium.commands if c["type"] == "activate"}
+    for correction in corrections:
+        if correction["fact"] == "activated_on":
+            assert typed[correction["duo_id"]] < correction["value"]  # typed too early
+
+
+def test_mentees_leave_the_service_mostly_after_a_close_for_it_some_while_running(
+        medium: Stats) -> None:
+    departures = [c for c in medium.commands if c["type"] == "record_departure"]
+    duos = medium.checker.duos
+    after_close = [c for c in departures
+                   if (duos[c["duo_id"]].closed or date.max).isoformat() <= c["occurred_on"]]
+    running = [c for c in departures if c not in after_close]
+    assert running and len(after_close) > len(running)
+    left_service = [c for c in after_close if duos[c["duo_id"]].reason == "mentee_left_service"]
+    assert left_service and len(after_close) > len(left_service)  # some long after others
+    assert {c["reason"] for c in departures} >= {"resigned", "dismissed", "other"}
+    assert len({duos[c["duo_id"]].first for c in departures}) == len(departures)
+
+
+def test_check_ins_follow_the_monitoring_schedule(medium: Stats) -> None:
+    """Two reviews in the match's first 30 days for most matched duos, then about one a
+    month (with the odd lapse)."""
+    duos = [d for d in medium.checker.duos.values()
+            if d.matched is not None and d.closed is not None
+            and (d.closed - d.matched).days >= 90]
+    first_month = [sum(1 for r in d.reviews if 0 <= (r - d.matched).days < 30) for d in duos]
+    assert sum(n >= 2 for n in first_month) >= 0.9 * len(duos)
+    months = [sum(1 for r in d.reviews if (r - d.matched).days >= 30)
+              / (((d.closed or date.max) - d.matched).days / 30 - 1) for d in duos]
+    assert 0.75 <= sum(months) / len(months) <= 1.05
