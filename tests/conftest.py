@@ -15,6 +15,14 @@ Files and the command line
     ``lifecycle_bin`` and ``cli(*args, input=None, env=None, cwd=None)`` (the installed
     console script, run as a subprocess without ``LIFECYCLE_DB`` unless ``env`` sets it),
     ``stored_rows(db)`` and ``store_fingerprint(db)`` (what an SQLite store holds).
+Worked examples
+    ``worked_example`` (``tests/examples/worked.jsonl``, the project's own stream, always
+    present; its reports and the working behind them beside it). The contract's
+    examples (``small-pilot*.jsonl`` and their reports) are not part of the repository:
+    tests that also check them ask for ``shared_examples`` (their folder), which skips
+    with the reason shown when the folder is absent, and fails instead when
+    ``LIFECYCLE_REQUIRE_SHARED=1`` (as in CI). The folder is ``../shared/examples``
+    beside the repository, or wherever ``LIFECYCLE_SHARED_EXAMPLES`` says.
 PostgreSQL
     ``postgres_url`` yields the test server's URL with a fresh schema
     (``?schema=t_<random>``), dropped afterwards. Tests marked ``postgres`` (and any test
@@ -455,6 +463,47 @@ def stored_rows() -> Callable[[Path], list[tuple[Any, ...]]]:
 def store_fingerprint() -> Callable[[Path], tuple[int, int | None]]:
     """``store_fingerprint(db)``: ``(count(*), max(rowid))`` of the stored events."""
     return _store_fingerprint
+
+
+# ---------------------------------------------------------------------- worked examples
+REPOSITORY = Path(__file__).resolve().parents[1]
+WORKED_EXAMPLE = REPOSITORY / "tests" / "examples" / "worked.jsonl"
+"""The project's own worked example (see ``tests/examples/README.md``)."""
+
+SHARED_EXAMPLES_VAR = "LIFECYCLE_SHARED_EXAMPLES"
+REQUIRE_SHARED_VAR = "LIFECYCLE_REQUIRE_SHARED"
+
+
+def shared_examples_folder() -> Path:
+    """Where the contract's examples are looked for: ``$LIFECYCLE_SHARED_EXAMPLES``, else
+    ``shared/examples`` beside the repository (where CI lays them)."""
+    configured = os.environ.get(SHARED_EXAMPLES_VAR)
+    return Path(configured) if configured else REPOSITORY.parent / "shared" / "examples"
+
+
+def require_shared_examples() -> Path:
+    """The folder of the contract's examples; skip the test (or, with
+    ``LIFECYCLE_REQUIRE_SHARED=1``, fail it) when it is absent."""
+    folder = shared_examples_folder()
+    if folder.is_dir():
+        return folder
+    problem = f"the contract's shared examples are not at {folder}"
+    if os.environ.get(REQUIRE_SHARED_VAR) == "1":
+        pytest.fail(f"{problem}; {REQUIRE_SHARED_VAR}=1 requires them", pytrace=False)
+    pytest.skip(f"{problem} (lay them beside the repository as shared/examples, or set "
+                f"{SHARED_EXAMPLES_VAR}); the project's own example still runs")
+
+
+@pytest.fixture(scope="session")
+def worked_example() -> Path:
+    """The project's own worked example stream (``tests/examples/worked.jsonl``)."""
+    return WORKED_EXAMPLE
+
+
+@pytest.fixture(scope="session")
+def shared_examples() -> Path:
+    """The folder of the contract's examples (skips, or fails when required, if absent)."""
+    return require_shared_examples()
 
 
 # ---------------------------------------------------------------------- PostgreSQL

@@ -10,12 +10,8 @@ from typing import Any
 
 import pytest
 
-# The worked example lives in shared/ beside the repository (CI lays a copy there).
-EXAMPLE = next((base / "examples" / "small-pilot.jsonl"
-                for base in (Path(__file__).resolve().parents[3] / "shared", Path("/work/shared"))
-                if (base / "examples" / "small-pilot.jsonl").exists()),
-               Path(__file__).resolve().parents[3] / "shared" / "examples" / "small-pilot.jsonl")
-"""The contract's worked example (used where it lies, never copied)."""
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "worked.jsonl"
+"""The project's own worked example (tests/examples/)."""
 
 
 def example_commands() -> int:

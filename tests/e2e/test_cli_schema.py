@@ -9,14 +9,10 @@ from typing import Any
 from lifecycle.domain.states import mermaid
 
 DIAGRAM = Path(__file__).resolve().parents[2] / "docs" / "states.mmd"
-# The worked example lives in shared/ beside the repository (CI lays a copy there).
-EXAMPLE = next((base / "examples" / "small-pilot.jsonl"
-                for base in (Path(__file__).resolve().parents[3] / "shared", Path("/work/shared"))
-                if (base / "examples" / "small-pilot.jsonl").exists()),
-               Path(__file__).resolve().parents[3] / "shared" / "examples" / "small-pilot.jsonl")
 
 
-def test_schema_prints_a_json_schema_of_one_command_line(cli: Any) -> None:
+def test_schema_prints_a_json_schema_of_one_command_line(cli: Any, worked_example: Path
+                                                        ) -> None:
     done = cli("schema")
     assert done.returncode == 0, done.stderr
     schema = json.loads(done.stdout)
@@ -31,7 +27,7 @@ def test_schema_prints_a_json_schema_of_one_command_line(cli: Any) -> None:
         assert definition["properties"]["type"]["const"] == kind
         assert {"type", "occurred_on"} <= set(definition["properties"])
         assert "occurred_on" in definition["required"]
-    kinds_used = {json.loads(line)["type"] for line in EXAMPLE.read_text().splitlines()}
+    kinds_used = {json.loads(line)["type"] for line in worked_example.read_text().splitlines()}
     assert kinds_used <= set(mapping)
 
 

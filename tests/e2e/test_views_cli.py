@@ -2,8 +2,9 @@
 programme, broken down, as text), ``duos`` (filters and formats), ``projections status``
 and ``rebuild``, ``audit projections`` and the one-shot ``project``.
 
-One store holds the worked example (imported once, used where it lies, never copied);
-independent invocations run two at a time (each one costs a Python start-up).
+One store holds the project's own worked example (``tests/examples/``, imported once);
+independent invocations run two at a time (each one costs a Python start-up). The
+contract's examples, when they lie beside the repository, are checked as well.
 """
 
 from __future__ import annotations
@@ -25,18 +26,14 @@ from lifecycle.application import Lifecycle
 from lifecycle.application.importer import Importer
 from projections.fold import TOPICS
 
-# The worked example lives in shared/ beside the repository (CI lays a copy there).
-EXAMPLES = next((base / "examples"
-                 for base in (Path(__file__).resolve().parents[3] / "shared",
-                              Path("/work/shared"))
-                 if (base / "examples" / "small-pilot.jsonl").exists()),
-                Path(__file__).resolve().parents[3] / "shared" / "examples")
-EXAMPLE = EXAMPLES / "small-pilot.jsonl"
-EXPECTED = {day: EXAMPLES / f"small-pilot.report-{day}.json"
-            for day in ("2025-03-31", "2025-07-31")}
-PROGRAMMES = ("DK-2025", "GR-2025", "PT-2025", "RO-2025")
-OVERDUE_DAY = "2025-06-13"
-"""A date on which some of the example's active duos are overdue for a contact."""
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLE = EXAMPLES / "worked.jsonl"
+EXPECTED = {day: EXAMPLES / f"worked.report-{day}.json" for day in ("2025-04-30", "2025-09-30")}
+PROGRAMMES = ("FI-2025", "IE-2025")
+OVERDUE_DAY = "2025-04-30"
+"""A date on which one of the example's active duos (fi.duo-01) is overdue for a contact."""
+SHARED_DAYS = ("2025-03-31", "2025-07-31")
+"""The dates of the contract's example reports (``small-pilot.report-DATE.json``)."""
 
 Run = Callable[..., Any]
 
@@ -122,6 +119,19 @@ def test_report_json_equals_the_worked_examples(pilot_db: Path, cli: Run) -> Non
         assert_close(ok_json(done), expected, f"report {day}")
 
 
+def test_report_json_equals_the_contracts_examples(
+        shared_examples: Path, tmp_path: Path, cli: Run) -> None:
+    db = tmp_path / "small-pilot.db"
+    done = cli("--db", db, "import", shared_examples / "small-pilot.jsonl", "--json")
+    assert done.returncode == 0, done.stderr
+    results = run_all(cli, *[("--db", db, "report", "--as-of", day, "--json")
+                             for day in SHARED_DAYS], keep=False)
+    for day, report in zip(SHARED_DAYS, results, strict=True):
+        expected = json.loads((shared_examples / f"small-pilot.report-{day}.json").read_text(
+            encoding="utf-8"))
+        assert_close(ok_json(report), expected, f"small-pilot report {day}")
+
+
 def _sum_sections(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """The additive parts of per-programme reports, summed."""
 
@@ -150,7 +160,7 @@ def _sum_sections(parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def test_the_reports_of_the_four_programmes_add_up_to_the_whole(
+def test_the_reports_of_the_programmes_add_up_to_the_whole(
         pilot_db: Path, cli: Run) -> None:
     day = "2025-07-31"
     whole, *parts = (ok_json(done) for done in run_all(
@@ -205,9 +215,9 @@ def test_report_breakdowns_by_programme_site_country_and_month(
                 "duos_meeting_benchmark"}
         assert _sum_sections(list(groups.values())) == _sum_sections([whole]), name
     assert list(by["programme"]["groups"]) == list(PROGRAMMES)
-    assert list(by["country"]["groups"]) == ["DK", "GR", "PT", "RO"]
+    assert list(by["country"]["groups"]) == ["FI", "IE"]
     assert all(len(key) == 7 and key[4] == "-" for key in by["month"]["groups"])
-    assert all(key.split(".")[0] in {"dk", "gr", "pt", "ro"}
+    assert all(key.split(".")[0] in {"fi", "ie"}
                for key in by["site"]["groups"])
     # a programme's group equals that programme's own report, section for section
     own = run_all(cli, *[("--db", pilot_db, "report", "--as-of", day, "--programme", p,
@@ -219,16 +229,16 @@ def test_report_breakdowns_by_programme_site_country_and_month(
 
 
 def test_report_without_json_prints_the_report_as_text(pilot_db: Path, cli: Run) -> None:
-    [text] = run_all(cli, ("--db", pilot_db, "report", "--as-of", "2025-07-31"))
+    [text] = run_all(cli, ("--db", pilot_db, "report", "--as-of", "2025-09-30"))
     lines = ok(text).stdout.splitlines()
-    assert lines[0] == "Report as of 2025-07-31 (all programmes)"
-    assert lines[1] == "Duos: 24 (recruited 0, selected 0, matched 0, active 11, closed 13)"
+    assert lines[0] == "Report as of 2025-09-30 (all programmes)"
+    assert lines[1] == "Duos: 13 (recruited 1, selected 1, matched 1, active 2, closed 8)"
     for heading in ("Duration:", "Contact frequency:", "Dropouts:"):
         assert heading in lines
-    assert "  contacts 204 (psychosocial 174, career 92); overdue active duos 0" in lines
-    assert "  4 dropouts, rate 16.7 %" in lines
-    assert any(line.startswith("  survival of active relationships: S(30)=1.000")
-               for line in lines)
+    assert "  contacts 48 (psychosocial 37, career 24); overdue active duos 1" in lines
+    assert "  5 dropouts, rate 38.5 %" in lines
+    assert ("  survival of active relationships: S(30)=1.000, S(90)=0.833, S(182)=0.667, "
+            "S(365)=—") in lines
     assert not ok(text).stdout.lstrip().startswith("{")
 
 
@@ -237,8 +247,8 @@ def test_duos_filters_formats_ids_and_limit(pilot_db: Path, cli: Run) -> None:
     base = ("--db", pilot_db, "duos", "--as-of", OVERDUE_DAY)
     (everything, active, programme, site, overdue, as_csv, table, ids, report) = run_all(
         cli, (*base, "--format", "json"), (*base, "--state", "active", "--format", "json"),
-        (*base, "--programme", "RO-2025", "--format", "json"),
-        (*base, "--site", "gr.site-02", "--json"), (*base, "--overdue", "--json"),
+        (*base, "--programme", "FI-2025", "--format", "json"),
+        (*base, "--site", "ie.site-1", "--json"), (*base, "--overdue", "--json"),
         (*base, "--format", "csv"), (*base, "--format", "table"),
         (*base, "--ids", "--state", "active", "--limit", "3"),
         ("--db", pilot_db, "report", "--as-of", OVERDUE_DAY, "--json"))
@@ -254,8 +264,8 @@ def test_duos_filters_formats_ids_and_limit(pilot_db: Path, cli: Run) -> None:
 
     assert ok_json(active) == where(state="active")
     assert len(where(state="active")) == summary["duos"]["by_state"]["active"]
-    assert ok_json(programme) == where(programme_id="RO-2025") != []
-    assert ok_json(site) == where(site_id="gr.site-02") != []
+    assert ok_json(programme) == where(programme_id="FI-2025") != []
+    assert ok_json(site) == where(site_id="ie.site-1") != []
     assert ok_json(overdue) == where(overdue=True)
     assert len(where(overdue=True)) == summary["contact_frequency"]["overdue_active_duos"] > 0
     assert sum(row["contacts"] for row in rows) == summary["contact_frequency"]["contacts"]
@@ -315,7 +325,7 @@ def test_project_once_brings_views_written_without_them_up_to_date(
     # Commands applied through the library alone: nothing touches the views.
     engine = Lifecycle(resolve_target(str(db)).env)
     try:
-        lines = EXAMPLE.read_bytes().splitlines(keepends=True)[:400]
+        lines = EXAMPLE.read_bytes().splitlines(keepends=True)[:100]
         result = Importer(engine).run(lines)
     finally:
         engine.shutdown()

@@ -1,11 +1,12 @@
-"""The worked example of ``shared/examples``: imported through the engine's importer
-(views caught up after every committed batch), the report from the materialised views
-equals the example's reports, to 1e-9 and with the same JSON types."""
+"""The worked examples — the project's own (``tests/examples/``) and, when it lies beside
+the repository, the contract's (``shared/examples``) — imported through the engine's
+importer (views caught up after every committed batch): the report from the
+materialised views equals the example's reports, to 1e-9 and with the same JSON types."""
 
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,31 @@ from lifecycle.application import Lifecycle
 from lifecycle.application.importer import Importer
 from projections import catchup, compare, loading, rebuild
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
-STREAM = EXAMPLES / "small-pilot.jsonl"
-DATES = ("2025-03-31", "2025-07-31")
 
-if not STREAM.exists() and os.environ.get("CI"):
-    # In CI the example must be there (shared/ is laid beside the clone): fail, not skip.
-    raise RuntimeError(f"no worked example at {EXAMPLES}")
-pytestmark = pytest.mark.skipif(not STREAM.exists(), reason=f"no worked example at {EXAMPLES}")
+@dataclass(frozen=True)
+class Example:
+    """A stream ``NAME.jsonl`` and its reports ``NAME.report-DATE.json`` in ``folder``."""
+
+    folder: Path
+    name: str
+    dates: tuple[str, ...]
+
+    @property
+    def stream(self) -> Path:
+        return self.folder / f"{self.name}.jsonl"
+
+    def report(self, as_of: str) -> Any:
+        return json.loads((self.folder / f"{self.name}.report-{as_of}.json").read_text())
+
+
+@pytest.fixture(scope="module", params=["worked", "small-pilot"])
+def example(request: pytest.FixtureRequest) -> Example:
+    """The project's own example, then the contract's (skipped when absent)."""
+    if request.param == "worked":
+        return Example(Path(__file__).resolve().parents[1] / "examples", "worked",
+                       ("2025-04-30", "2025-09-30"))
+    return Example(request.getfixturevalue("shared_examples"), "small-pilot",
+                   ("2025-03-31", "2025-07-31"))
 
 
 def assert_same_json(got: Any, want: Any, where: str = "report") -> None:
@@ -42,14 +60,14 @@ def assert_same_json(got: Any, want: Any, where: str = "report") -> None:
 
 
 @pytest.fixture(scope="module")
-def imported(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def imported(tmp_path_factory: pytest.TempPathFactory, example: Example) -> Any:
     target = resolve_target(str(tmp_path_factory.mktemp("example") / "example.db"))
     engine = Lifecycle(target.env, today=lambda: date(2026, 1, 1))
     conn = connect(target)
     recorder, mapper = engine.app.recorder, engine.app.mapper
     importer = Importer(engine, batch_size=100,
                         on_commit=lambda: catchup.catch_up(recorder, mapper, conn))
-    with STREAM.open("rb") as lines:
+    with example.stream.open("rb") as lines:
         result = importer.run(lines)
     assert result.rejected == []
     catchup.catch_up(recorder, mapper, conn)
@@ -58,20 +76,22 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Any:
     engine.shutdown()
 
 
-@pytest.mark.parametrize("as_of", DATES)
-def test_the_report_from_the_views_equals_the_worked_example(imported: Any, as_of: str) -> None:
+def test_the_report_from_the_views_equals_the_worked_example(imported: Any,
+                                                             example: Example) -> None:
     _, conn = imported
-    want = json.loads((EXAMPLES / f"small-pilot.report-{as_of}.json").read_text())
-    assert_same_json(loading.report_from_db(conn, date.fromisoformat(as_of)), want)
+    for as_of in example.dates:
+        assert_same_json(loading.report_from_db(conn, date.fromisoformat(as_of)),
+                         example.report(as_of), f"{example.name} {as_of}")
 
 
-def test_a_rebuild_from_empty_views_gives_the_same_bytes(imported: Any) -> None:
+def test_a_rebuild_from_empty_views_gives_the_same_bytes(imported: Any,
+                                                         example: Example) -> None:
     engine, conn = imported
-    before = [json.dumps(loading.report_from_db(conn, date.fromisoformat(d))) for d in DATES]
+    days = [date.fromisoformat(d) for d in example.dates]
+    before = [json.dumps(loading.report_from_db(conn, day)) for day in days]
     assert compare.compare_with_rebuild(engine.app.recorder, engine.app.mapper, conn) == []
     rebuild.rebuild(engine.app.recorder, engine.app.mapper, conn)
-    assert [json.dumps(loading.report_from_db(conn, date.fromisoformat(d))) for d in DATES] == (
-        before)
+    assert [json.dumps(loading.report_from_db(conn, day)) for day in days] == before
 
 
 def test_the_programmes_add_up_to_the_whole_store(imported: Any) -> None:

@@ -18,7 +18,8 @@ from lifecycle.application.importer import Importer
 from lifecycle.domain.errors import DomainError
 from lifecycle.domain.markers import AppliedCommand
 
-EXAMPLE = Path("/work/shared/examples/small-pilot.jsonl")
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "worked.jsonl"
+"""The project's own worked example (tests/examples/)."""
 TODAY = date(2026, 1, 1)
 
 

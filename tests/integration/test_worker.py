@@ -39,8 +39,9 @@ from projections.facade import Views
 from projections.fold import TOPICS
 
 LIFECYCLE = Path(sys.executable).parent / "lifecycle"
-EXAMPLE = Path("/work/shared/examples/small-pilot.jsonl")
-SEED_LINES = 300
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "worked.jsonl"
+"""The project's own worked example (tests/examples/): 154 commands."""
+SEED_LINES = 60
 """Commands of the example applied before any worker starts (the rest come later)."""
 GUARD = 120.0
 """Seconds after which a wait counts as hung (a guard, not a timing assertion)."""
