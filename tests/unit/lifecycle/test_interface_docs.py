@@ -40,7 +40,7 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "interface.md"
 PLANNED = "not implemented yet"
 COMMON_HEADING = "Fields every command has"
 DOC_TYPES = ("id", "code", "text", "country code", "date", "int", "bool", "enum",
-             "list of code", "list of enum", "object")
+             "list of code", "list of enum", "object", "date or enum")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ class Field:
 
     kind: str
     """``id`` (also for ``code``), ``text``, ``country code``, ``date``, ``int``,
-    ``bool``, ``enum``, ``list of code``, ``list of enum`` or ``object``."""
+    ``bool``, ``enum``, ``list of code``, ``list of enum``, ``object``, or two of them
+    joined by ``or`` (a value of either form, e.g. ``date or enum``)."""
     required: bool
     default: Any = None
     values: tuple[str, ...] | None = None
@@ -115,6 +116,7 @@ def documented_fields(body: str, where: str) -> dict[str, Field]:
             default = json.loads(stated.group(1))
         enum_values = (tuple(re.findall(r"`([^`]+)`", values)) if kind.endswith("enum")
                        else None)
+        assert enum_values is None or enum_values, f"{here}: an enum lists its values"
         assert name not in fields, f"{here}: documented twice"
         fields[name] = Field("id" if kind == "code" else kind, required.startswith("yes"),
                              default, enum_values,
@@ -184,9 +186,11 @@ def schema_fields(definition: dict[str, Any], prefix: str = "") -> dict[str, Fie
     required = set(definition.get("required", ()))
     for name, raw in definition["properties"].items():
         options = [o for o in raw.get("anyOf", [raw]) if o.get("type") != "null"]
-        assert len(options) == 1, f"{prefix}{name}: more than one type"
         prop = {**_resolve(options[0]), **{k: v for k, v in raw.items() if k != "anyOf"}}
-        kind, values = _kind(options[0], prefix + name)
+        kinds = [_kind({"type": "string", **o} if "format" in o else o, prefix + name)
+                 for o in options]
+        kind = " or ".join(k for k, _ in kinds)
+        values = next((v for _, v in kinds if v is not None), None)
         int_range = None
         if kind == "int":
             top = prop.get("maximum")
