@@ -491,7 +491,7 @@ def require_shared_examples() -> Path:
     if os.environ.get(REQUIRE_SHARED_VAR) == "1":
         pytest.fail(f"{problem}; {REQUIRE_SHARED_VAR}=1 requires them", pytrace=False)
     pytest.skip(f"{problem} (lay them beside the repository as shared/examples, or set "
-                f"{SHARED_EXAMPLES_VAR}); the project's own example still runs")
+                f"{SHARED_EXAMPLES_VAR})")
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""``report --publish [--threshold K]`` as a user runs it (CONTRACT §6), on the worked
-example: the whole store, one programme and every breakdown, as JSON and as text."""
+"""``report --publish [--threshold K]`` as a user runs it (CONTRACT §6), on the project's
+worked example (tests/examples): the whole store, one programme and every breakdown, as
+JSON and as text."""
 
 from __future__ import annotations
 
@@ -13,12 +14,9 @@ import pytest
 
 from projections.publish import publish
 
-EXAMPLE = next((base / "examples" / "small-pilot.jsonl"
-                for base in (Path(__file__).resolve().parents[3] / "shared",
-                             Path("/work/shared"))
-                if (base / "examples" / "small-pilot.jsonl").exists()),
-               Path(__file__).resolve().parents[3] / "shared" / "examples" / "small-pilot.jsonl")
-DAY = "2025-07-31"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "worked.jsonl"
+"""The project's own worked example (tests/examples/)."""
+DAY = "2025-09-30"
 BREAKDOWNS = ("programme", "site", "country", "month")
 NOT_COUNTS = {"t", "median", "mean", "median_change", "mean_change",
               "median_survival_days", "benchmark_minutes_per_30_days", "minutes", "threshold"}
@@ -82,7 +80,7 @@ def test_published_json_is_the_report_published_and_the_same_bytes_every_time(
 
 def test_a_programme_and_every_breakdown_publish_no_count_below_the_threshold(
         store: Path, cli: Run) -> None:
-    invocations = [("--db", store, "report", "--as-of", DAY, "--programme", "DK-2025",
+    invocations = [("--db", store, "report", "--as-of", DAY, "--programme", "IE-2025",
                     "--json", "--publish", "--threshold", "4")]
     invocations += [("--db", store, "report", "--as-of", DAY, "--by", by, "--json",
                      "--publish", "--threshold", "4") for by in BREAKDOWNS]

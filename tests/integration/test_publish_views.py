@@ -16,12 +16,9 @@ from lifecycle.bootstrap import open_engine, open_views
 from projections.facade import Views
 from projections.publish import PublishError, publish
 
-EXAMPLE = next((base / "examples" / "small-pilot.jsonl"
-                for base in (Path(__file__).resolve().parents[3] / "shared",
-                             Path("/work/shared"))
-                if (base / "examples" / "small-pilot.jsonl").exists()),
-               Path(__file__).resolve().parents[3] / "shared" / "examples" / "small-pilot.jsonl")
-DAY = date(2025, 7, 31)
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "worked.jsonl"
+"""The project's own worked example (tests/examples/)."""
+DAY = date(2025, 9, 30)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +33,7 @@ def views(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Views]:
     engine.shutdown()
 
 
-@pytest.mark.parametrize("programme", [None, "GR-2025"])
+@pytest.mark.parametrize("programme", [None, "FI-2025"])
 def test_a_published_report_is_the_report_published(views: Views,
                                                     programme: str | None) -> None:
     plain = views.report(DAY, programme)
