@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lifecycle.commands import COMMANDS
+from lifecycle.application.commands import COMMANDS
 from lifecycle.domain.states import mermaid
 
 DIAGRAM = Path(__file__).resolve().parents[2] / "docs" / "states.mmd"

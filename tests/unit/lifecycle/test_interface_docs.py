@@ -27,7 +27,7 @@ from typing import Any
 import click
 import pytest
 
-from lifecycle import commands
+from lifecycle.application import commands
 from lifecycle.domain import errors
 from lifecycle.domain.base import DomainEvent
 from lifecycle.domain.duo import Duo
