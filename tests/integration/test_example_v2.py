@@ -6,7 +6,6 @@ a rebuild gives the same rows."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -21,19 +20,10 @@ from projections.facade import Views
 
 
 @pytest.fixture(scope="module")
-def example() -> Path:
-    """The contract's examples: ``$LIFECYCLE_SHARED_EXAMPLES``, else ``shared/examples``
-    beside the repository; the tests skip without them (and fail instead when
-    ``LIFECYCLE_REQUIRE_SHARED=1``, as in CI)."""
-    configured = os.environ.get("LIFECYCLE_SHARED_EXAMPLES")
-    folder = (Path(configured) if configured
-              else Path(__file__).resolve().parents[3] / "shared" / "examples")
-    if (folder / "small-pilot-v2.jsonl").is_file():
-        return folder
-    problem = f"the contract's v2 example is not in {folder}"
-    if os.environ.get("LIFECYCLE_REQUIRE_SHARED") == "1":
-        pytest.fail(problem, pytrace=False)
-    pytest.skip(problem)
+def example(shared_examples: Path) -> Path:
+    """The contract's examples (skipped without them, failed when required: see the
+    ``shared_examples`` fixture)."""
+    return shared_examples
 
 
 @pytest.fixture(scope="module")
