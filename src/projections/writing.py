@@ -49,10 +49,17 @@ def create(cursor: Any, dialect: Dialect, *, indexes: bool = True) -> None:
 
 
 def ensure_schema(conn: Any) -> None:
-    """Create the views' tables (empty, at position 0) where they do not exist yet."""
+    """Create the views' tables (empty, at position 0) where they do not exist yet.
+
+    Tables of another schema version are left as they are, without today's secondary
+    indexes (whose columns they may lack): the next catch-up rebuilds them all.
+    """
     dialect = Dialect(conn)
     with dialect.transaction() as cursor:
-        create(cursor, dialect)
+        current = (not dialect.table_exists(cursor, s.TRACKING.name) or {
+            version for _, version in read_tracking(cursor, dialect).values()
+        } <= {s.SCHEMA_VERSION})
+        create(cursor, dialect, indexes=current)
 
 
 def read_tracking(cursor: Any, dialect: Dialect, *,

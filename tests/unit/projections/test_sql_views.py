@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from projection_builders import Log, MemoryRecorder, d, random_log
 
 from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
-from projections import catchup, compare, loading, reading, rebuild
+from projections import catchup, compare, loading, reading, rebuild, writing
 from projections.dialect import Dialect, OpenTransaction
 from projections.fold import TOPICS, fold
 from projections.report import UnknownProgramme, build_breakdown, build_report
@@ -56,6 +56,28 @@ def same_records(left: ReadModel, right: ReadModel) -> bool:
 
 def positions(conn: sqlite3.Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT view_name, position FROM proj_tracking").fetchall())
+
+
+def test_views_of_an_older_schema_are_opened_and_rebuilt_not_refused(
+        conn: sqlite3.Connection) -> None:
+    """A store whose views predate today's tables (a column that an index of today
+    needs is missing) opens, and the next catch-up rebuilds every view."""
+    log = pilot_log()
+    recorder = MemoryRecorder()
+    recorder.append(log.events)
+    catchup.catch_up(recorder, MAPPER, conn)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                "AND name LIKE 'proj_%'").fetchall():
+        conn.execute(f"DROP INDEX {name}")
+    conn.execute("ALTER TABLE proj_duos DROP COLUMN programme_id")
+    conn.execute("UPDATE proj_tracking SET schema_version = ?", (SCHEMA_VERSION - 1,))
+    conn.commit()
+    writing.ensure_schema(conn)
+    assert not any(v.up_to_date for v in catchup.status(recorder, conn))
+    assert catchup.catch_up(recorder, MAPPER, conn) == len(log.events) - 4
+    assert all(v.up_to_date for v in catchup.status(recorder, conn))
+    assert compare.compare_with_rebuild(recorder, MAPPER, conn) == []
+    assert same_records(loading.load_read_model(conn), fold(log.events))
 
 
 def test_catch_up_materialises_every_view_and_records_the_log_position(
