@@ -21,6 +21,12 @@ it. The ranges' results are then tied together: each must start from the link th
 before it ended with and hold as many links as events, and the digest's position is a
 range boundary, so its check is exact too. A small log, PostgreSQL, or a worker that
 cannot answer leaves the whole fast pass to this process.
+
+The verifier reads a :class:`ChainSource`: the store's tables (:class:`ChainReader`) or
+an export file (``lifecycle.adapters.export.ExportReader``) give it the same rows, so
+both get the same verdicts and messages. A source that cannot go on (an export line
+that is not a record, a missing trailer) raises :class:`Damaged`, which the exact pass
+reports as the first problem at the point it was reached.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
-from typing import Any
+from operator import itemgetter
+from typing import Any, Protocol, runtime_checkable
 
 from lifecycle.adapters import interpreters
 from lifecycle.adapters.chain import GENESIS, HEADER, link_bytes
@@ -52,6 +59,50 @@ ALGORITHM = "sha256-chain-v1"
 EventRow = tuple[int, bytes, Any, bytes, bytes]
 """(position, originator_id bytes, version as stored, topic bytes, state bytes)."""
 LinkRow = tuple[int, bytes]
+Record = tuple[Any, ...]
+"""An event: (position, originator_id, version, topic, state, link or None), its cells
+as stored; or a chain link without its event: (position, link)."""
+
+
+class Damaged(Exception):
+    """A source of rows that cannot be read on (e.g. an export line that is not a record).
+
+    Args:
+        problem: what is wrong and where, as the verdict's ``problem`` says it.
+        position: the log position concerned, when known.
+    """
+
+    def __init__(self, problem: str, position: int | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.position = position
+
+
+class ChainSource(Protocol):
+    """What :func:`verify` reads: a history's events and chain links in log order."""
+
+    @property
+    def location(self) -> str:
+        """Where the history is (a store's path or URL, an export's path)."""
+
+    def joined(self) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
+        """Batches of (position, oid bytes, version, topic bytes, state bytes, link or
+        None) in log order, then (as the last item) an empty batch with the count of
+        chain links."""
+
+    def walk(self) -> Iterator[tuple[EventRow | None, LinkRow | None]]:
+        """Pairs of (event, link) merged on position; None where one side is missing."""
+
+
+@runtime_checkable
+class SplitSource(Protocol):
+    """A source whose fast pass can be split across processes."""
+
+    def split_spans(self, mark: int | None, progress: Callable[[int], None] | None,
+                    processes: int | None) -> list[Span] | None:
+        """The fast pass as consecutive spans covering the whole history (``mark``: the
+        digest's position, where a span notes its count and head), or None when the
+        history is not split (then the fast pass runs in this process)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +170,10 @@ class ChainReader:
         self.target = target
         self.events_table = events_table
         self.chain_table = chain_table if chain_table is not None else _chain_table()
+
+    @property
+    def location(self) -> str:
+        return self.target.location
 
     def _sqlite(self) -> sqlite3.Connection:
         conn: sqlite3.Connection = connect(self.target, read_only=True)
@@ -215,6 +270,51 @@ class ChainReader:
                               map(_link_row, _batched(links_cur)))
         finally:
             conn.close()
+
+    def record_batches(self) -> Iterator[list[Record]]:
+        """Every event with its link, and every link without its event, in log order,
+        in batches, in one snapshot: the cells as stored (id, topic and state as bytes;
+        the version as its cell holds it). Stops reading when the caller stops.
+
+        Links without their event exist only in a store edited by hand; they are
+        looked for only in a batch's range of positions whose count of links is not
+        its count of linked events (one small count per batch, not a scan of the whole
+        chain per export)."""
+        postgres = self.target.is_postgres
+        mark = "%s" if postgres else "?"
+        position = "notification_id" if postgres else "rowid"
+        events, chain = self._qualified(self.events_table), self._qualified(self.chain_table)
+        within = f"position > {mark} AND position <= {mark}"
+        count_sql = f"SELECT count(*) FROM {chain} WHERE {within}"
+        orphans_sql = (f"SELECT position, {self._link()} FROM {chain} c WHERE {within} AND "
+                       f"NOT EXISTS (SELECT 1 FROM {events} e WHERE e.{position} = "
+                       "c.position) ORDER BY position")
+        if postgres:
+            with self._pg() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                with conn.cursor(name="export_events") as cursor:
+                    cursor.execute(self._joined_sql())
+                    yield from _record_batches(
+                        lambda: [_postgres_row(r) for r in cursor.fetchmany(FETCH)],
+                        lambda sql, bounds: conn.execute(sql, bounds).fetchall(),
+                        count_sql, orphans_sql)
+            return
+        conn = self._sqlite()
+        try:
+            conn.execute("BEGIN")  # one snapshot for every query
+            cursor = conn.execute(self._joined_sql())
+            yield from _record_batches(lambda: cursor.fetchmany(BATCH),
+                                       lambda sql, bounds: conn.execute(sql, bounds).fetchall(),
+                                       count_sql, orphans_sql)
+        finally:
+            conn.close()
+
+    def split_spans(self, mark: int | None, progress: Callable[[int], None] | None,
+                    processes: int | None) -> list[Span] | None:
+        """On SQLite, a large log in ranges of positions, one per process (ADR 14)."""
+        if self.target.is_postgres:
+            return None
+        return _split_spans(self, mark, progress, processes)
 
     def check_span(self, conn: sqlite3.Connection, lo: int | None, hi: int | None,
                    mark: int | None = None,
@@ -370,6 +470,39 @@ def _batched(cursor: sqlite3.Cursor) -> Iterator[Any]:
         yield from rows
 
 
+def _postgres_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    # psycopg may return bytea as memoryview: the chain and the export want bytes.
+    position, oid, version, topic, state, chained = row
+    return (position, oid, version, topic, None if state is None else bytes(state),
+            None if chained is None else bytes(chained))
+
+
+_LOWEST, _HIGHEST = -(2**63), 2**63 - 1
+"""Bounds of a 64-bit position, around the first and after the last batch."""
+
+
+def _record_batches(fetch: Callable[[], list[Any]],
+                    query: Callable[[str, tuple[int, int]], list[Any]],
+                    count_sql: str, orphans_sql: str) -> Iterator[list[Record]]:
+    """Batches of records from batches of joined rows (position, oid, version, topic,
+    state, link or None), with the links of their range whose event is missing."""
+    low = _LOWEST
+    while rows := fetch():
+        high = rows[-1][0]
+        linked = len(rows) - list(map(_LINK, rows)).count(None)
+        if query(count_sql, (low, high))[0][0] != linked:
+            orphans = [(p, _as_bytes(x)) for p, x in query(orphans_sql, (low, high))]
+            rows = sorted(rows + orphans, key=_POSITION)
+        yield rows
+        low = high
+    tail = query(orphans_sql, (low, _HIGHEST))
+    if tail:
+        yield [(p, _as_bytes(x)) for p, x in tail]
+
+
+_POSITION, _LINK = itemgetter(0), itemgetter(5)
+
+
 def _merge(events: Iterator[EventRow],
            links: Iterator[LinkRow]) -> Iterator[tuple[EventRow | None, LinkRow | None]]:
     event = next(events, None)
@@ -387,7 +520,7 @@ def _merge(events: Iterator[EventRow],
             chained = next(links, None)
 
 
-def verify(reader: ChainReader, digest: Digest | None = None,
+def verify(reader: ChainSource, digest: Digest | None = None,
            progress: Callable[[int], None] | None = None, *,
            processes: int | None = None) -> Verification:
     """Recompute the chain and compare; stop at the first problem.
@@ -397,38 +530,47 @@ def verify(reader: ChainReader, digest: Digest | None = None,
     SQLite, the fast pass of a large log is split across processes.
 
     Args:
-        reader: the store's events and links.
+        reader: the history's events and links (a store's or an export's).
         digest: a saved digest the history must still begin with.
         progress: called with the number of events checked so far, now and then.
         processes: at most this many processes for the fast pass (default: one per
             available CPU, up to ``interpreters.MAX_PROCESSES``); 1 keeps it in this process.
     """
-    if isinstance(reader, ChainReader) and not reader.target.is_postgres:
-        result = _verify_split(reader, digest, progress, processes)
-        if result is not None:
+    if isinstance(reader, SplitSource):
+        mark = digest.position if digest is not None and digest.events > 0 else None
+        spans = reader.split_spans(mark, progress, processes)
+        if spans is not None:
+            result = _joined_spans(spans, digest)
+            if result is None:
+                return _exact(reader, digest)
+            if progress is not None:
+                progress(result.events)
             return result
     previous = GENESIS
     count = 0
     last = 0
     links = 0
     mark = digest.events if digest is not None else 0
-    for rows, chain_count in reader.joined():
-        links = chain_count
-        if not rows:
-            continue
-        head = _chain(previous, rows)
-        if head is None:
-            return _exact(reader, digest)
-        if count < mark <= count + len(rows):
-            assert digest is not None
-            position, *_, stored = rows[mark - count - 1]
-            if position != digest.position or _as_bytes(stored).hex() != digest.head:
+    try:
+        for rows, chain_count in reader.joined():
+            links = chain_count
+            if not rows:
+                continue
+            head = _chain(previous, rows)
+            if head is None:
                 return _exact(reader, digest)
-        previous = head
-        count += len(rows)
-        last = rows[-1][0]
-        if progress is not None:
-            progress(count)
+            if count < mark <= count + len(rows):
+                assert digest is not None
+                position, *_, stored = rows[mark - count - 1]
+                if position != digest.position or _as_bytes(stored).hex() != digest.head:
+                    return _exact(reader, digest)
+            previous = head
+            count += len(rows)
+            last = rows[-1][0]
+            if progress is not None:
+                progress(count)
+    except Damaged:
+        return _exact(reader, digest)  # which names it, or an earlier problem
     if links != count:
         return _exact(reader, digest)
     if digest is not None and count < digest.events:
@@ -436,9 +578,9 @@ def verify(reader: ChainReader, digest: Digest | None = None,
     return Verification(True, count, previous.hex(), last_position=last)
 
 
-def _verify_split(reader: ChainReader, digest: Digest | None,
-                  progress: Callable[[int], None] | None,
-                  processes: int | None) -> Verification | None:
+def _split_spans(reader: ChainReader, mark: int | None,
+                 progress: Callable[[int], None] | None,
+                 processes: int | None) -> list[Span] | None:
     """The fast pass of an SQLite log split into ranges of positions: the first checked
     here, each other by a worker. None when the log is too small to split, or a worker
     could not give its answer (the caller then checks the log in this process alone)."""
@@ -460,7 +602,6 @@ def _verify_split(reader: ChainReader, digest: Digest | None,
             return None
         cuts = [None, *(first - 1 + span * i // wanted for i in range(1, wanted)), None]
         ranges = list(pairwise(cuts))
-        mark = digest.position if digest is not None and digest.events > 0 else None
         marks = [mark if mark is not None and (lo is None or lo < mark)
                  and (hi is None or mark <= hi) else None for lo, hi in ranges]
         for (lo, hi), at in zip(ranges[1:], marks[1:], strict=True):
@@ -472,7 +613,7 @@ def _verify_split(reader: ChainReader, digest: Digest | None,
         spans = [reader.check_span(conn, lo, hi, marks[0], progress)]
         if spans[0].ok:
             for worker in workers:
-                found = _worker_span(worker)
+                found = worker_span(worker)
                 if found is None:
                     return None
                 spans.append(found)
@@ -480,12 +621,7 @@ def _verify_split(reader: ChainReader, digest: Digest | None,
         conn.close()
         for worker in workers:
             interpreters.stop(worker)
-    result = _joined_spans(spans, digest)
-    if result is None:
-        return _exact(reader, digest)
-    if progress is not None:
-        progress(result.events)
-    return result
+    return spans
 
 
 WORKER_MAIN = "lifecycle.adapters.audit:worker_main"
@@ -500,7 +636,8 @@ def _start_worker(reader: ChainReader, lo: int | None, hi: int | None,
     return interpreters.start(WORKER_MAIN, json.dumps(job))
 
 
-def _worker_span(worker: subprocess.Popen[bytes]) -> Span | None:
+def worker_span(worker: subprocess.Popen[bytes]) -> Span | None:
+    """The span a worker printed; None when it failed."""
     found, _ = interpreters.answer(worker)
     if found is None:
         return None
@@ -550,13 +687,21 @@ def _joined_spans(spans: list[Span], digest: Digest | None) -> Verification | No
     return Verification(True, count, previous.hex(), last_position=last)
 
 
-def _exact(reader: ChainReader, digest: Digest | None) -> Verification:
+def _exact(reader: ChainSource, digest: Digest | None) -> Verification:
     """The exact pass: merge events and links by position and name the first problem
     (or find none, when what the fast pass doubted holds in this one snapshot)."""
     previous = GENESIS
     count = 0
     last = 0
-    for event, chained in reader.walk():
+    pairs = reader.walk()
+    while True:
+        try:
+            pair = next(pairs, None)
+        except Damaged as damage:
+            return _broken(count, previous, damage.position, damage.problem)
+        if pair is None:
+            break
+        event, chained = pair
         if event is None:
             assert chained is not None
             return _broken(count, previous, chained[0],
@@ -598,13 +743,13 @@ def _broken(count: int, previous: bytes, position: int | None, problem: str) -> 
     return Verification(False, count, previous.hex(), problem, position)
 
 
-def make_digest(reader: ChainReader) -> Digest:
+def make_digest(reader: ChainSource) -> Digest:
     """The digest of the history as it stands (after verifying it)."""
     result = verify(reader)
     if not result.ok:
         raise ValueError(f"cannot make a digest of a broken history: {result.problem}")
     return Digest(result.events, result.last_position, result.head,
-                  datetime.now(UTC).isoformat(timespec="seconds"), reader.target.location)
+                  datetime.now(UTC).isoformat(timespec="seconds"), reader.location)
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from lifecycle.adapters.audit import Digest, Verification, make_digest, verify
+from lifecycle.adapters.audit import Damaged, Digest, Verification, make_digest, verify
 from lifecycle.adapters.chain import GENESIS, link
 
 EventRow = tuple[int, str, int, str, bytes]
@@ -29,7 +28,7 @@ class FakeReader:
     events: list[EventRow]
     links: list[tuple[int, bytes]]
     batch: int = 2
-    target: Any = field(default_factory=lambda: SimpleNamespace(location="/fake/store.db"))
+    location: str = "/fake/store.db"
 
     def joined(self) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
         by_position = dict(self.links)
@@ -219,6 +218,43 @@ def test_the_digest_check_stops_at_the_first_problem_before_the_digest_end() -> 
     result = check(altered(reader, 3, b"x"), digest)
     assert (result.ok, result.position) == (False, 3)
     assert "does not match the chain" in (result.problem or "")
+
+
+@dataclass
+class DamagedReader(FakeReader):
+    """A source that cannot be read past the event at ``damaged_at`` (as an export
+    with a broken line there)."""
+
+    damaged_at: int = 0
+
+    def joined(self) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
+        for rows, count in super().joined():
+            kept = [row for row in rows if row[0] < self.damaged_at]
+            if kept:
+                yield kept, count
+            if len(kept) < len(rows) or not rows:
+                raise Damaged(f"line at {self.damaged_at} is not a record", self.damaged_at)
+
+    def walk(self) -> Iterator[tuple[EventRow | None, tuple[int, bytes] | None]]:
+        for event, chained in super().walk():
+            if (event or chained or (0,))[0] >= self.damaged_at:
+                raise Damaged(f"line at {self.damaged_at} is not a record", self.damaged_at)
+            yield event, chained
+
+
+def test_a_source_that_breaks_off_is_reported_where_it_broke_with_what_verified_before(
+        ) -> None:
+    reader = intact(6)
+    result = check(DamagedReader(reader.events, reader.links, damaged_at=5))
+    assert result == Verification(False, 4, reader.links[3][1].hex(),
+                                  "line at 5 is not a record", 5)
+
+
+def test_a_chain_problem_before_the_damage_is_the_one_reported() -> None:
+    reader = altered(intact(6), 2, b"{}")
+    result = check(DamagedReader(reader.events, reader.links, damaged_at=5))
+    assert (result.ok, result.position) == (False, 2)
+    assert "does not match the chain" in str(result.problem)
 
 
 # ---------------------------------------------------------------------- make_digest
