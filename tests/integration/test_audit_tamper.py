@@ -12,6 +12,11 @@ Hand edits of the stored views must make ``audit projections`` exit 1 naming the
 
 Every case is counted and the detection rate per store must be 100 %.
 
+Each case also runs against an export: the tampered store is written out with
+``lifecycle export`` (which copies what is stored, tampered or not) and ``audit verify
+--export FILE`` must give the very verdict the store gave, without opening any store
+(the ``source`` parameter of the batteries: ``store`` or ``export``).
+
 The store is built, and the untouched store checked, with the installed ``lifecycle``
 command; the battery's many verifications run the same click command in-process
 (:func:`invoke`), which saves a second of interpreter start-up per case. A crash is
@@ -39,6 +44,7 @@ from click.testing import CliRunner
 
 from lifecycle.adapters.audit import ChainReader, Digest, verify
 from lifecycle.adapters.chain import GENESIS, link
+from lifecycle.adapters.export import ExportReader
 from lifecycle.adapters.store import resolve_target
 from lifecycle.application import Lifecycle
 from lifecycle.entrypoints.cli import cli as lifecycle_command
@@ -351,9 +357,23 @@ class Outcome:
     expected: Expected | None = None
     tamper_error: str | None = None
     runs: dict[str, subprocess.CompletedProcess[str]] = field(default_factory=dict)
+    export: Path | None = None
+    """The tampered store's export, when the battery verifies exports."""
 
     def verdict(self, key: str) -> dict[str, Any]:
         return dict(json.loads(self.runs[key].stdout))
+
+    def verify_args(self, *args: str | Path) -> list[str]:
+        """``audit verify ARGS``, of the export when there is one."""
+        source = [] if self.export is None else ["--export", str(self.export)]
+        return ["audit", "verify", *source, *map(str, args)]
+
+    def exported(self, folder: Path) -> Outcome:
+        """Export the (tampered) store to ``folder`` and verify that from now on."""
+        self.export = folder / f"{self.case}.jsonl"
+        done = invoke("--db", self.store, "export", self.export)
+        assert done.returncode == 0, done.stderr
+        return self
 
 
 def invoke(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -387,8 +407,8 @@ def verify_jobs(outcome: Outcome, digest_file: Path) -> list[tuple[Outcome, str,
     """The counted verification (against the digest only where the case needs it) and,
     for a digest case, the check that the chain alone does not see it."""
     assert outcome.expected is not None
-    with_digest = ["audit", "verify", "--digest", str(digest_file), "--json"]
-    plain = ["audit", "verify", "--json"]
+    with_digest = outcome.verify_args("--digest", digest_file, "--json")
+    plain = outcome.verify_args("--json")
     if outcome.expected.needs_digest:
         return [(outcome, "counted", with_digest), (outcome, "chain-only", plain)]
     return [(outcome, "counted", plain)]
@@ -425,9 +445,13 @@ def assert_detected(outcome: Outcome) -> None:
                                        f"{outcome.case}: {alone.stdout}")
 
 
-def in_process_verdict(store: str, events_table: str, digest: dict[str, Any]) -> Any:
-    """The library's verification against the saved digest (a cross-check)."""
-    return verify(ChainReader(resolve_target(store), events_table), Digest.from_json(digest))
+def in_process_verdict(store: str, events_table: str, digest: dict[str, Any],
+                       export: Path | None = None) -> Any:
+    """The library's verification against the saved digest (a cross-check), of the
+    export when one is given."""
+    source = ChainReader(resolve_target(store), events_table) if export is None \
+        else ExportReader(export)
+    return verify(source, Digest.from_json(digest))
 
 
 # ---------------------------------------------------------------------- SQLite
@@ -495,11 +519,18 @@ def tamper_sqlite(pilot: Pilot, name: str,
     return outcome
 
 
-@pytest.fixture(scope="module")
-def sqlite_battery(pilot: Pilot) -> dict[str, Outcome]:
-    """Every SQLite case on its own copy, verified by the ``lifecycle`` command."""
+@pytest.fixture(scope="module", params=["store", "export"])
+def sqlite_battery(pilot: Pilot, request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """Every SQLite case on its own copy, verified by the ``lifecycle`` command: the
+    tampered store itself, or its export."""
     outcomes = {case.name: tamper_sqlite(pilot, case.name, case.against(pilot.digest))
                 for case in SQLITE_CASES}
+    if request.param == "export":
+        folder = tmp_path_factory.mktemp("exports")
+        for outcome in outcomes.values():
+            if outcome.tamper_error is None:
+                outcome.exported(folder)
     run_all([job for o in outcomes.values() if o.tamper_error is None
              for job in verify_jobs(o, pilot.digest_file)])
     return outcomes
@@ -517,7 +548,7 @@ def test_sqlite_tampering_is_reported_at_the_same_position_against_the_digest(
     """With the saved digest, the first problem is still named where it is."""
     outcome = sqlite_battery[case]
     assert outcome.expected is not None, outcome.tamper_error
-    result = in_process_verdict(outcome.store, "stored_events", pilot.digest)
+    result = in_process_verdict(outcome.store, "stored_events", pilot.digest, outcome.export)
     assert (result.ok, result.position) == (False, outcome.expected.position)
     assert outcome.expected.problem in (result.problem or "")
 
@@ -565,7 +596,7 @@ def test_verify_without_json_says_altered_with_the_position_and_the_problem(
         sqlite_battery: dict[str, Outcome], cli: Run) -> None:
     outcome = sqlite_battery["event-deleted"]
     assert outcome.expected is not None
-    said = cli("--db", outcome.store, "audit", "verify")
+    said = cli("--db", outcome.store, *outcome.verify_args())
     position = outcome.expected.position
     assert said.returncode == 1
     assert said.stdout == (f"ALTERED at position {position}: event at position {position} "
@@ -692,8 +723,9 @@ def clone_schema(conn: Any, source: str, target: str, tables: Iterable[str]) -> 
 @pytest.mark.filterwarnings("ignore:.*ServerCursor:ResourceWarning")
 def test_postgres_tamper_battery_detects_every_case_and_view_edit(
         postgres_url: str, cli: Run, tmp_path: Path, pilot: Pilot) -> None:
-    """The main cases on copies of an imported PostgreSQL schema, tampered with psycopg;
-    the untouched store verifies with and without its digest."""
+    """The main cases on copies of an imported PostgreSQL schema, tampered with psycopg,
+    each verified in the store and in its export; the untouched store verifies with and
+    without its digest."""
     import psycopg
 
     server, schema = split_url(postgres_url)
@@ -706,6 +738,7 @@ def test_postgres_tamper_battery_detects_every_case_and_view_edit(
         clones: list[str] = []
         try:
             outcomes: dict[str, Outcome] = {}
+            exports: dict[str, Outcome] = {}
             jobs: list[tuple[Outcome, str, list[str]]] = []
             for number, case in enumerate(MAIN_CASES):
                 clones.append(f"{schema}_{number}")
@@ -715,7 +748,10 @@ def test_postgres_tamper_battery_detects_every_case_and_view_edit(
                     outcome.expected = case.tamper(Tamperer(conn, schema=clones[-1]),
                                                    store.digest)
                 outcomes[case.name] = outcome
+                exported = Outcome(case.name, outcome.store, outcome.expected)
+                exports[case.name] = exported.exported(tmp_path)
                 jobs += verify_jobs(outcome, store.digest_file)
+                jobs += verify_jobs(exported, store.digest_file)
             views: dict[str, Outcome] = {}
             for table, statement in PROJECTION_EDITS.items():
                 clones.append(f"{schema}_{table}")
@@ -738,12 +774,13 @@ def test_postgres_tamper_battery_detects_every_case_and_view_edit(
     for key in ("plain", "digest", "views"):
         assert untouched.runs[key].returncode == 0, untouched.runs[key].stdout
     assert untouched.verdict("plain")["head"] == store.digest["head"]
-    assert len(outcomes) == len(MAIN_CASES) == 11
-    missed = [explain(o) for o in outcomes.values() if not detected(o)]
-    assert not missed, (f"detected {len(outcomes) - len(missed)}/{len(outcomes)}:\n"
-                        + "\n".join(missed))
-    for outcome in outcomes.values():
-        assert_detected(outcome)
+    assert len(outcomes) == len(exports) == len(MAIN_CASES) == 11
+    for source in (outcomes, exports):
+        missed = [explain(o) for o in source.values() if not detected(o)]
+        assert not missed, (f"detected {len(source) - len(missed)}/{len(source)}:\n"
+                            + "\n".join(missed))
+        for outcome in source.values():
+            assert_detected(outcome)
     for table, outcome in views.items():
         said = outcome.runs["text"]
         assert said.returncode == 1, said.stdout + said.stderr

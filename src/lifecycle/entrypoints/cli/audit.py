@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from lifecycle.adapters.audit import ChainReader, Digest, make_digest, verify
+from lifecycle.adapters.audit import ChainReader, ChainSource, Digest, make_digest, verify
+from lifecycle.adapters.export import ExportError, ExportReader
 from lifecycle.entrypoints.cli.app import Context, cli, echo_json, fail, progress
 
 
@@ -19,9 +20,28 @@ def audit_group() -> None:
 
 
 def chain_reader(obj: Context) -> Any:
-    """The store's events and chain links, for the auditor's commands and the report."""
+    """The store's events and chain links, for the auditor's commands and the report
+    (opening the engine creates a missing store's tables, as every command does)."""
     engine = obj.engine
     return ChainReader(obj.target, engine.app.recorder.events_table_name)  # type: ignore[attr-defined]
+
+
+def open_export(file: str) -> ExportReader:
+    """The export at ``file``; a usage error (exit 2) when it is none."""
+    try:
+        return ExportReader(file)
+    except ExportError as exc:
+        fail(str(exc))
+
+
+def read_digest(file: str | None) -> Digest | None:
+    """A saved ``audit digest --json``; a usage error (exit 2) when unreadable."""
+    if file is None:
+        return None
+    try:
+        return Digest.from_json(json.loads(Path(file).read_text()))
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read digest '{file}': {exc}")
 
 
 @audit_group.command("digest")
@@ -44,22 +64,21 @@ def audit_digest_command(obj: Context, as_json: bool) -> None:
 @audit_group.command("verify")
 @click.option("--digest", "digest_file", metavar="FILE",
               help="A saved `audit digest --json`: the history must still begin with it.")
+@click.option("--export", "export_file", metavar="FILE",
+              help="Verify this export (`lifecycle export`) instead of a store: no store "
+                   "is opened.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--processes", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Processes for a large SQLite log (default: one per CPU, at most 4; "
-                   "1 keeps it in this one).")
+              help="Processes for a large SQLite log or uncompressed export (default: one "
+                   "per CPU, at most 4; 1 keeps it in this one).")
 @click.pass_obj
-def audit_verify_command(obj: Context, digest_file: str | None, as_json: bool,
-                         processes: int | None) -> None:
+def audit_verify_command(obj: Context, digest_file: str | None, export_file: str | None,
+                         as_json: bool, processes: int | None) -> None:
     """Recompute the hash chain; exit 1 at the first alteration, with where and what."""
-    digest = None
-    if digest_file is not None:
-        try:
-            digest = Digest.from_json(json.loads(Path(digest_file).read_text()))
-        except (OSError, ValueError) as exc:
-            fail(f"cannot read digest '{digest_file}': {exc}")
+    digest = read_digest(digest_file)
+    source: ChainSource = chain_reader(obj) if export_file is None else open_export(export_file)
     with progress("verifying") as advance:
-        result = verify(chain_reader(obj), digest, progress=advance, processes=processes)
+        result = verify(source, digest, progress=advance, processes=processes)
     if as_json:
         click.echo(json.dumps(result.as_json()))
     elif result.ok:

@@ -1,0 +1,72 @@
+"""``export`` and ``restore``: the whole history to a file an auditor can check without
+the store, and back into an empty store (CONTRACT §3, docs/export-format.md)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from lifecycle.adapters.audit import verify
+from lifecycle.adapters.export import export_to
+from lifecycle.adapters.restore import StoreNotEmpty, has_history, load
+from lifecycle.adapters.store import StoreError
+from lifecycle.entrypoints.cli.app import Context, cli, fail, parse_timestamp, progress
+from lifecycle.entrypoints.cli.audit import chain_reader, open_export, read_digest
+
+
+@cli.command("export")
+@click.argument("file", metavar="FILE")
+@click.option("--as-at", "as_at", metavar="TIMESTAMP",
+              help="The history as it had been recorded by then (ISO date-time, UTC when "
+                   "no offset).")
+@click.option("--gzip", "compress", is_flag=True, default=None,
+              help="Compress with gzip (also when FILE ends in .gz).")
+@click.pass_obj
+def export_command(obj: Context, file: str, as_at: str | None, compress: bool | None) -> None:
+    """Write every stored event and its chain link to FILE (- for standard output)."""
+    moment = parse_timestamp(as_at, "--as-at") if as_at else None
+    try:
+        summary = export_to(chain_reader(obj), file, compress=compress, as_at=moment)
+    except OSError as exc:
+        fail(f"cannot write export '{file}': {exc.strerror or exc}")
+    head = summary.head or "none"
+    click.echo(f"exported {summary.events} events (last position {summary.last_position}, "
+               f"head {head}) to {file}", err=True)
+
+
+@cli.command("restore")
+@click.argument("file", metavar="FILE")
+@click.option("--digest", "digest_file", metavar="FILE",
+              help="A saved `audit digest --json`: the export must begin with that history.")
+@click.pass_obj
+def restore_command(obj: Context, file: str, digest_file: str | None) -> None:
+    """Load a verified export into an empty store, then build its views.
+
+    Nothing is written when the store is not empty (exit 2) or the export does not
+    verify (exit 1).
+    """
+    reader = open_export(file)
+    digest = read_digest(digest_file)
+    target = obj.target
+    try:
+        if has_history(target):
+            fail(f"store '{target.location}' is not empty: restore writes only into an "
+                 "empty store")
+    except StoreError as exc:
+        fail(str(exc))
+    with progress("verifying") as advance:
+        result = verify(reader, digest, progress=advance)
+    if not result.ok:
+        where = f" at position {result.position}" if result.position is not None else ""
+        click.echo(f"lifecycle: error: export '{file}' does not verify{where}: "
+                   f"{result.problem}; nothing was restored", err=True)
+        sys.exit(1)
+    _ = obj.engine  # opening the engine creates the store's tables
+    try:
+        count = load(target, reader)
+    except StoreNotEmpty as exc:
+        fail(f"{exc}: restore writes only into an empty store")
+    obj.views.rebuild()
+    click.echo(f"restored {count} events (head {result.head}) into {target.location}; "
+               "views rebuilt")
