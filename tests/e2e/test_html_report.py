@@ -419,3 +419,18 @@ def test_a_published_v2_curve_stops_where_fewer_than_k_are_at_risk(
         "return [...document.querySelectorAll('#km table tbody tr:first-child td')]"
         ".map(c => c.textContent)")
     assert all(int(v.replace(",", "")) >= k for v in at_risk)
+
+
+@pytest.mark.postgres
+def test_a_page_of_a_postgresql_store_names_its_chain_head(
+        cli: Run, postgres_url: str, stream: Any, tmp_path: Path) -> None:
+    stream.base().duo("closed", "D-1").duo("active", "D-2", start="2025-02-03")
+    imported = cli("--db", postgres_url, "import", stream.write(tmp_path / "in.jsonl"))
+    assert imported.returncode == 0, imported.stderr
+    page = cli("--db", postgres_url, "report", "--as-of", "2025-03-31", "--html", "-")
+    assert page.returncode == 0, page.stderr
+    digest = _json(cli, "--db", postgres_url, "audit", "digest", "--json")
+    assert digest["head"] in page.stdout and f">{digest['events']:,}<" in page.stdout
+    report = _json(cli, "--db", postgres_url, "report", "--as-of", "2025-03-31", "--json")
+    assert (f'data-path="report/duos/total" data-kind="count">{report["duos"]["total"]}<'
+            in page.stdout)
