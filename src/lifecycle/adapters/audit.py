@@ -754,26 +754,28 @@ def make_digest(reader: ChainSource) -> Digest:
 
 @dataclass(frozen=True)
 class Head:
-    """The chain as stored: its length and last link, read without verifying it (an
-    auditor checks it with ``audit verify --digest``). ``head`` is None without events."""
+    """The last link of the chain as stored, read without verifying it: the
+    ``position`` and ``head`` of a digest taken now (``audit verify --digest`` checks
+    them). Both None without events."""
 
-    events: int
     position: int | None
     head: str | None
 
 
 def stored_head(reader: ChainReader) -> Head:
-    """The number of chain links and the last one, as stored (one short query)."""
+    """The last chain link as stored: one indexed lookup (no count, which would read
+    the whole chain table)."""
     table = reader._qualified(reader.chain_table)
-    query = (f"SELECT count(*), max(position), (SELECT {reader._link()} FROM {table} "
-             f"ORDER BY position DESC LIMIT 1) FROM {table}")
+    query = f"SELECT position, {reader._link()} FROM {table} ORDER BY position DESC LIMIT 1"
     if reader.target.is_postgres:
         with reader._pg() as conn:
-            count, position, link = conn.execute(query).fetchone()
+            found = conn.execute(query).fetchone()
     else:
         conn = reader._sqlite()
         try:
-            count, position, link = conn.execute(query).fetchone()
+            found = conn.execute(query).fetchone()
         finally:
             conn.close()
-    return Head(int(count), position, None if link is None else _as_bytes(link).hex())
+    if found is None:
+        return Head(None, None)
+    return Head(int(found[0]), _as_bytes(found[1]).hex())

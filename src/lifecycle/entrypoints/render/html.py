@@ -45,9 +45,9 @@ REASON_LABELS: Final = {
 
 @dataclass(frozen=True)
 class ChainHead:
-    """The store's hash chain as it stood when the report was made."""
+    """The store's hash chain as it stood when the report was made: the position and
+    link of its last event (those of a digest taken then)."""
 
-    events: int
     position: int | None
     head: str | None
 
@@ -670,13 +670,13 @@ def _provenance(page: _Page, report: dict[str, Any], chain: ChainHead | None,
             ["as at (recorded by)", as_at or "— (everything recorded)"],
             ["programme", programme or "all programmes"]]
     if chain is not None:
-        rows += [["events in the store", f"{chain.events:,}"],
-                 ["last position", "—" if chain.position is None else str(chain.position)],
+        rows += [["last position in the log",
+                  "—" if chain.position is None else str(chain.position)],
                  ["head of the hash chain", chain.head or "— (empty store)"]]
     body = table("Where these figures come from", ["", ""], rows, cls="provenance")
     body += ('<p class="note">Check the history this report was made from with '
-             "<code>lifecycle audit verify --digest FILE</code>: a digest taken now has "
-             "the same event count and head.</p>") if chain is not None else ""
+             "<code>lifecycle audit verify --digest FILE</code>: a digest taken then has "
+             "this position and head.</p>") if chain is not None else ""
     if "threshold" in report:
         suppressed = [*report.get("suppressed", []),
                       *(f"series.{p}" for p in extra_suppressed)]
