@@ -112,3 +112,35 @@ def test_an_empty_store_renders() -> None:
     model = initial()
     page = render(build_report(model, AS_OF), series=build_series(model, AS_OF))
     assert page.startswith("<!DOCTYPE html>") and 'id="states"' in page
+
+
+def _curve(n: int) -> list[dict[str, Any]]:
+    """A small curve of ``n`` duos: one dropout at day 10, the rest censored at 40."""
+    s = 1 - 1 / n
+    return [{"t": 0, "at_risk": n, "events": 0, "censored": 0, "s": 1.0, "lower": 1.0,
+             "upper": 1.0},
+            {"t": 10, "at_risk": n, "events": 1, "censored": 0, "s": s, "lower": s / 2,
+             "upper": 1.0},
+            {"t": 40, "at_risk": n - 1, "events": 0, "censored": n - 1, "s": s,
+             "lower": s / 2, "upper": 1.0}]
+
+
+@pytest.mark.parametrize(("groups", "curves"), [(3, 3), (9, 1)])
+def test_a_breakdown_draws_a_curve_per_group_up_to_eight(groups: int, curves: int) -> None:
+    report, _ = _report()
+    report["dropouts"]["survival_curve"] = _curve(30)
+    breakdown = {"as_of": report["as_of"], "by": "site", "groups": {
+        f"s.{i}": {**report, "dropouts": {**report["dropouts"],
+                                           "survival_curve": _curve(10 + i)}}
+        for i in range(groups)}}
+    page = render(report, breakdown=breakdown)
+    km = page[page.index('id="km"'):page.index("</figure>", page.index('id="km"'))]
+    risk_rows = re.findall(r'<th scope="row">([^<]*)</th>', km)
+    if curves == 1:
+        assert risk_rows == ["at risk", "events", "censored"]
+        assert "9 groups are too many" in km
+        assert 'data-path="report/dropouts/survival_curve/0/at_risk"' in km
+    else:
+        assert risk_rows == [f"s.{i}: {name}" for i in range(groups)
+                             for name in ("at risk", "events", "censored")]
+        assert 'data-path="breakdown/groups/s.2/dropouts/survival_curve/0/at_risk"' in km
