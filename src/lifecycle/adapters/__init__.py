@@ -9,6 +9,8 @@
   and its verification.
 - :mod:`~lifecycle.adapters.interpreters` — worker interpreters for jobs split across CPUs.
 - :mod:`~lifecycle.adapters.logconfig` — structlog set-up.
+- :mod:`~lifecycle.adapters.tokens` — the HTTP service's bearer tokens, kept hashed in
+  the store's own database.
 
 They import only the domain (and the standard library and third-party packages). This
 package imports nothing itself: a worker interpreter loads only the module it runs.

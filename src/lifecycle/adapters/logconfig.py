@@ -8,14 +8,18 @@ import sys
 import structlog
 
 
-def configure(*, json: bool = False, verbose: bool = False) -> None:
+def configure(*, json: bool = False, verbose: bool = False, level: int | None = None) -> None:
     """Configure structlog to write to standard error.
 
     Args:
         json: one JSON object per log event (machine-readable).
-        verbose: show informational events (default: warnings and errors only).
+        verbose: show debugging and informational events (default: warnings and errors
+            only).
+        level: the least level shown, when neither default suits (``lifecycle serve``
+            logs every request at INFO).
     """
-    level = logging.DEBUG if verbose else logging.WARNING
+    if level is None:
+        level = logging.DEBUG if verbose else logging.WARNING
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json
         else structlog.dev.ConsoleRenderer(colors=False)

@@ -7,7 +7,14 @@
 - :mod:`~lifecycle.application.handlers` — what each command does to the aggregates.
 - :mod:`~lifecycle.application.unit_of_work` — one transaction's aggregates, and the
   aggregate cache.
+- :mod:`~lifecycle.application.history` — a duo's history as front ends read it.
+- :mod:`~lifecycle.application.batch` — several commands in one transaction, each whole
+  or not at all (bulk import and group commit).
 - :mod:`~lifecycle.application.importer` — bulk import of a JSONL command file.
+- :mod:`~lifecycle.application.groupcommit` — one writer thread applying many callers'
+  commands in shared transactions (the HTTP service).
+- :mod:`~lifecycle.application.access` — a caller's conditions on a command: its
+  programmes, the duo version it expects.
 
 It imports the domain and the adapters, never the projections or the entry points.
 """

@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import orjson
 import structlog
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper
 
 from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
@@ -63,6 +63,22 @@ def utc_today() -> date:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class Guard(Protocol):
+    """Conditions a caller sets on one command, checked inside its unit of work.
+
+    Both checks read through the unit (so they see what earlier commands of the same
+    unit staged, and a rejection resting on cached reads is decided again on fresh
+    ones) and raise a :class:`DomainError` to refuse the command, which then writes
+    nothing.
+    """
+
+    def admit(self, uow: UnitOfWork, command: cmd.Command) -> None:
+        """Checked first, before rule 13: may this caller send this command at all?"""
+
+    def precondition(self, uow: UnitOfWork, command: cmd.Command) -> None:
+        """Checked after rule 13 (a duplicate is answered as such) and before the rules."""
 
 
 class EventStoreApplication(Application[str]):
@@ -167,22 +183,25 @@ class Lifecycle:
             raise
         uow.commit()
 
-    def execute(self, command: cmd.Command, raw: dict[str, Any] | None = None) -> Outcome:
+    def execute(self, command: cmd.Command, raw: dict[str, Any] | None = None, *,
+                guard: Guard | None = None) -> Outcome:
         """Apply one command in its own transaction, retrying after concurrent writes.
 
         Args:
             command: a validated command.
             raw: the command's JSON object as received (for the idempotency digest);
                 derived from ``command`` when not given.
+            guard: the caller's own conditions on the command (see :class:`Guard`).
 
         Raises:
-            DomainError: the command broke a rule; nothing was written.
+            DomainError: the command broke a rule (or the guard refused it); nothing
+                was written.
         """
         digest = command_digest(raw if raw is not None else _raw_of(command))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             uow = UnitOfWork(self)
             uow.fresh = attempt > 1
-            outcome = self.apply_in(uow, command, digest)
+            outcome = self.apply_in(uow, command, digest, guard=guard)
             try:
                 uow.commit()
             except IntegrityError:
@@ -197,15 +216,17 @@ class Lifecycle:
             f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing the same "
             "aggregates", field=None)
 
-    def apply_in(self, uow: UnitOfWork, command: cmd.Command, digest: str) -> Outcome:
+    def apply_in(self, uow: UnitOfWork, command: cmd.Command, digest: str, *,
+                 guard: Guard | None = None) -> Outcome:
         """Check and apply ``command`` inside ``uow`` (no write until the unit commits).
 
         Raises:
-            DomainError: the command broke a rule; ``uow`` is unchanged.
+            DomainError: the command broke a rule (or ``guard`` refused it); ``uow`` is
+                unchanged.
         """
         uow.cached_reads.clear()
         try:
-            return self._apply(uow, command, digest)
+            return self._apply(uow, command, digest, guard)
         except DomainError:
             if not uow.cached_reads or uow.fresh:
                 raise
@@ -213,11 +234,16 @@ class Lifecycle:
         # decide again on fresh ones.
         self.cache.evict(uow.cached_reads)
         uow.cached_reads.clear()
-        return self._apply(uow, command, digest)
+        return self._apply(uow, command, digest, guard)
 
-    def _apply(self, uow: UnitOfWork, command: cmd.Command, digest: str) -> Outcome:
+    def _apply(self, uow: UnitOfWork, command: cmd.Command, digest: str,
+               guard: Guard | None = None) -> Outcome:
         meta = EventMeta(occurred_on=command.occurred_on, recorded_at=self.clock(),
                          command_id=command.command_id)
+        if guard is not None:
+            # Before rule 13: a caller must not learn whether a command it may not
+            # send was applied.
+            guard.admit(uow, command)
         command_id = command.command_id
         # Rule 13: a command is known by its id, or without one by its content (v2).
         marker_cls: type[AppliedCommand | AppliedContent]
@@ -237,6 +263,8 @@ class Lifecycle:
             return Outcome.DUPLICATE
         try:
             meta.check_not_future(self.today())
+            if guard is not None:
+                guard.precondition(uow, command)
             changed = HANDLERS[type(command)](uow, command, meta)
         except DomainError:
             # Rule 13 before any other rule: look the marker up again, in the store
@@ -331,6 +359,17 @@ class Lifecycle:
         uow = UnitOfWork(self)
         uow.fresh = True
         return uow.get(Duo, duo_id, "duo_id")
+
+    def read_duo(self, duo_id: str) -> Duo:
+        """The duo's current state, read from the store without the engine's cache, so
+        that any thread may call it while another applies commands (UnknownReference
+        when there is no such duo)."""
+        try:
+            found: Any = self.app.repository.get(Duo.stream_id(duo_id))
+        except AggregateNotFoundError:
+            raise UnknownReference(f"duo '{duo_id}' does not exist", field="duo_id") from None
+        assert isinstance(found, Duo)
+        return found
 
     def history(self, duo_id: str) -> list[DomainEvent]:
         """The duo's events in the order they were recorded (by version)."""

@@ -1,10 +1,11 @@
 """Import of JSONL command files (CONTRACT §3 ``lifecycle import``).
 
 Each line is its own command: valid lines are applied even when others are rejected.
-Commands are grouped into transactions of up to ``batch_size`` for speed; a rejected
-command changes nothing in its batch, and when a batch cannot be committed because
-another process wrote the same aggregates, its commands are re-applied one by one
-(re-checked against the store as it now is).
+Commands are grouped into transactions of up to ``batch_size`` for speed
+(:func:`lifecycle.application.batch.apply_batch`); a rejected command changes nothing in
+its batch, and when a batch cannot be committed because another process wrote the same
+aggregates, its commands are re-applied one by one (re-checked against the store as it
+now is).
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ from typing import Any
 
 import orjson
 import structlog
-from eventsourcing.persistence import IntegrityError
 
+from lifecycle.application.batch import Submission, apply_batch
 from lifecycle.application.commands import Command, parse_command
-from lifecycle.application.engine import Lifecycle, Outcome, command_digest
-from lifecycle.application.handlers import stream_ids_of
-from lifecycle.application.unit_of_work import UnitOfWork
+from lifecycle.application.engine import Lifecycle, Outcome
 from lifecycle.domain.errors import DomainError, InvalidCommand
 from lifecycle.domain.vocabulary import ID_PATTERN
 
@@ -56,18 +55,6 @@ class ImportResult:
             "rejected": [{"line": r.line, "command_id": r.command_id, "error": r.error}
                          for r in self.rejected],
         }
-
-
-@dataclass
-class _Pending:
-    line: int
-    command: Command
-    raw: dict[str, Any]
-    digest: str
-    outcome: Outcome | None
-    """What applying it in the batch's unit gave; None when it was rejected."""
-    error: DomainError | None = None
-    """Why it was rejected in the batch's unit (decided again if the batch conflicts)."""
 
 
 def _own_command_id(raw: Any) -> str | None:
@@ -168,74 +155,35 @@ class Importer:
         return result
 
     def _run_batch(self, chunk: list[tuple[int, bytes]], result: ImportResult) -> None:
-        decoded: list[tuple[int, dict[str, Any], Command, str]] = []
+        decoded: list[tuple[int, dict[str, Any], Command]] = []
         for number, text in chunk:
             try:
                 raw, command = decode_line(text)
             except LineRejected as exc:
                 self._reject(result, number, exc.command_id, exc.error)
                 continue
-            decoded.append((number, raw, command, command_digest(raw)))
-        # One query loads every stream the batch names that is not cached yet (with
-        # the markers of the commands without id, found by their content).
-        self.engine.prefetch(sid for _, _, command, digest in decoded
-                             for sid in stream_ids_of(command, digest))
-        uow = UnitOfWork(self.engine)
-        batch: list[_Pending] = []
-        for number, raw, command, digest in decoded:
-            try:
-                outcome = self.engine.apply_in(uow, command, digest)
-            except DomainError as exc:
-                batch.append(_Pending(number, command, raw, digest, None, exc))
-                continue
-            batch.append(_Pending(number, command, raw, digest, outcome))
-        self._flush(uow, batch, result)
+            decoded.append((number, raw, command))
+        self._flush(decoded, result)
 
     def _reject(self, result: ImportResult, line: int, command_id: str | None,
                 exc: DomainError) -> None:
         log.info("command_rejected", line=line, command_id=command_id, error=str(exc))
         result.rejected.append(Rejection(line, command_id, str(exc)))
 
-    def _flush(self, uow: UnitOfWork, batch: list[_Pending], result: ImportResult) -> None:
-        """Commit the batch's unit; count its outcomes and report its rejections.
-
-        A rejection inside the batch may rest on what an earlier command of the same
-        batch staged, which rested on cached reads; only a successful commit proves
-        those were current (the store's version check). So when the commit fails,
-        every command of the batch, rejected ones included, is decided again.
-        """
-        if not batch:
+    def _flush(self, decoded: list[tuple[int, dict[str, Any], Command]],
+               result: ImportResult) -> None:
+        """Apply the decoded lines as one batch; count its outcomes, report its rejections."""
+        if not decoded:
             return
-        try:
-            uow.commit()
-        except IntegrityError:
-            uow.discard()
-            log.info("batch_conflicted", commands=len(batch), first_line=batch[0].line)
-            # Another writer changed these streams: what the cache holds of them is old.
-            self.engine.cache.evict(
-                sid for pending in batch
-                for sid in stream_ids_of(pending.command, pending.digest))
-            self._apply_one_by_one(batch, result)
-        else:
-            for pending in batch:
-                if pending.error is not None:
-                    self._reject(result, pending.line, _own_command_id(pending.raw),
-                                 pending.error)
-                else:
-                    self._count(result, pending.outcome)
-            log.debug("batch_committed", commands=len(batch), first_line=batch[0].line,
-                      last_line=batch[-1].line)
+        settled = apply_batch(self.engine, [Submission(command, raw)
+                                            for _, raw, command in decoded])
+        for (number, raw, _), done in zip(decoded, settled, strict=True):
+            if done.error is not None:
+                self._reject(result, number, _own_command_id(raw), done.error)
+            else:
+                self._count(result, done.outcome)
         if self.on_commit:
             self.on_commit()
-
-    def _apply_one_by_one(self, batch: list[_Pending], result: ImportResult) -> None:
-        for pending in batch:
-            try:
-                outcome = self.engine.execute(pending.command, pending.raw)
-            except DomainError as exc:
-                self._reject(result, pending.line, _own_command_id(pending.raw), exc)
-            else:
-                self._count(result, outcome)
 
     @staticmethod
     def _count(result: ImportResult, outcome: Outcome | None) -> None:

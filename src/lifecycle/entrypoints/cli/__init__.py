@@ -7,13 +7,23 @@ One module per command group: :mod:`.app` (the root group and what every command
 shares), :mod:`.log` (``import``, ``history``), :mod:`.tools` (``schema``, ``states``,
 ``simulate``), :mod:`.audit` (``audit …``), :mod:`.archive` (``export``, ``restore``),
 :mod:`.views` (``report``, ``duos``, ``projections …``, ``project``),
-:mod:`.coordinator` (``attention``, ``mentors``, ``suggest``). Importing this package
-registers every command.
+:mod:`.coordinator` (``attention``, ``mentors``, ``suggest``), :mod:`.serve` (``serve``,
+the HTTP service), :mod:`.tokens` (``tokens …``, its bearer tokens). Importing this
+package registers every command.
 """
 
-from lifecycle.entrypoints.cli import archive, audit, coordinator, log, tools, views
+from lifecycle.application.history import history_rows
+from lifecycle.entrypoints.cli import (
+    archive,
+    audit,
+    coordinator,
+    log,
+    serve,
+    tokens,
+    tools,
+    views,
+)
 from lifecycle.entrypoints.cli.app import cli, main
-from lifecycle.entrypoints.cli.log import history_rows
 
-__all__ = ["archive", "audit", "cli", "coordinator", "history_rows", "log", "main", "tools",
-           "views"]
+__all__ = ["archive", "audit", "cli", "coordinator", "history_rows", "log", "main", "serve",
+           "tokens", "tools", "views"]

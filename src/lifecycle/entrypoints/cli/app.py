@@ -67,6 +67,12 @@ class Context:
             self._views = open_views(self.engine, self.target)
         return self._views
 
+    def release_engine(self) -> Lifecycle:
+        """Hand the engine over to a new owner, which closes it (it is not closed here)."""
+        engine = self.engine
+        self._engine = None
+        return engine
+
     def close(self) -> None:
         if self._views is not None:
             self._views.close()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from typing import Any
 
 import click
 
-from lifecycle.application.engine import Lifecycle
+from lifecycle.application.history import history_rows
 from lifecycle.domain.errors import DomainError
 from lifecycle.entrypoints.cli.app import (
     Context,
@@ -54,23 +53,6 @@ def _count_lines(file: str) -> int | None:
         return None
     with open(file, "rb") as handle:
         return sum(1 for _ in handle)
-
-
-def history_rows(engine: Lifecycle, duo_id: str,
-                 as_at: datetime | None = None) -> list[dict[str, Any]]:
-    """The duo's events as CONTRACT §3 ``history`` rows (recorded by ``as_at``, if given)."""
-    rows = []
-    for event in engine.history(duo_id):
-        if as_at is not None and event.timestamp > as_at:
-            break  # versions are recorded in order: the rest came later
-        rows.append({
-            "type": type(event).__name__,
-            "version": event.originator_version,
-            "occurred_on": event.occurred_on.isoformat(),
-            "recorded_at": event.timestamp.isoformat(),
-            "data": {"duo_id": duo_id, **event.data},
-        })
-    return rows
 
 
 @cli.command("history")

@@ -1,0 +1,1 @@
+"""The routes of CONTRACT §7, one module per resource."""
