@@ -4,6 +4,7 @@ reads, problem details, ETag and If-Match, the event stream, headers and logging
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -260,14 +261,26 @@ def test_every_answer_says_no_store(world: World) -> None:
 
 def test_each_request_is_logged_with_route_role_status_and_duration_and_nothing_personal(
         world: World) -> None:
+    def served() -> list[dict[str, Any]]:
+        return [line for line in world.server.logs() if line.get("event") == "request_served"]
+
+    before = len(served())
     with world.client("auditor") as client:
         client.get("/duos/D-2")
         client.get("/duos/D-2/history")
-    served = [line for line in world.server.logs() if line.get("event") == "request_served"]
+    # A request is logged once answered: its line may come just after the answer.
+    def mine() -> list[dict[str, Any]]:
+        return [line for line in served()[before:] if line.get("role") == "auditor"]
+
+    deadline = time.monotonic() + 10
+    while len(mine()) < 2:
+        assert time.monotonic() < deadline, "the requests were not logged"
+        time.sleep(0.05)
+    lines = mine()
     assert {"method": "GET", "route": "/duos/{duo_id}", "role": "auditor",
-            "status": 200}.items() <= served[-2].items()
-    assert served[-1]["route"] == "/duos/{duo_id}/history"
-    assert all(isinstance(line["duration_ms"], float) for line in served)
+            "status": 200}.items() <= lines[0].items()
+    assert lines[1]["route"] == "/duos/{duo_id}/history"
+    assert all(isinstance(line["duration_ms"], float) for line in served())
     text = "\n".join(world.server.lines)
     for secret in world.tokens.values():
         assert secret not in text

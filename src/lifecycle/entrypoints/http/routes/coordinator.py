@@ -8,16 +8,16 @@ outside them is refused (403).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from lifecycle.domain.errors import UnknownReference
 from lifecycle.entrypoints.http.auth import Principal, Reader, out_of_scope
 from lifecycle.entrypoints.http.openapi import problems
-from lifecycle.entrypoints.http.params import AsOf, DuoId, Programme, Today
+from lifecycle.entrypoints.http.params import DuoId, Programme, Today
 from lifecycle.entrypoints.http.problems import Problem
 from lifecycle.entrypoints.http.routes.duos import json_response, missing
 from lifecycle.entrypoints.http.runtime import Runtime
@@ -81,17 +81,23 @@ def _unknown(programme: str | None) -> Problem:
 
 
 @router.get("/attention", operation_id="getAttention", summary="Duos that need a coordinator",
-            description="The duos that need a coordinator at `as_of`, ordered by duo id, "
-                        "with their reasons (as `lifecycle attention --json`).",
+            description="The duos that need a coordinator at `as_of` (default today), "
+                        "ordered by duo id, with their reasons (as `lifecycle attention "
+                        "--json`).",
             response_model=None,
             responses={200: {"model": list[AttentionRow]}, **problems(400, 401, 403, 404)})
-async def get_attention(request: Request, principal: Reader, as_of: AsOf,
-                        programme: Programme = None) -> Response:
+async def get_attention(
+        request: Request, principal: Reader, as_of: Today = None,
+        programme: Programme = None,
+        reason: Annotated[str | None, Query(
+            pattern="^(" + "|".join(REASONS) + ")$",
+            description="Only the duos with this reason.")] = None) -> Response:
     runtime: Runtime = request.app.state.runtime
     within = _scope(principal, programme)
+    day = as_of if as_of is not None else runtime.engine.today()
     try:
         rows = await runtime.readers.run(
-            lambda views: views.attention(as_of, programme, catch_up=False))
+            lambda views: views.attention(day, programme, reason=reason, catch_up=False))
     except UnknownProgramme:
         raise _unknown(programme) from None
     return _rows(rows, within)
