@@ -134,10 +134,11 @@ class Curve:
 
 @_styled
 def survival(curves: Sequence[Curve], ticks: Sequence[int],
-             risk_rows: Sequence[tuple[str, Sequence[str]]]) -> Figure:
+             risk_rows: Sequence[tuple[str, Sequence[str]]], *,
+             suppressed: bool = False) -> Figure:
     """Kaplan–Meier curves with their 95 % bands, and under them the number-at-risk
     table at ``ticks`` (KMunicate: one row per line of ``risk_rows``, a label and one
-    cell per tick)."""
+    cell per tick); ``suppressed`` says in its title what "[c]" means."""
     rows = len(risk_rows)
     figure = new_figure(7.2, 3.4 + 0.22 * rows)
     ax, table = figure.subplots(2, 1, sharex=True,
@@ -166,7 +167,8 @@ def survival(curves: Sequence[Curve], ticks: Sequence[int],
     ax.set_xlabel("active days")
     table.set_axis_off()
     table.set_ylim(rows, -0.6)
-    table.text(0, -0.6, "Number at risk (events, censored before)", fontsize=8,
+    title = "Number at risk (events, censored before)"
+    table.text(0, -0.6, title + ("; [c] suppressed" if suppressed else ""), fontsize=8,
                fontweight="bold", transform=table.get_yaxis_transform(), ha="left",
                va="center", color=INK)
     for row, (label, cells) in enumerate(risk_rows):

@@ -264,18 +264,22 @@ def _survival(page: _Page, report: dict[str, Any], breakdown: dict[str, Any] | N
             shown = [("at risk", [r[0] for r in risks]), ("events", [r[2] for r in risks]),
                      ("censored", [r[3] for r in risks])]
             if len(groups) == 1:
-                risk_rows += [(name, [_plain(v) for v in values]) for name, values in shown]
+                risk_rows += [(name, [_plain(v, c.published, "[c]") for v in values])
+                              for name, values in shown]
             else:
-                risk_rows.append((label, [f"{_plain(r[0])} ({_plain(r[2])}, {_plain(r[3])})"
-                                          for r in risks]))
+                risk_rows.append((label, [
+                    f"{_plain(r[0], c.published, '[c]')} ({_plain(r[2], c.published, '[c]')}, "
+                    f"{_plain(r[3], c.published, '[c]')})" for r in risks]))
             for name, values in shown:
                 cells = []
                 for (at_risk, row_path, _, _), value in zip(risks, values, strict=True):
                     if name == "at risk" and row_path is not None:
                         cells.append(c.td(source, (*path, *row_path), at_risk))
                     else:
+                        shown_value = (_plain(value) if value is not None or not c.published
+                                       else '<span class="suppressed">suppressed</span>')
                         cells.append(f'<td class="num" data-derived="{name}">'
-                                     f"{_plain(value)}</td>")
+                                     f"{shown_value}</td>")
                 html_rows.append([prefix + name, *cells])
         note = ""
         if many:
@@ -286,7 +290,7 @@ def _survival(page: _Page, report: dict[str, Any], breakdown: dict[str, Any] | N
                "confidence interval, and under the axis how many were still at risk.")
         if c.published:
             aid += " A published curve stops where fewer duos than the threshold are at risk."
-        drawn = figures.survival(curves, ticks, risk_rows)
+        drawn = figures.survival(curves, ticks, risk_rows, suppressed=c.published)
         risk_table = table("Number at risk, and events and censorings before each day",
                            ["", *(f"day {t}" for t in ticks)], html_rows, cls="risk")
         parts.append(page.figure("km", "Kaplan–Meier curve of active relationships", aid,
@@ -319,8 +323,12 @@ def _survival(page: _Page, report: dict[str, Any], breakdown: dict[str, Any] | N
                  "as-of date (censored).")
 
 
-def _plain(value: int | None) -> str:
-    return "—" if value is None else f"{value:,}"
+def _plain(value: int | None, published: bool = False, mark: str = "suppressed") -> str:
+    """A count of the risk table; one publishing left unknown (a suppressed count it
+    sums, or a row it cut) reads ``mark`` ("[c]" in the figure, as the text report)."""
+    if value is None:
+        return mark if published else "—"
+    return f"{value:,}"
 
 
 def _states(page: _Page, report: dict[str, Any], series: dict[str, Any] | None) -> None:
