@@ -41,7 +41,8 @@ def logrank(groups: Mapping[str, Observations]) -> dict[str, Any] | None:
     of freedom, k the groups with subjects.
 
     Returns:
-        ``{"groups", "statistic", "df", "p_value"}``, or None when fewer than two groups
+        ``{"groups", "smallest_group", "statistic", "df", "p_value"}`` (the groups with
+        subjects, and how many the smallest has), or None when fewer than two groups
         have subjects or no event happened (there is nothing to compare).
     """
     named = [(name, obs) for name, obs in sorted(groups.items()) if obs]
@@ -77,7 +78,9 @@ def logrank(groups: Mapping[str, Observations]) -> dict[str, Any] | None:
     z = observed_minus_expected[:-1]
     statistic = float(z @ np.linalg.pinv(covariance) @ z)
     df = k - 1
-    return {"groups": [name for name, _ in named], "statistic": statistic, "df": df,
+    return {"groups": [name for name, _ in named],
+            "smallest_group": min(len(obs) for _, obs in named),
+            "statistic": statistic, "df": df,
             "p_value": float(stats.chi2.sf(statistic, df))}
 
 

@@ -26,7 +26,7 @@ from lifecycle.domain.vocabulary import (
     Phase,
     Respondent,
 )
-from projections import survival
+from projections import comparisons, survival
 from projections.facts import NEVER
 from projections.summaries import summary
 
@@ -124,11 +124,6 @@ class Chains:
     @classmethod
     def none(cls) -> Chains:
         return cls(_empty(), _empty(), _empty())
-
-
-def _until(days: Ints, day: int) -> Ints:
-    """``days`` with those after ``day`` read as NEVER (not reached by then)."""
-    return np.where(days <= day, days, NEVER)
 
 
 def first_meeting(duos: Lifecycle, policies: Policies, day: int) -> dict[str, int]:
@@ -287,8 +282,9 @@ def survey_changes(surveys: Surveys, day: int) -> dict[tuple[str, str], Ints]:
 
 
 def change_summary(changes: Ints, measure: str) -> dict[str, Any]:
-    """``pairs``, ``mean_change``, ``median_change`` and how many improved, stayed and
-    worsened (for ``stress`` a fall is an improvement)."""
+    """``pairs``, ``mean_change``, ``median_change``, how many improved, stayed and
+    worsened (for ``stress`` a fall is an improvement), and ``signed_rank``: the
+    Wilcoxon signed-rank test of the changes (null without a non-zero change)."""
     n = len(changes)
     better = changes < 0 if measure in LOWER_IS_BETTER else changes > 0
     worse = changes > 0 if measure in LOWER_IS_BETTER else changes < 0
@@ -299,6 +295,7 @@ def change_summary(changes: Ints, measure: str) -> dict[str, Any]:
         "improved": int(np.count_nonzero(better)),
         "unchanged": int(np.count_nonzero(changes == 0)),
         "worsened": int(np.count_nonzero(worse)),
+        "signed_rank": comparisons.signed_rank(changes.tolist()),
     }
 
 
@@ -329,8 +326,8 @@ def dropouts_by_month(duos: Lifecycle, day: int) -> dict[str, int]:
     closed = duos.closed <= day
     dropped = closed & np.isin(duos.reason, _DROPOUT_CODES)
     months: dict[str, int] = {}
-    for ordinal in sorted(duos.closed[dropped].tolist()):
-        key = _month(ordinal)
+    for closed_day in sorted(duos.closed[dropped].tolist()):
+        key = _month(closed_day)
         months[key] = months.get(key, 0) + 1
     return months
 
@@ -352,3 +349,33 @@ def survival_curve(active_days: Ints,
     table = survival.curve_table(zip(active_days.tolist(), dropped.tolist(), strict=True))
     return table, survival.median_time(table)
 
+
+
+OUTCOMES: Final = ("completed", "dropout", "other_close", "open")
+"""How a mentee's latest duo stands at ``as_of`` (the ``outcome`` breakdown)."""
+
+
+def outcomes(recruited: Ints, closed: Ints, reason: Ints, chain: Ints,
+             day: int) -> list[str]:
+    """Each duo's chain's outcome at ``as_of``: how the chain's latest duo recruited by
+    then stands — ``completed`` (closed with that reason), ``dropout`` (closed with a
+    dropout reason), ``other_close`` (closed otherwise), or ``open``."""
+    n = len(chain)
+    if not n:
+        return []
+    order = np.lexsort((np.arange(n), recruited, chain))
+    latest: dict[int, int] = {}
+    for row in order.tolist():
+        if recruited[row] <= day:
+            latest[int(chain[row])] = row
+    labels: dict[int, str] = {}
+    for key, row in latest.items():
+        if closed[row] > day:
+            labels[key] = "open"
+        elif reason[row] == COMPLETED:
+            labels[key] = "completed"
+        elif reason[row] in _DROPOUT_CODES:
+            labels[key] = "dropout"
+        else:
+            labels[key] = "other_close"
+    return [labels.get(int(c), "open") for c in chain.tolist()]

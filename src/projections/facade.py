@@ -126,17 +126,18 @@ class Views:
     def breakdown(self, as_of: date, by: str, programme: str | None = None,
                   as_at: datetime | None = None, *, publish: bool = False,
                   threshold: int = publishing.DEFAULT_THRESHOLD) -> dict[str, Any]:
-        """The report's sections per programme, site, country or recruitment month;
-        with ``publish``, suppressed along each group and across them against the
-        unbroken report (CONTRACT §6)."""
+        """The report's sections per group (see
+        :func:`projections.report.build_breakdown`); with ``publish``, suppressed along
+        each group and across them against the unbroken report (CONTRACT §6)."""
         if publish:
             publishing.check_threshold(threshold)
         self.catch_up()
-        if as_at is not None or by == "site":
-            source: Any = load_read_model(self.conn, programme) if as_at is not None \
-                else load_report_rows(self.conn, as_of, programme, sites=True)
-        else:
+        if as_at is not None:
+            source: Any = load_read_model(self.conn, programme)
+        elif by in ("programme", "country", "month", "quarter"):
             source = load_report_rows(self.conn, as_of, programme)
+        else:  # with the duos' labels and chains
+            source = load_report_rows(self.conn, as_of, programme, labels=True)
         value = build_breakdown(source, as_of, by, programme, as_at=as_at)  # type: ignore[arg-type]
         if not publish:
             return value

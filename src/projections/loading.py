@@ -4,6 +4,7 @@ listing or a report ``--as-at``) and the compact report rows."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, Final
 
@@ -11,19 +12,25 @@ import numpy as np
 
 from projections import schema as s
 from projections.dialect import Dialect
+from projections.evaluation import DEPARTURE_REASONS, Chains
+from projections.extras import DuoExtras, PolicyDays, unpack_extras
+from projections.facts import NEVER
+from projections.facts import day as day_of
 from projections.fold import (
     contract_id,
     initial,
 )
 from projections.reading import RECRUITED, Decoded
 from projections.report import (
+    LABELLED,
     Ints,
     ProgrammeRows,
     ReportRows,
     UnknownProgramme,
     build_report,
     facts_array,
-    facts_at,
+    match_labels,
+    month_facts,
 )
 from projections.views import ReadModel
 
@@ -111,14 +118,20 @@ def load_read_model(conn: Any, programme: str | None = None) -> ReadModel:
     return model
 
 
+_POLICY_COLUMNS: Final = ("first_meeting_within_days", "min_duration_days",
+                          "max_duration_days", "reviews_first_interval",
+                          "review_interval_days")
+
+
 def load_report_rows(conn: Any, as_of: date | None = None, programme: str | None = None,
-                     *, sites: bool = False) -> ReportRows:
+                     *, sites: bool = False, labels: bool = False) -> ReportRows:
     """The report rows from the tables alone.
 
-    For an ``as_of`` (without sites), the facts come as two blobs per programme,
-    concatenated by the database: those of the duos whose contacts had settled by then
-    from the facts table's covering index, and the contact states of that month of the
-    others (their counts at ``as_of`` without their timelines); see :func:`_facts_at`.
+    For an ``as_of`` (without sites or labels), the facts and evaluation extras come as
+    blobs per programme, concatenated by the database: those of the duos whose contacts
+    had settled by then from the facts table's covering index, and those of the others
+    with the contact states of that month (their counts at ``as_of`` without their
+    timelines); see :func:`_facts_at`. The chains' departures come from their own index.
 
     Args:
         conn: connection to the views' database.
@@ -126,6 +139,8 @@ def load_report_rows(conn: Any, as_of: date | None = None, programme: str | None
             timelines only of duos whose contacts changed after it); None loads all.
         programme: load only this programme's duos.
         sites: also load each duo's site (for a breakdown by site).
+        labels: also load each duo's breakdown labels and chain (for every breakdown
+            within a programme).
 
     Raises:
         UnknownProgramme: ``programme`` was never opened.
@@ -133,64 +148,159 @@ def load_report_rows(conn: Any, as_of: date | None = None, programme: str | None
     dialect = Dialect(conn)
     groups: dict[str, ProgrammeRows] = {}
     with dialect.transaction(write=False) as cursor:
-        cursor.execute(f"SELECT programme_id, country, contact_interval_days "
+        cursor.execute(f"SELECT programme_id, country, contact_interval_days, "
+                       f"{', '.join(_POLICY_COLUMNS)} "
                        f"FROM {s.PROGRAMMES.name} ORDER BY programme_id")
         programmes = cursor.fetchall()
         if programme is not None and programme not in {p[0] for p in programmes}:
             raise UnknownProgramme(f"programme '{programme}' was never opened")
-        for programme_id, country, interval in programmes:
+        for programme_id, country, interval, *policy_values in programmes:
             wanted = programme is None or programme == programme_id
-            if as_of is not None and not sites:
-                facts = (_facts_at(cursor, dialect, programme_id, as_of) if wanted
-                         else facts_array(b""))
-                groups[programme_id] = ProgrammeRows(programme_id, country, interval, facts)
+            policy = PolicyDays(*policy_values)
+            if not wanted:
+                groups[programme_id] = ProgrammeRows(
+                    programme_id, country, interval, facts_array(b""), policy=policy,
+                    extras=DuoExtras.empty(), sites=[] if sites or labels else None,
+                    labels={k: [] for k in LABELLED} if labels else {})
                 continue
-            rows = _fact_rows(cursor, dialect, programme_id, as_of, sites) if wanted else []
+            if as_of is not None and not sites and not labels:
+                facts, extras = _facts_at(cursor, dialect, programme_id, as_of)
+                extras = _with_departures(extras, facts[:, 0],
+                                          _departures(cursor, dialect, programme_id))
+                groups[programme_id] = ProgrammeRows(programme_id, country, interval, facts,
+                                                     policy=policy, extras=extras)
+                continue
+            rows = _fact_rows(cursor, dialect, programme_id, as_of, sites or labels, labels)
+            departures = ({} if not labels else
+                          {chain: (day_of(on), DEPARTURE_REASONS.index(reason)) for
+                           _, on, reason, chain in _departures(cursor, dialect,
+                                                                programme_id)})
             groups[programme_id] = ProgrammeRows(
                 programme_id, country, interval,
                 facts_array(b"".join([bytes(r[0]) for r in rows])),
                 {i: bytes(r[1]) for i, r in enumerate(rows) if r[1]},
-                [r[2] for r in rows] if sites else None)
+                [r[3] for r in rows] if sites or labels else None,
+                policy, _row_extras(rows, departures, labels),
+                {key: [r[5 + i] for r in rows] for i, key in enumerate(LABELLED[1:])}
+                if labels else {})
     return ReportRows(groups, as_of)
 
 
-def _fact_rows(cursor: Any, dialect: Dialect, programme_id: str, as_of: date | None,
-               sites: bool) -> list[Any]:
-    """(facts, timeline or None, site) of each duo of the programme, recruited by
-    ``as_of`` when given (then with the timeline only where that date needs it)."""
-    table, site = s.DUO_FACTS.name, ", site_id" if sites else ""
-    if as_of is None:
-        cursor.execute(dialect.sql(f"SELECT report_facts, contact_timeline{site} "
-                                   f"FROM {table} WHERE programme_id = ?"), (programme_id,))
-    else:
-        day = as_of.isoformat()
-        cursor.execute(dialect.sql(
-            f"SELECT report_facts, CASE WHEN contacts_settled_on > ? THEN contact_timeline "
-            f"END{site} FROM {table} WHERE programme_id = ? AND recruited_on <= ?"),
-            (day, programme_id, day))
+def _row_extras(rows: Sequence[Any], departures: dict[str, tuple[int, int]],
+                labels: bool) -> DuoExtras:
+    """The extras of rows read by :func:`_fact_rows` (chains and departures when the
+    rows hold their chain ids)."""
+    records = b"".join([bytes(r[2]) for r in rows])
+    if not labels:
+        return unpack_extras(records)
+    chain_ids = [r[4] for r in rows]
+    numbers: dict[str, int] = {}
+    chain = np.array([numbers.setdefault(c, len(numbers)) for c in chain_ids],
+                     dtype=np.int64)
+    found = [departures.get(c, (NEVER, -1)) for c in chain_ids]
+    return unpack_extras(records, chain, Chains(
+        np.zeros(len(rows), dtype=np.int64),
+        np.array([f[0] for f in found], dtype=np.int64),
+        np.array([f[1] for f in found], dtype=np.int64)))
+
+
+def _departures(cursor: Any, dialect: Dialect, programme_id: str) -> list[Any]:
+    """(first duo's recruitment date, departure date, reason, chain) of every departure
+    recorded in the programme (one row per departed mentee in ``proj_departures``)."""
+    cursor.execute(dialect.sql(
+        f"SELECT r.recruited_on, p.departed_on, p.reason, p.chain_id "
+        f"FROM {s.DEPARTURES.name} p JOIN {s.DUOS.name} r ON r.duo_id = p.chain_id "
+        f"WHERE p.programme_id = ? ORDER BY p.chain_id"), (programme_id,))
     found: list[Any] = cursor.fetchall()
     return found
 
 
-def _facts_at(cursor: Any, dialect: Dialect, programme_id: str, as_of: date) -> Ints:
-    """The facts at ``as_of`` of the programme's duos recruited by then: of those whose
-    contacts had settled, as stored; of the others, from their contact states of the
-    month of ``as_of`` (one short record each, not their timelines)."""
+def _with_departures(extras: DuoExtras, recruited: Ints,
+                     departures: Sequence[Any]) -> DuoExtras:
+    """``extras`` with each departure put on a first duo recruited on its chain's first
+    date (rows without chain ids: which of several such duos carries it does not change
+    any figure, which count chains by their first date and departure alone)."""
+    if not departures:
+        return extras
+    departed, reason = extras.chain_departed.copy(), extras.chain_reason.copy()
+    free: dict[int, list[int]] = {}
+    for row in np.flatnonzero(extras.first_of_chain).tolist():
+        free.setdefault(int(recruited[row]), []).append(row)
+    for first_on, on, why, _ in departures:
+        rows = free.get(day_of(first_on))
+        if rows:
+            row = rows.pop()
+            departed[row], reason[row] = day_of(on), DEPARTURE_REASONS.index(why)
+    return replace(extras, chain_departed=departed, chain_reason=reason)
+
+
+def _fact_rows(cursor: Any, dialect: Dialect, programme_id: str, as_of: date | None,
+               sites: bool, labels: bool = False) -> list[Any]:
+    """(facts, timeline or None, extras, site, chain, labels…) of each duo of the
+    programme (site onwards when asked for), recruited by ``as_of`` when given (then
+    with the timeline only where that date needs it)."""
+    table = s.DUO_FACTS.name
+    more = ", f.site_id" if sites else ""
+    join = ""
+    if labels:
+        more += (", d.chain_id, COALESCE(st.setting, 'unknown'), d.newcomer_kind, "
+                 "d.mentor_kind, d.shift_overlap, d.same_department")
+        join = (f" JOIN {s.DUOS.name} d ON d.duo_id = f.duo_id "
+                f"LEFT JOIN {s.SITES.name} st ON st.site_id = f.site_id")
+    if as_of is None:
+        cursor.execute(dialect.sql(
+            f"SELECT f.report_facts, f.contact_timeline, f.evaluation_extras{more} "
+            f"FROM {table} f{join} WHERE f.programme_id = ? ORDER BY f.duo_id"),
+            (programme_id,))
+    else:
+        day = as_of.isoformat()
+        cursor.execute(dialect.sql(
+            f"SELECT f.report_facts, CASE WHEN f.contacts_settled_on > ? THEN "
+            f"f.contact_timeline END, f.evaluation_extras{more} FROM {table} f{join} "
+            f"WHERE f.programme_id = ? AND f.recruited_on <= ? ORDER BY f.duo_id"),
+            (day, programme_id, day))
+    found: list[Any] = cursor.fetchall()
+    if labels:
+        found = [(*r[:5], *_label_values(r[5:])) for r in found]
+    return found
+
+
+def _label_values(values: Sequence[Any]) -> tuple[str, ...]:
+    setting, newcomer_kind, mentor_kind, overlap, department = values
+    return (setting, newcomer_kind, *match_labels(
+        mentor_kind, None if overlap is None else bool(overlap),
+        None if department is None else bool(department)))
+
+
+def _facts_at(cursor: Any, dialect: Dialect, programme_id: str,
+              as_of: date) -> tuple[Ints, DuoExtras]:
+    """The facts at ``as_of`` of the programme's duos recruited by then, and their
+    extras: of those whose contacts had settled, as stored; of the others, from their
+    contact states of the month of ``as_of`` (one short record each, not their
+    timelines). Both aggregates of a query see the same rows in the same order."""
     day = as_of.isoformat()
     cursor.execute(dialect.sql(
-        f"SELECT {dialect.concatenated('report_facts')} FROM {s.DUO_FACTS.name} "
+        f"SELECT {dialect.concatenated('report_facts')}, "
+        f"{dialect.concatenated('evaluation_extras')} FROM {s.DUO_FACTS.name} "
         "WHERE programme_id = ? AND recruited_on <= ? "
         "AND (contacts_settled_on IS NULL OR contacts_settled_on <= ?)"),
         (programme_id, day, day))
-    settled = cursor.fetchone()[0]
+    settled, settled_extras = cursor.fetchone()
     cursor.execute(dialect.sql(
-        f"SELECT {dialect.concatenated('contact_states')} FROM {s.DUO_MONTHS.name} "
-        "WHERE programme_id = ? AND month = ?"), (programme_id, day[:7]))
-    states = cursor.fetchone()[0]
+        f"SELECT {dialect.concatenated('m.contact_states')}, "
+        f"{dialect.concatenated('f.evaluation_extras')} FROM {s.DUO_MONTHS.name} m "
+        f"JOIN {s.DUO_FACTS.name} f ON f.programme_id = m.programme_id "
+        "AND f.duo_id = m.duo_id WHERE m.programme_id = ? AND m.month = ?"),
+        (programme_id, day[:7]))
+    states, states_extras = cursor.fetchone()
     facts = facts_array(b"" if settled is None else bytes(settled))
+    extras = unpack_extras(b"" if settled_extras is None else bytes(settled_extras))
     if states is None:
-        return facts
-    return np.concatenate([facts, facts_at(bytes(states), as_of)])
+        return facts, extras
+    later, kept = month_facts(bytes(states), as_of)
+    return (np.concatenate([facts, later[kept]]),
+            DuoExtras.join([extras, unpack_extras(bytes(states_extras)).subset(
+                np.flatnonzero(kept))]))
 
 
 def report_from_db(conn: Any, as_of: date, programme: str | None = None, *,

@@ -166,6 +166,10 @@ RULES: Final[tuple[tuple[str, Kind], ...]] = (
     ("retention.in_service.*", Survival(None)),
     ("surveys.*.*.pairs|improved|unchanged|worsened", COUNT),
     ("surveys.*.*.mean_change|median_change", Summary("surveys.*.*.pairs")),
+    # The signed-rank test of the changes (null when no change is non-zero).
+    ("surveys.*.*.signed_rank", Summary("surveys.*.*.pairs")),
+    ("surveys.*.*.signed_rank.n", COUNT),
+    ("surveys.*.*.signed_rank.statistic|p_value", Summary("surveys.*.*.pairs")),
     # A breakdown's groups, and the CLI's text report, carry contact minutes too.
     ("contact_minutes.minutes", Amount("contact_frequency.contacts")),
     ("contact_minutes.benchmark_minutes_per_30_days", LABEL),
@@ -181,6 +185,15 @@ RULES: Final[tuple[tuple[str, Kind], ...]] = (
 BREAKDOWN_RULES: Final[tuple[tuple[str, Kind], ...]] = (
     ("as_of", LABEL),
     ("by", LABEL),
+    # The log-rank comparison of the groups (null with fewer than two): group names are
+    # the breakdown's own keys; its figures are about every group, so they are hidden
+    # when the smallest group has fewer than K duos.
+    ("comparison.survival_logrank", LABEL),
+    ("comparison.survival_logrank.groups.*", LABEL),
+    ("comparison.survival_logrank.df", LABEL),
+    ("comparison.survival_logrank.smallest_group", COUNT),
+    ("comparison.survival_logrank.statistic|p_value",
+     Summary("comparison.survival_logrank.smallest_group")),
 )
 """The kind of a breakdown's own keys beside ``groups`` (each group follows
 :data:`RULES`)."""

@@ -28,7 +28,9 @@ import numpy as np
 import numpy.typing as npt
 
 from lifecycle.domain.vocabulary import DROPOUT_REASONS
-from projections import survival, views
+from projections import comparisons, evaluation, survival, views
+from projections.evaluation import Lifecycle
+from projections.extras import DuoExtras, PolicyDays, extras_from_views
 from projections.facts import (
     ACTIVE,
     CLOSE_REASONS,
@@ -46,14 +48,23 @@ from projections.facts import (
     duo_facts,
 )
 from projections.summaries import summary
-from projections.views import STATES, ReadModel, canonical_timestamp
+from projections.views import STATES, DuoView, ProgrammeView, ReadModel, canonical_timestamp
 
 SURVIVAL_DAYS: Final = (30, 90, 182, 365)
 BENCHMARK_MINUTES: Final = 240
 """MENTOR's benchmark: at least four hours of contact per month (30 days)."""
 
-Breakdown = Literal["programme", "site", "country", "month"]
-BREAKDOWNS: Final[tuple[str, ...]] = ("programme", "site", "country", "month")
+Breakdown = Literal["programme", "site", "country", "month", "quarter", "setting",
+                    "newcomer_kind", "mentor_kind", "shift_overlap", "same_department",
+                    "outcome"]
+BREAKDOWNS: Final[tuple[str, ...]] = (
+    "programme", "site", "country", "month", "quarter", "setting", "newcomer_kind",
+    "mentor_kind", "shift_overlap", "same_department", "outcome")
+LABELLED: Final[tuple[str, ...]] = (
+    "site", "setting", "newcomer_kind", "mentor_kind", "shift_overlap", "same_department")
+"""Breakdowns by a label each duo carries (see :attr:`ProgrammeRows.labels`)."""
+UNMATCHED: Final = "unmatched"
+"""The label of a duo not matched (as recorded) for the breakdowns by match facts."""
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -83,9 +94,18 @@ def facts_at(states: bytes, as_of: date) -> Ints:
         whose contacts settled after it, their contact counts those at ``as_of`` and
         their ``settled`` the day of their last change by then.
     """
+    facts, kept = month_facts(states, as_of)
+    picked: Ints = facts[kept]
+    return picked
+
+
+def month_facts(states: bytes, as_of: date) -> tuple[Ints, npt.NDArray[np.bool_]]:
+    """The facts at ``as_of`` of every duo in a month's contact states (one row per
+    duo, in their order), and which of them :func:`facts_at` keeps (those recruited by
+    ``as_of`` whose contacts settled after it)."""
     day = as_of.toordinal()
     if not states:
-        return facts_array(b"")
+        return facts_array(b""), np.empty(0, dtype=bool)
     lines = np.frombuffer(states, dtype="<i4").reshape(-1, STATE_INTS)
     begins = lines[:, 0] == HEADER_MARK
     first = np.flatnonzero(begins)
@@ -102,7 +122,7 @@ def facts_at(states: bytes, as_of: date) -> Ints:
     facts[:, RECRUITED:CONTACTS] = header[:, list(HEADER_FACTS)]
     facts[owner[latest], CONTACTS:SETTLED] = lines[latest, 1:]
     facts[owner[latest], SETTLED] = lines[latest, 0]
-    return facts[(facts[:, RECRUITED] <= day) & (day < header[:, HEADER_SETTLED])]
+    return facts, (facts[:, RECRUITED] <= day) & (day < header[:, HEADER_SETTLED])
 
 
 def facts_array(facts: Sequence[Facts] | bytes) -> Ints:
@@ -129,6 +149,9 @@ class ProgrammeRows:
             may have to be recounted, by row number; rows loaded for one ``as_of`` have
             it only where that date needs it.
         sites: the site of each row (same order), when loaded.
+        policy: the programme's policy values the evaluation sections use.
+        extras: what the evaluation sections need of each row beyond its facts.
+        labels: per breakdown of :data:`LABELLED`, the label of each row, when loaded.
     """
 
     programme_id: str
@@ -137,6 +160,9 @@ class ProgrammeRows:
     facts: Ints
     timelines: Mapping[int, Timeline | bytes] = field(default_factory=dict)
     sites: Sequence[str] | None = None
+    policy: PolicyDays = field(default_factory=PolicyDays)
+    extras: DuoExtras = field(default_factory=DuoExtras.empty)
+    labels: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def subset(self, rows: Sequence[int]) -> ProgrammeRows:
         """The given rows only (in that order)."""
@@ -144,7 +170,9 @@ class ProgrammeRows:
                       if old in self.timelines}
         sites = None if self.sites is None else [self.sites[i] for i in rows]
         return ProgrammeRows(self.programme_id, self.country, self.contact_interval_days,
-                             self.facts[list(rows)], renumbered, sites)
+                             self.facts[list(rows)], renumbered, sites, self.policy,
+                             self.extras.subset(rows),
+                             {k: [v[i] for i in rows] for k, v in self.labels.items()})
 
 
 @dataclass(frozen=True)
@@ -171,6 +199,7 @@ def report_rows(model: ReadModel, programme: str | None = None,
     stamp = None if as_at is None else canonical_timestamp(as_at)
     grouped: dict[str, tuple[list[Facts], dict[int, Timeline], list[str]]] = {
         p: ([], {}, []) for p in model.programmes}
+    members: dict[str, list[DuoView]] = {p: [] for p in model.programmes}
     for duo in model.duos.values():
         if programme is not None and duo.programme_id != programme:
             continue
@@ -185,11 +214,47 @@ def report_rows(model: ReadModel, programme: str | None = None,
             group[1][len(group[0])] = timeline
         group[0].append(facts)
         group[2].append(duo.site_id)
+        members[duo.programme_id].append(duo)
     return ReportRows({
         p: ProgrammeRows(p, view.country, view.contact_interval_days,
-                         facts_array(grouped[p][0]), grouped[p][1], grouped[p][2])
+                         facts_array(grouped[p][0]), grouped[p][1], grouped[p][2],
+                         policy_days(view), extras_from_views(members[p], stamp),
+                         _labels(model, members[p], stamp))
         for p, view in model.programmes.items()
     })
+
+
+def policy_days(view: ProgrammeView) -> PolicyDays:
+    """The policy values of a programme that the evaluation sections use."""
+    return PolicyDays(view.first_meeting_within_days, view.min_duration_days,
+                      view.max_duration_days, view.reviews_first_interval,
+                      view.review_interval_days)
+
+
+def match_labels(mentor_kind: str | None, shift_overlap: bool | None,
+                 same_department: bool | None) -> tuple[str, str, str]:
+    """The breakdown labels of a duo's match facts (:data:`UNMATCHED` before a match)."""
+    if mentor_kind is None:
+        return UNMATCHED, UNMATCHED, UNMATCHED
+    return (mentor_kind, "true" if shift_overlap else "false",
+            "true" if same_department else "false")
+
+
+def _labels(model: ReadModel, duos: Sequence[DuoView],
+            stamp: str | None) -> dict[str, list[str]]:
+    labels: dict[str, list[str]] = {key: [] for key in LABELLED}
+    for duo in duos:
+        site = model.sites.get(duo.site_id)
+        matched = duo.matched_on is not None and (
+            stamp is None or (duo.matched_at is not None and duo.matched_at <= stamp))
+        kind, overlap, department = match_labels(
+            duo.mentor_kind if matched else None, duo.shift_overlap, duo.same_department)
+        for key, value in (("site", duo.site_id),
+                           ("setting", site.setting if site is not None else "unknown"),
+                           ("newcomer_kind", duo.newcomer_kind), ("mentor_kind", kind),
+                           ("shift_overlap", overlap), ("same_department", department)):
+            labels[key].append(value)
+    return labels
 
 
 def _rows_of(source: Source, as_of: date, programme: str | None,
@@ -230,6 +295,10 @@ class _Metrics:
     career: int
     minutes: int
     overdue: int
+    lifecycle: Lifecycle
+    policies: evaluation.Policies
+    extras: DuoExtras
+    recruited: Ints
 
 
 class _Tally:
@@ -239,6 +308,8 @@ class _Tally:
         self.as_of = as_of
         self._facts: list[Ints] = []
         self._intervals: list[Ints] = []
+        self._policies: list[evaluation.Policies] = []
+        self._extras: list[DuoExtras] = []
         self._metrics: _Metrics | None = None
 
     def add(self, rows: ProgrammeRows) -> None:
@@ -254,9 +325,13 @@ class _Tally:
                 if timeline is None:
                     raise ValueError("a timeline is missing: rows loaded for another as_of")
                 facts[row, COUNTS] = contacts_at(timeline, day)
+        if len(rows.extras.chain) != len(rows.facts):
+            raise ValueError("rows were loaded without what the evaluation sections need")
         self._facts.append(facts)
         self._intervals.append(np.full(len(facts), rows.contact_interval_days,
                                        dtype=np.int64))
+        self._policies.append(rows.policy.arrays(len(facts)))
+        self._extras.append(rows.extras.subset(kept))
         self._metrics = None
 
     @property
@@ -320,6 +395,13 @@ class _Tally:
             career=int(career.sum()),
             minutes=int(minutes.sum()),
             overdue=overdue,
+            lifecycle=Lifecycle(matched, activated, closed, reason, from_active),
+            policies=evaluation.Policies(*(
+                np.concatenate([getattr(p, name) for p in self._policies]) if self._policies
+                else np.empty(0, dtype=np.int64)
+                for name in evaluation.Policies.__dataclass_fields__)),
+            extras=DuoExtras.join(self._extras),
+            recruited=recruited,
         )
 
     def sections(self) -> dict[str, Any]:
@@ -328,6 +410,8 @@ class _Tally:
         total = sum(m.by_state)
         dropouts = sum(m.stage)
         curve = survival.fit_arrays(m.active_days, m.dropped)
+        table, median = evaluation.survival_curve(m.active_days, m.dropped)
+        day = self.as_of.toordinal()
         return {
             "duos": {"total": total,
                      "by_state": dict(zip(STATES, m.by_state, strict=True))},
@@ -349,8 +433,23 @@ class _Tally:
                 "by_reason": {r.value: m.reasons[CLOSE_REASONS.index(r.value)]
                               for r in DROPOUT_REASONS},
                 "survival": {str(t): curve.at(t) for t in SURVIVAL_DAYS},
+                "by_month": evaluation.dropouts_by_month(m.lifecycle, day),
+                "median_survival_days": median,
+                "survival_curve": table,
             },
+            "first_meeting": evaluation.first_meeting(m.lifecycle, m.policies, day),
+            "monitoring": evaluation.monitoring(m.lifecycle, m.policies, m.extras.reviews,
+                                                day),
+            "closure": evaluation.closure(m.lifecycle, m.policies, m.extras.exit_interview,
+                                          day),
+            "retention": evaluation.retention(m.extras.chains(m.recruited), day),
+            "surveys": evaluation.surveys_section(m.extras.surveys, day),
         }
+
+    def survival_observations(self) -> list[tuple[int, bool]]:
+        """(active days, dropped) of the §4 survival population."""
+        m = self.metrics()
+        return list(zip(m.active_days.tolist(), m.dropped.tolist(), strict=True))
 
     def minutes_section(self) -> dict[str, Any]:
         """Contact minutes per 30 active days against MENTOR's 240-minute benchmark."""
@@ -438,14 +537,21 @@ def _month(ordinal: int) -> str:
 def build_breakdown(source: Source, as_of: date, by: Breakdown,
                     programme: str | None = None, *,
                     as_at: datetime | str | None = None) -> dict[str, Any]:
-    """The report's sections (and contact minutes) per programme, site, country or
-    recruitment month (``YYYY-MM``), for the duos recruited by ``as_of``.
+    """The report's sections (and contact minutes) per group of duos recruited by
+    ``as_of``: per programme, country, site, the site's setting, newcomer kind, mentor
+    kind, shift overlap or same department (``unmatched`` before a match), month
+    (``YYYY-MM``) or quarter (``YYYY-Qn``) of recruitment, or ``outcome`` — how the
+    mentee's latest duo stands at ``as_of`` (``completed``, ``dropout``,
+    ``other_close``, ``open``; every duo of the mentee's chain is in that group).
 
     Returns:
-        ``{"as_of", "by", "groups": {key: sections}}`` with keys in sorted order.
+        ``{"as_of", "by", "groups": {key: sections}, "comparison": {...}}`` with keys in
+        sorted order; ``comparison.survival_logrank`` is the log-rank test of the
+        groups' survival of active relationships (see
+        :func:`projections.comparisons.logrank`), null with fewer than two groups.
 
     Raises:
-        ValueError: an unknown ``by``, or site breakdown of rows loaded without sites.
+        ValueError: an unknown ``by``, or a breakdown by labels the rows lack.
     """
     if by not in BREAKDOWNS:
         raise ValueError(f"unknown breakdown '{by}' (one of {', '.join(BREAKDOWNS)})")
@@ -456,18 +562,14 @@ def build_breakdown(source: Source, as_of: date, by: Breakdown,
             key = group.programme_id if by == "programme" else group.country
             parts.setdefault(key, []).append(group)
             continue
-        if by == "site" and group.sites is None:
-            raise ValueError("site breakdown needs rows loaded with their sites")
         split: dict[str, list[int]] = {}
-        for i, recruited in enumerate(group.facts[:, RECRUITED].tolist()):
-            if recruited > day:
-                continue
-            key = group.sites[i] if group.sites is not None and by == "site" else (
-                _month(recruited))
-            split.setdefault(key, []).append(i)
+        for i, label in enumerate(_keys(group, by, day)):
+            if label is not None:
+                split.setdefault(label, []).append(i)
         for key, indices in split.items():
             parts.setdefault(key, []).append(group.subset(indices))
     groups: dict[str, Any] = {}
+    observations: dict[str, list[tuple[int, bool]]] = {}
     for key in sorted(parts):
         tally = _Tally(as_of)
         for rows in parts[key]:
@@ -475,4 +577,33 @@ def build_breakdown(source: Source, as_of: date, by: Breakdown,
         if tally.total == 0:
             continue
         groups[key] = {**tally.sections(), "contact_minutes": tally.minutes_section()}
-    return {"as_of": as_of.isoformat(), "by": by, "groups": groups}
+        observations[key] = tally.survival_observations()
+    return {"as_of": as_of.isoformat(), "by": by, "groups": groups,
+            "comparison": {"survival_logrank": comparisons.logrank(observations)}}
+
+
+def _keys(group: ProgrammeRows, by: str, day: int) -> list[str | None]:
+    """Each row's group for a breakdown within a programme (None: not recruited by
+    ``as_of``, so in no group)."""
+    recruited = group.facts[:, RECRUITED]
+    if by == "month":
+        keys: Sequence[str] = [_month(r) for r in recruited.tolist()]
+    elif by == "quarter":
+        keys = [_quarter(r) for r in recruited.tolist()]
+    elif by == "outcome":
+        keys = evaluation.outcomes(recruited, group.facts[:, CLOSED], group.facts[:, REASON],
+                                   group.extras.chain, day)
+    elif by == "site" and group.sites is not None:
+        keys = group.sites
+    else:
+        labels = group.labels.get(by)
+        if labels is None:
+            raise ValueError(f"{by} breakdown needs rows loaded with their sites and labels")
+        keys = labels
+    return [key if r <= day else None for key, r in zip(keys, recruited.tolist(),
+                                                          strict=True)]
+
+
+def _quarter(ordinal: int) -> str:
+    month = _month(ordinal)
+    return f"{month[:4]}-Q{(int(month[5:]) - 1) // 3 + 1}"

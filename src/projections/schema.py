@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
+from projections.extras import pack_extras
 from projections.facts import day, iso_day, month_states, pack_facts, pack_timeline
 from projections.facts import duo_facts as _duo_facts
 from projections.views import (
@@ -27,7 +28,7 @@ from projections.views import (
     SurveyView,
 )
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """Raised whenever a table or the meaning of a column changes: views of another version
 are rebuilt by the next catch-up."""
 
@@ -214,10 +215,13 @@ DUO_FACTS = Table(
         _c("report_facts", "blob", "13 little-endian int32 (see below)"),
         _c("contact_timeline", "blob", "one entry of 4 little-endian int32 per contact "
            "(see below)"),
+        _c("evaluation_extras", "blob", "what the report's evaluation sections need beyond "
+           "the facts: exit interview, first of its chain, reviews, surveys (see below)"),
     ),
     ("programme_id", "duo_id"),
     # Covering the report's query: it reads the packed facts without the timelines.
-    (("programme_id", "recruited_on", "contacts_settled_on", "report_facts"),),
+    (("programme_id", "recruited_on", "contacts_settled_on", "report_facts",
+      "evaluation_extras"),),
     clustered=True,
 )
 
@@ -417,7 +421,7 @@ def duo_rows(d: DuoView) -> DuoRows:
         ",".join(d.shifts), d.chain_id, d.departed_on, d.departed_at, d.departure_reason,
         len(d.corrections),
     ), (d.programme_id, d.duo_id, d.site_id, d.recruited_on, settled, pack_facts(facts),
-        pack_timeline(timeline)), [
+        pack_timeline(timeline), pack_extras(d)), [
         (d.programme_id, month, d.duo_id, states) for month, states in
         month_states(facts, timeline)],
         (d.programme_id, d.duo_id, d.site_id, d.mentor_id, d.mentor_kind, d.chain_id,

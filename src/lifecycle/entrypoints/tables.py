@@ -110,9 +110,56 @@ def report(value: dict[str, Any], minutes: dict[str, Any] | None,
         "  by reason: " + ", ".join(f"{k} {v}" for k, v in dropouts["by_reason"].items() if v)
         if dropouts["count"] else "  by reason: none",
         f"  survival of active relationships: {survival}",
+        *_evaluation(value),
         *_footer(value),
     ]
     return "\n".join(lines)
+
+
+def _evaluation(value: dict[str, Any]) -> list[str]:
+    """The v2 evaluation sections of the text report (those the report holds)."""
+    lines: list[str] = []
+    dropouts = value["dropouts"]
+    if "median_survival_days" in dropouts:
+        months = ", ".join(f"{k} {v}" for k, v in dropouts["by_month"].items()) or "none"
+        lines += [f"  by month: {months}",
+                  f"  median survival: {_num(dropouts['median_survival_days'])} days "
+                  f"({len(dropouts['survival_curve'] or [])} rows of the curve in --json)"]
+    if "first_meeting" in value:
+        first = value["first_meeting"]
+        lines += ["First meetings:",
+                  f"  on time {first['on_time']}, late {first['late']}, waiting overdue "
+                  f"{first['waiting_overdue']}"]
+    if "monitoring" in value:
+        m = value["monitoring"]
+        lines += ["Monitoring (coordinator check-ins):",
+                  f"  reviews {m['reviews']}; windows due {m['windows_due']}, met "
+                  f"{m['windows_met']}; compliance {_percent(m['compliance'])} %",
+                  _summary("health at the latest review", m["latest_health"], "")]
+    if "closure" in value:
+        c = value["closure"]
+        lines += ["Closure:",
+                  f"  closed {c['closed']} ({c['from_active']} from active, "
+                  f"{c['completed']} completed); early {c['early']} "
+                  f"({_percent(c['early_rate'])} % of those from active); still active "
+                  f"beyond the maximum {c['beyond_max_active']}",
+                  f"  exit interviews {c['exit_interviews']} "
+                  f"({_percent(c['exit_interview_rate'])} % of closed duos)"]
+    if "retention" in value:
+        r = value["retention"]
+        reasons = ", ".join(f"{k} {v}" for k, v in r["by_reason"].items() if v) or "none"
+        stays = ", ".join(f"{t} days {_num(v, 3)}" for t, v in r["in_service"].items())
+        lines += ["Staying in the prison service:",
+                  f"  mentees {r['mentees']}, departed {r['departed']} ({reasons})",
+                  f"  still in service (Kaplan-Meier): {stays}"]
+    if "surveys" in value:
+        lines.append("Survey change (post - pre; pairs, mean, improved/unchanged/worsened):")
+        for respondent, measures in value["surveys"].items():
+            cells = [f"{name} {m['pairs']}, {_num(m['mean_change'], 2)}, "
+                     f"{m['improved']}/{m['unchanged']}/{m['worsened']}"
+                     for name, m in measures.items()]
+            lines.append(f"  {respondent}: " + "; ".join(cells))
+    return lines
 
 
 def breakdown(value: dict[str, Any]) -> str:
@@ -132,6 +179,12 @@ def breakdown(value: dict[str, Any]) -> str:
             f"{_num(sections['contact_minutes']['minutes_per_30_days']['median'], 0):>8} "
             f"{_percent(rate):>9} "
             f"{_num(sections['dropouts']['survival']['182'], 2):>7}")
+    test = value.get("comparison", {}).get("survival_logrank")
+    if test is not None:
+        lines.append(f"Log-rank test of survival between the groups: chi-square "
+                     f"{_num(test['statistic'], 3)}, df {test['df']}, p "
+                     f"{_num(test['p_value'], 4)} (a difference between groups, not its "
+                     f"cause)")
     return "\n".join([*lines, *_footer(value)])
 
 

@@ -191,8 +191,9 @@ def random_log(rnd: random.Random, *, max_duos: int = 8, markers: bool = True,
                v2: bool = False) -> Log:
     """A random log that keeps every rule of CONTRACT §2: one or two programmes, duos in
     every state, closed from every state, contacts (some logged after closure, some
-    retracted, some retractions dated later than the closure), reviews, surveys,
-    refresher training, a rematch, markers; the duos' events interleaved.
+    retracted, some retractions dated later than the closure), reviews, pre and post
+    surveys of both respondents, exit interviews, refresher training, a rematch,
+    markers; the duos' events interleaved.
 
     With ``v2``, also corrections of lifecycle facts (some corrected twice), departures
     from the service and a mentor leaving the pool. (A correction applies to every
@@ -281,13 +282,15 @@ def _duo_plan(rnd: random.Random, duo_id: str, programme: int, *, start: int = 0
     for _ in range(rnd.randint(0, 2)):
         on = rnd.randint(r, closed if closed is not None else r + 100)
         tail.append([(Duo.Reviewed, sid, d(on), {"health": rnd.randint(1, 5)})])
-    for respondent, phase in rnd.sample([("mentee", "pre"), ("mentor", "post")],
-                                        rnd.randint(0, 2)):
+    for respondent, phase in rnd.sample([("mentee", "pre"), ("mentee", "post"),
+                                         ("mentor", "pre"), ("mentor", "post")],
+                                        rnd.randint(0, 4)):
         tail.append([(Duo.SurveyRecorded, sid, d(r + rnd.randint(0, 200)),
-                      {"respondent": respondent, "phase": phase, "scores": SCORES})])
+                      {"respondent": respondent, "phase": phase,
+                       "scores": {k: rnd.randint(1, 5) for k in SCORES}})])
     if closed is not None:
         tail.append([(Duo.Closed, sid, d(closed), {"reason": reason, "initiated_by": None,
-                                                   "exit_interview": False})])
+                                                   "exit_interview": rnd.random() < 0.4})])
     while tail:
         item = rnd.choice(tail)
         plan.append(item.pop(0))

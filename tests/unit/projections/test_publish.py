@@ -491,12 +491,13 @@ def _figures(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[
 
 def _reports(v2_report: dict[str, Any]) -> list[dict[str, Any]]:
     """Every report shape the engine prints: the whole store, a breakdown group with
-    its contact minutes, and the v2 worked example."""
+    its contact minutes, an empty store, and the v2 worked example."""
     model = fold(random_log(random.Random(7), max_duos=30).events)
     group = next(iter(build_breakdown(model, d(300), "site")["groups"].values()))
     minutes = contact_minutes(model, d(300))
     del minutes["as_of"]
-    return [build_report(model, d(300)), group,
+    # an empty store's report: every summary, rate and test null
+    return [build_report(model, d(300)), group, build_report(fold([]), d(300)),
             {**copy.deepcopy(v2_report), "contact_minutes": minutes}]
 
 

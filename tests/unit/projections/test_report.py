@@ -54,14 +54,41 @@ CONTRACT_TEMPLATE: dict[str, Any] = {
                       "mentor_left_service": 0, "mismatch": 0, "no_mentor_available": 0,
                       "other": 0},
         "survival": {"30": None, "90": None, "182": None, "365": None},
+        "by_month": {},
+        "median_survival_days": None,
+        "survival_curve": [],
     },
+    "first_meeting": {"on_time": 0, "late": 0, "waiting_overdue": 0},
+    "monitoring": {"reviews": 0, "windows_due": 0, "windows_met": 0, "compliance": None,
+                   "latest_health": {"n": 0, "median": None, "mean": None}},
+    "closure": {"closed": 0, "from_active": 0, "completed": 0, "early": 0,
+                "early_rate": None, "beyond_max_active": 0, "exit_interviews": 0,
+                "exit_interview_rate": None},
+    "retention": {"mentees": 0, "departed": 0,
+                  "by_reason": {"resigned": 0, "dismissed": 0, "retired": 0, "other": 0},
+                  "in_service": {"90": None, "182": None, "365": None}},
+    "surveys": {respondent: {measure: {
+        "pairs": 0, "mean_change": None, "median_change": None, "improved": 0,
+        "unchanged": 0, "worsened": 0, "signed_rank": None}
+        for measure in ("wellbeing", "stress", "integration", "confidence")}
+        for respondent in ("mentee", "mentor")},
 }
-"""The contract's report with every value at its empty default, in the contract's order."""
+"""The contract's report (v1 and v2 keys, plus each survey measure's ``signed_rank``)
+with every value at its empty default, in the contract's order."""
+
+V1_DROPOUTS = ("count", "rate", "by_stage", "by_reason", "survival")
+
+
+def v1(report: dict[str, Any]) -> dict[str, Any]:
+    """The report's v1 keys only (the v2 sections are checked on their own)."""
+    kept = {k: report[k] for k in ("as_of", "duos", "duration", "contact_frequency")}
+    return {**kept, "dropouts": {k: report["dropouts"][k] for k in V1_DROPOUTS}}
 
 
 def _keys(value: Any) -> Any:
+    """The nested keys of a report; ``by_month`` keys are data (months), not structure."""
     if isinstance(value, dict):
-        return [(k, _keys(v)) for k, v in value.items()]
+        return [(k, None if k == "by_month" else _keys(v)) for k, v in value.items()]
     return None
 
 
@@ -94,8 +121,8 @@ def pilot() -> Log:
     return log
 
 
-def test_every_field_of_the_report_on_a_worked_pilot() -> None:
-    report = build_report(fold(pilot().events), AS_OF)
+def test_every_v1_field_of_the_report_on_a_worked_pilot() -> None:
+    report = v1(build_report(fold(pilot().events), AS_OF))
     assert report == {
         "as_of": "2025-03-31",
         # recruited by day 89: A B C D E F G H J (I on day 95 is not)
@@ -132,6 +159,52 @@ def test_every_field_of_the_report_on_a_worked_pilot() -> None:
             "survival": {"30": 1.0, "90": None, "182": None, "365": None},
         },
     }
+
+
+def _band(s: float, variance: float) -> tuple[float, float]:
+    spread = 1.959963984540054 * math.sqrt(variance) / math.log(s)
+    centre = math.log(-math.log(s))
+    return math.exp(-math.exp(centre - spread)), math.exp(-math.exp(centre + spread))
+
+
+def test_every_v2_field_of_the_report_on_a_worked_pilot() -> None:
+    report = build_report(fold(pilot().events), AS_OF)
+    # matched by day 89: A B E F H J; activated A (wait 5), B 8, E 10, H 8: all within
+    # 14 days; F matched on day 60 waits 29 days > 14
+    assert report["first_meeting"] == {"on_time": 4, "late": 0, "waiting_overdue": 1}
+    # windows of 30 days from the match, due when over by day 89 (and by the close):
+    # A (10, open) 80 days → 2, B (12, closed 60) 49 → 1, E (50) 40 → 1, F (60) 30 → 1,
+    # H (62, closed 70) 9 → 0, J (22, closed 23) 2 → 0; no review at all
+    assert report["monitoring"] == {
+        "reviews": 0, "windows_due": 5, "windows_met": 0, "compliance": 0.0,
+        "latest_health": {"n": 0, "median": None, "mean": None}}
+    # closed: B C D H J; from active B (40 days) and H (0 days): both under 182
+    assert report["closure"] == {
+        "closed": 5, "from_active": 2, "completed": 1, "early": 2, "early_rate": 1.0,
+        "beyond_max_active": 0, "exit_interviews": 0, "exit_interview_rate": 0.0}
+    # nine mentees, none departed: in service 1.0 up to 89 days, unknown beyond
+    assert report["retention"] == {
+        "mentees": 9, "departed": 0,
+        "by_reason": {"resigned": 0, "dismissed": 0, "retired": 0, "other": 0},
+        "in_service": {"90": None, "182": None, "365": None}}
+    dropouts = report["dropouts"]
+    # C closed on day 20 and J on day 23 (January), B on day 60 (1 March)
+    assert dropouts["by_month"] == {"2025-01": 2, "2025-03": 1}
+    assert list(dropouts["by_month"]) == ["2025-01", "2025-03"]
+    # activated: H 0 (censored), E 29 (censored), B 40 (dropout), A 74 (censored)
+    lower, upper = _band(0.5, 1 / (2 * 1))
+    assert dropouts["survival_curve"] == [
+        {"t": 0, "at_risk": 4, "events": 0, "censored": 1, "s": 1.0, "lower": 1.0,
+         "upper": 1.0},
+        {"t": 29, "at_risk": 3, "events": 0, "censored": 1, "s": 1.0, "lower": 1.0,
+         "upper": 1.0},
+        {"t": 40, "at_risk": 2, "events": 1, "censored": 0, "s": 0.5,
+         "lower": pytest.approx(lower, abs=1e-12), "upper": pytest.approx(upper, abs=1e-12)},
+        {"t": 74, "at_risk": 1, "events": 0, "censored": 1, "s": 0.5,
+         "lower": pytest.approx(lower, abs=1e-12), "upper": pytest.approx(upper, abs=1e-12)},
+    ]
+    assert dropouts["median_survival_days"] == 40
+    assert report["surveys"] == CONTRACT_TEMPLATE["surveys"]
 
 
 def test_the_report_has_the_contracts_keys_in_the_contracts_order() -> None:

@@ -365,3 +365,50 @@ def test_a_large_log_is_rebuilt_in_passes_over_ranges_of_duos_to_the_same_rows(
         finally:
             conn.close()
             recorder.datastore.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False), st.integers(0, 400))
+def test_every_breakdown_from_the_tables_equals_the_in_memory_fold(
+        rnd: random.Random, day: int) -> None:
+    """The rows a breakdown loads (compact facts for programme, country, month and
+    quarter; with labels, chains and departures for the others) give the read model's
+    breakdown, v2 sections and log-rank comparison included."""
+    log = random_log(rnd, max_duos=10, v2=True)
+    recorder = MemoryRecorder(seed=rnd.randint(0, 99))
+    recorder.append(log.events)
+    conn = sqlite3.connect(":memory:")
+    try:
+        catchup.catch_up(recorder, MAPPER, conn)
+        model, as_of = fold(log.events), d(day)
+        compact = loading.load_report_rows(conn, as_of)
+        labelled = loading.load_report_rows(conn, as_of, labels=True)
+        for by in ("programme", "country", "month", "quarter"):
+            assert build_breakdown(compact, as_of, by) == build_breakdown(model, as_of, by)
+        for by in ("site", "setting", "newcomer_kind", "mentor_kind", "shift_overlap",
+                   "same_department", "outcome", "month"):
+            assert build_breakdown(labelled, as_of, by) == build_breakdown(model, as_of, by)
+    finally:
+        conn.close()
+
+
+def test_a_departure_on_a_rematched_mentees_second_duo_counts_for_the_first_duos_chain(
+        ) -> None:
+    log = Log().world().duo("A", 0, 1, 2, 3, closed=40, reason="rematched")
+    log.recruit("B", 41, mentee_id="E-A", predecessor="A").depart("B", 50, "retired")
+    log.duo("C", 10)
+    recorder = MemoryRecorder()
+    recorder.append(log.events)
+    conn = sqlite3.connect(":memory:")
+    try:
+        catchup.catch_up(recorder, MAPPER, conn)
+        for as_of, departed in ((d(49), 0), (d(50), 1)):
+            retention = loading.report_from_db(conn, as_of)["retention"]
+            assert retention["mentees"] == 2
+            assert retention["departed"] == departed
+            assert retention["by_reason"]["retired"] == departed
+            assert retention == build_report(fold(log.events), as_of)["retention"]
+        # before the successor was recruited the chain is still one mentee
+        assert loading.report_from_db(conn, d(40))["retention"]["mentees"] == 2
+    finally:
+        conn.close()

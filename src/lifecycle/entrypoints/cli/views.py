@@ -22,7 +22,7 @@ from lifecycle.entrypoints.cli.audit import chain_reader
 from projections.coordinator import REASONS
 from projections.publish import DEFAULT_THRESHOLD, MIN_THRESHOLD
 from projections.publish import publish as published
-from projections.report import UnknownProgramme
+from projections.report import BREAKDOWNS, UnknownProgramme
 
 
 @cli.command("report")
@@ -31,8 +31,8 @@ from projections.report import UnknownProgramme
 @click.option("--as-at", "as_at", metavar="TIMESTAMP",
               help="Only what had been recorded by this time (ISO date-time).")
 @click.option("--programme", metavar="ID", help="Restrict to one programme.")
-@click.option("--by", type=click.Choice(["programme", "site", "country", "month"]),
-              help="Break the metrics down (beyond the contract).")
+@click.option("--by", type=click.Choice(BREAKDOWNS),
+              help="Break the metrics down by a group of duos (beyond the contract).")
 @click.option("--json", "as_json", is_flag=True, help="Print the CONTRACT §4 JSON.")
 @click.option("--publish", is_flag=True,
               help="Suppress figures that could single people out (CONTRACT §6).")
@@ -45,7 +45,7 @@ from projections.report import UnknownProgramme
 def report_command(obj: Context, as_of: str, as_at: str | None, programme: str | None,
                    by: str | None, as_json: bool, publish: bool,
                    threshold: str | None, html_file: str | None) -> None:
-    """Duration, contact frequency and dropouts (CONTRACT §4)."""
+    """Duration, contact frequency, dropouts and the evaluation sections (CONTRACT §4)."""
     day = parse_date(as_of, "--as-of")
     moment = parse_timestamp(as_at, "--as-at") if as_at else None
     k = _threshold(threshold, publish)
