@@ -76,12 +76,18 @@ def assert_one_line_usage_error(done: Any) -> None:
 
 
 def assert_close(actual: Any, expected: Any, where: str = "report") -> None:
-    """Equal key for key (and in the same order), floats to 1e-9."""
+    """Equal key for key (and in the same order), floats to 1e-9; keys beyond the
+    expected ones (fields beyond the contract, e.g. v2 keys against a v1 example) are
+    allowed."""
     if isinstance(expected, dict):
         assert isinstance(actual, dict), where
-        assert list(actual) == list(expected), where
+        assert [k for k in actual if k in expected] == list(expected), where
         for key in expected:
             assert_close(actual[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), where
+        for i, (got, want) in enumerate(zip(actual, expected, strict=True)):
+            assert_close(got, want, f"{where}[{i}]")
     elif isinstance(expected, float) and not isinstance(actual, bool):
         assert isinstance(actual, int | float), where
         assert math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9), (
@@ -130,6 +136,38 @@ def test_report_json_equals_the_contracts_examples(
         expected = json.loads((shared_examples / f"small-pilot.report-{day}.json").read_text(
             encoding="utf-8"))
         assert_close(ok_json(report), expected, f"small-pilot report {day}")
+
+
+def test_report_json_equals_the_contracts_v2_examples_of_the_v1_stream(
+        shared_examples: Path, tmp_path: Path, cli: Run) -> None:
+    """The evaluation sections (and every v1 key) of the same stream, as worked out in
+    ``small-pilot.report-v2-DATE.json``."""
+    db = tmp_path / "small-pilot.db"
+    ok(cli("--db", db, "import", shared_examples / "small-pilot.jsonl", "--json"))
+    results = run_all(cli, *[("--db", db, "report", "--as-of", day, "--json")
+                             for day in SHARED_DAYS], keep=False)
+    for day, done in zip(SHARED_DAYS, results, strict=True):
+        expected = json.loads((shared_examples / f"small-pilot.report-v2-{day}.json")
+                              .read_text(encoding="utf-8"))
+        assert_close(ok_json(done), expected, f"small-pilot report v2 {day}")
+
+
+def test_the_contracts_v2_stream_imports_and_reports_as_its_examples(
+        shared_examples: Path, tmp_path: Path, cli: Run) -> None:
+    """Check-ins without ids (one a duplicate), a mentor leaving, two departures (one on
+    a rematched mentee's second duo) and three corrections: 1,057 applied, 1 duplicate,
+    and the reports of ``small-pilot-v2.report-DATE.json``."""
+    db = tmp_path / "v2.db"
+    imported = ok_json(cli("--db", db, "import", shared_examples / "small-pilot-v2.jsonl",
+                           "--json"))
+    assert imported == {"applied": 1057, "duplicates": 1, "rejected": []}
+    days = ("2025-07-31", "2025-12-31")
+    results = run_all(cli, *[("--db", db, "report", "--as-of", day, "--json")
+                             for day in days], keep=False)
+    for day, done in zip(days, results, strict=True):
+        expected = json.loads((shared_examples / f"small-pilot-v2.report-{day}.json")
+                              .read_text(encoding="utf-8"))
+        assert_close(ok_json(done), expected, f"small-pilot-v2 report {day}")
 
 
 def _sum_sections(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -192,10 +230,12 @@ def test_report_for_a_programme_never_opened_exits_2_with_one_line(
     assert missing.stdout == ""
 
 
-def test_report_breakdowns_by_programme_site_country_and_month(
+def test_report_breakdowns_partition_the_duos_by_every_dimension(
         pilot_db: Path, cli: Run) -> None:
     day = "2025-07-31"
-    dimensions = ("programme", "site", "country", "month")
+    dimensions = ("programme", "site", "country", "month", "quarter", "setting",
+                  "newcomer_kind", "mentor_kind", "shift_overlap", "same_department",
+                  "outcome")
     whole, *breakdowns = (ok_json(done) for done in run_all(
         cli, ("--db", pilot_db, "report", "--as-of", day, "--json"),
         *[("--db", pilot_db, "report", "--as-of", day, "--by", by, "--json")
@@ -203,7 +243,10 @@ def test_report_breakdowns_by_programme_site_country_and_month(
     report_keys = [key for key in whole if key != "as_of"]
     by = dict(zip(dimensions, breakdowns, strict=True))
     for name, value in by.items():
-        assert list(value) == ["as_of", "by", "groups"]
+        assert list(value) == ["as_of", "by", "groups", "comparison"]
+        test = value["comparison"]["survival_logrank"]
+        assert test is None or (test["groups"] == sorted(test["groups"])
+                                and 0.0 <= test["p_value"] <= 1.0), name
         assert (value["as_of"], value["by"]) == (day, name)
         groups = value["groups"]
         assert list(groups) == sorted(groups) and groups
@@ -219,6 +262,11 @@ def test_report_breakdowns_by_programme_site_country_and_month(
     assert all(len(key) == 7 and key[4] == "-" for key in by["month"]["groups"])
     assert all(key.split(".")[0] in {"fi", "ie"}
                for key in by["site"]["groups"])
+    assert all(len(key) == 7 and key[4:6] == "-Q" for key in by["quarter"]["groups"])
+    assert set(by["setting"]["groups"]) <= {"adult", "youth", "mixed"}
+    assert set(by["outcome"]["groups"]) <= {"completed", "dropout", "other_close", "open"}
+    for name in ("shift_overlap", "same_department"):
+        assert set(by[name]["groups"]) <= {"true", "false", "unmatched"}
     # a programme's group equals that programme's own report, section for section
     own = run_all(cli, *[("--db", pilot_db, "report", "--as-of", day, "--programme", p,
                           "--json") for p in PROGRAMMES])

@@ -138,10 +138,17 @@ def test_a_breakdown_is_one_line_per_group_under_a_header(
     value = build_breakdown(rendered["model"], AS_OF, by)  # type: ignore[arg-type]
     lines = tables.breakdown(value).splitlines()
     assert lines[0] == f"Breakdown by {by} as of 2025-03-31"
-    header, rule, body = lines[1], lines[2], lines[3:]
+    header, rule = lines[1], lines[2]
+    body, after = lines[3:3 + len(value["groups"])], lines[3 + len(value["groups"]):]
     assert header.split()[0] == by
     assert set(rule) == {"-"} and len(rule) == len(header)
     assert [line.split()[0] for line in body] == list(value["groups"])
+    # then the log-rank comparison of the groups, when there is one, and nothing else
+    test = value["comparison"]["survival_logrank"]
+    assert after == ([] if test is None else [
+        f"Log-rank test of survival between the groups: chi-square "
+        f"{test['statistic']:.3f}, df {test['df']}, p {test['p_value']:.4f} "
+        f"(a difference between groups, not its cause)"])
     assert len(body) == len(value["groups"]) >= 2
     for line, sections in zip(body, value["groups"].values(), strict=True):
         cells = line.split()
