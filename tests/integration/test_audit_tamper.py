@@ -21,7 +21,7 @@ The store is built, and the untouched store checked, with the installed ``lifecy
 command; the battery's many verifications run the same click command in-process
 (:func:`invoke`), which saves a second of interpreter start-up per case. A crash is
 never mistaken for a detection: an exception other than the command's own exit counts
-as exit 3, as the console script reports it.
+as 3, a status the console script never gives (it reports such a failure with 2).
 """
 
 from __future__ import annotations
@@ -380,8 +380,9 @@ def invoke(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """Run the ``lifecycle`` click command in-process, as the console script would.
 
     The command configures structlog for its own standard error; the previous
-    configuration is restored afterwards. An exception escaping the command is exit 3
-    (the console script's "unexpected failure"), never the runner's exit 1.
+    configuration is restored afterwards. An exception escaping the command counts as
+    3 (a status of its own, where the console script would say 2), never the runner's
+    exit 1.
     """
     words = [str(a) for a in args]
     saved = structlog.get_config()

@@ -3,6 +3,7 @@ one-line usage errors, date and time options, JSON output, progress bars."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -131,7 +132,8 @@ def cli(ctx: click.Context, db: str | None, log_json: bool, verbose: bool) -> No
 
 
 def main() -> None:
-    """Console entry point: any unexpected failure is one line, never a traceback."""
+    """Console entry point: any unexpected failure is one line, never a traceback, and
+    exits 2 like every other error (the contract knows only 0, 1 and 2)."""
     try:
         cli.main(prog_name="lifecycle")
     except SystemExit:
@@ -140,8 +142,20 @@ def main() -> None:
         click.echo("lifecycle: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # last resort: say what failed, in one line
-        click.echo(f"lifecycle: error: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(3)
+        click.echo(f"lifecycle: error: {_failure(exc)}", err=True)
+        sys.exit(UsageFailure.exit_code)
+
+
+def _failure(exc: Exception) -> str:
+    """One line on an unexpected failure: the store's own words when the store failed
+    (a file that is no SQLite database after all, a read-only or full disk, a lost
+    server), else the exception's type and message."""
+    from eventsourcing.persistence import PersistenceError
+
+    if isinstance(exc, PersistenceError | sqlite3.Error) or type(exc).__module__.startswith(
+            "psycopg"):
+        return f"the store failed: {exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 @contextmanager
