@@ -11,6 +11,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,10 @@ def test_every_command_works_on_a_store_whose_path_is_not_uri_safe(
     ran(cli("--db", store, "projections", "rebuild", "--processes", "2"), 0)
     ran(cli("--db", store, "project"), 0)
     follow_until_started(lifecycle_bin, store)
+    token = ran(cli("--db", store, "tokens", "create", "--role", "auditor"), 0).stdout.strip()
+    ran(cli("--db", store, "tokens", "list", "--json"), 0)
+    served = serve_once(lifecycle_bin, store, token, f"/duos/{duo}/history")
+    assert [e["version"] for e in served] == list(range(1, len(served) + 1))
     # The environment variable is the other way to name the store.
     ran(cli("projections", "status", env={"LIFECYCLE_DB": str(store)}), 0)
     ran(cli("--db", store, "schema"), 0)
@@ -134,6 +139,32 @@ def follow_until_started(lifecycle_bin: Path, store: Path) -> None:
                 pytest.fail("the worker ended without starting")
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=60) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def serve_once(lifecycle_bin: Path, store: Path, token: str, route: str) -> Any:
+    """``serve`` on the store answers one GET of ``route``, and stops on SIGINT."""
+    env = {k: v for k, v in os.environ.items() if k != "LIFECYCLE_DB"}
+    with subprocess.Popen(
+            [str(lifecycle_bin), "--db", str(store), "serve", "--port", "0"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stderr is not None
+            for line in process.stderr:
+                if " on http://" in line:
+                    base = line.split(" on ", 1)[1].strip()
+                    break
+            else:
+                pytest.fail("the service ended without serving")
+            request = urllib.request.Request(base + route,
+                                             headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                answer = json.loads(response.read())
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=60) in (0, 130)
+            return answer
         finally:
             if process.poll() is None:
                 process.kill()
