@@ -1,0 +1,186 @@
+"""The store's key table: each person's data key, wrapped by the master key, and the
+check value of that master key (ADR 34).
+
+The table lives in the store's own database, beside the events but outside them: the
+events and their hash chain are never rewritten, while a key row can be shredded. A
+shredded person keeps a row without a key (a tombstone holding only the keyed hash), so
+that no new key is ever made for a forgotten person by mistake.
+
+Shredding must leave no copy of the wrapped key anywhere in the files the engine wrote.
+On SQLite the connection sets ``PRAGMA secure_delete`` (the freed bytes of the row are
+overwritten with zeros, in the page and so in the page as the write-ahead log and the
+database file get it) and then checkpoints the log with ``TRUNCATE``, which copies the
+zeroed page into the database file and cuts the log (which held the page as it was
+before) to nothing. On PostgreSQL an update leaves the old row version as a dead tuple
+in the table file until it is vacuumed; a plain ``VACUUM`` marks the space free but need
+not overwrite it, so the table (a few rows per person, small) is rewritten with
+``VACUUM FULL``, which writes a new file and drops the old one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from lifecycle.adapters.crypto import MasterKeyError, PersonKeys
+from lifecycle.adapters.store import StoreTarget, connect
+
+KEYS_TABLE = "lifecycle_person_keys"
+CHECK_TABLE = "lifecycle_master_key_check"
+
+
+class ForgottenPersonError(Exception):
+    """A data key was asked for a person whose key was shredded."""
+
+
+@dataclass(frozen=True)
+class ShredResult:
+    """What a shred did to the files.
+
+    Attributes:
+        checkpointed: SQLite: the write-ahead log was checkpointed in full and truncated
+            (false when a reader kept it from completing: the old page may then still be
+            in the log until the next full checkpoint); PostgreSQL: the key table was
+            rewritten.
+    """
+
+    checkpointed: bool
+
+
+class KeyRing:
+    """The wrapped data keys of one store, opened under one master key.
+
+    Args:
+        target: the store.
+        keys: the keys derived from the master key.
+
+    Raises:
+        MasterKeyError: the store was sealed under another master key (checked before
+            anything is written; a store without a check value gets this key's).
+    """
+
+    def __init__(self, target: StoreTarget, keys: PersonKeys) -> None:
+        self._target = target
+        self._keys = keys
+        self._postgres = target.is_postgres
+        self._mark = "%s" if self._postgres else "?"
+        self._cache: dict[str, bytes] = {}
+        self._conn: Any = connect(target)
+        if not self._postgres:
+            # Every delete or update on this connection overwrites the freed bytes.
+            self._conn.execute("PRAGMA secure_delete = ON")
+        self._setup()
+
+    def _setup(self) -> None:
+        blob = "BYTEA" if self._postgres else "BLOB"
+        cur = self._conn.cursor()
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} "
+                    f"(reference TEXT PRIMARY KEY, wrapped {blob})")
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {CHECK_TABLE} "
+                    "(only_row INTEGER PRIMARY KEY CHECK (only_row = 1),"
+                    " check_value TEXT NOT NULL)")
+        cur.execute(f"SELECT check_value FROM {CHECK_TABLE}")
+        row = cur.fetchone()
+        if row is None:
+            # Two engines opening a new store at once: the first check value stays.
+            cur.execute(f"INSERT INTO {CHECK_TABLE} VALUES (1, {self._mark}) "
+                        "ON CONFLICT DO NOTHING", (self._keys.check_value(),))
+            cur.execute(f"SELECT check_value FROM {CHECK_TABLE}")
+            row = cur.fetchone()
+        try:
+            self._keys.verify(row[0])
+        except MasterKeyError:
+            self._conn.rollback()
+            self._conn.close()
+            raise
+        self._conn.commit()
+
+    def close(self) -> None:
+        """Close the connection and forget every cached data key."""
+        self._cache.clear()
+        self._conn.close()
+
+    def _row(self, reference: str) -> tuple[bool, bytes | None]:
+        cur = self._conn.cursor()
+        cur.execute(f"SELECT wrapped FROM {KEYS_TABLE} WHERE reference = {self._mark}",
+                    (reference,))
+        row = cur.fetchone()
+        self._conn.commit()
+        if row is None:
+            return False, None
+        return True, None if row[0] is None else bytes(row[0])
+
+    def data_key(self, reference: str, *, create: bool = False) -> bytes | None:
+        """The data key of the person ``reference``.
+
+        Args:
+            reference: the person's keyed hash.
+            create: make (and store) a key for a person who has none yet.
+
+        Returns:
+            The key, or None for a person without one (when not ``create``) or whose key
+            was shredded.
+
+        Raises:
+            ForgottenPersonError: ``create`` for a person whose key was shredded.
+            MasterKeyError: the wrapped key does not open under this master key.
+        """
+        cached = self._cache.get(reference)
+        if cached is not None:
+            return cached
+        exists, wrapped = self._row(reference)
+        if wrapped is not None:
+            key = self._keys.unwrap(reference, wrapped)
+        elif exists:
+            if create:
+                raise ForgottenPersonError("this person was forgotten: no new key is made")
+            return None
+        elif not create:
+            return None
+        else:
+            key = self._keys.new_data_key()
+            cur = self._conn.cursor()
+            cur.execute(f"INSERT INTO {KEYS_TABLE} VALUES ({self._mark}, {self._mark})",
+                        (reference, self._keys.wrap(reference, key)))
+            self._conn.commit()
+        self._cache[reference] = key
+        return key
+
+    def is_shredded(self, reference: str) -> bool:
+        """Whether the person's key was shredded."""
+        exists, wrapped = self._row(reference)
+        return exists and wrapped is None
+
+    def shred(self, reference: str) -> ShredResult:
+        """Destroy the person's data key for good, leaving a tombstone row.
+
+        Raises:
+            KeyError: the person has no live key (none, or shredded already).
+        """
+        _, wrapped = self._row(reference)
+        if wrapped is None:
+            raise KeyError(reference)
+        self._cache.pop(reference, None)
+        cur = self._conn.cursor()
+        # Delete, then insert the tombstone: the row's bytes are freed (and, with
+        # secure_delete, zeroed) rather than left to an in-place update to handle.
+        cur.execute(f"DELETE FROM {KEYS_TABLE} WHERE reference = {self._mark}", (reference,))
+        cur.execute(f"INSERT INTO {KEYS_TABLE} VALUES ({self._mark}, NULL)", (reference,))
+        self._conn.commit()
+        return ShredResult(self._scrub())
+
+    def _scrub(self) -> bool:
+        if self._postgres:
+            autocommit = self._conn.autocommit
+            self._conn.autocommit = True  # VACUUM cannot run inside a transaction
+            try:
+                self._conn.execute(f"VACUUM FULL {KEYS_TABLE}")
+            finally:
+                self._conn.autocommit = autocommit
+            return True
+        try:
+            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.OperationalError:
+            return False
+        return bool(busy == 0)

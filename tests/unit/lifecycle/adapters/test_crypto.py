@@ -1,0 +1,130 @@
+"""The master key, the keys derived from it and the sealing of personal fields."""
+
+from __future__ import annotations
+
+import base64
+import stat
+from pathlib import Path
+
+import pytest
+
+from lifecycle.adapters.crypto import (
+    MASTER_KEY_ENV,
+    SEALED_PREFIX,
+    MasterKeyError,
+    PersonKeys,
+    SealedFieldError,
+    default_key_path,
+    is_sealed,
+    load_master_key,
+    seal,
+    unseal,
+)
+
+MASTER = bytes(range(32))
+
+
+@pytest.fixture(autouse=True)
+def _no_master_key_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MASTER_KEY_ENV, raising=False)
+
+
+def test_a_missing_key_file_is_created_with_mode_0600_and_read_back_the_same(
+        tmp_path: Path) -> None:
+    key_file = tmp_path / "conf" / "master.key"
+    key = load_master_key(key_file, create=True)
+    assert len(key) == 32
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert load_master_key(key_file, create=False) == key
+
+
+def test_a_missing_key_file_is_an_error_when_not_creating(tmp_path: Path) -> None:
+    with pytest.raises(MasterKeyError, match="not found"):
+        load_master_key(tmp_path / "master.key", create=False)
+    assert not (tmp_path / "master.key").exists()
+
+
+def test_the_environment_variable_wins_over_the_key_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MASTER_KEY_ENV, base64.b64encode(MASTER).decode())
+    assert load_master_key(tmp_path / "master.key", create=True) == MASTER
+    assert not (tmp_path / "master.key").exists()
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("not base64!", "not base64"),
+    (base64.b64encode(b"short").decode(), "has 5 bytes"),
+])
+def test_a_malformed_master_key_is_refused_naming_its_source(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str, problem: str) -> None:
+    monkeypatch.setenv(MASTER_KEY_ENV, text)
+    with pytest.raises(MasterKeyError, match=rf"\$LIFECYCLE_MASTER_KEY.*{problem}|{problem}"):
+        load_master_key(tmp_path / "master.key", create=True)
+    monkeypatch.delenv(MASTER_KEY_ENV)
+    (tmp_path / "master.key").write_text(text)
+    with pytest.raises(MasterKeyError, match=str(tmp_path / "master.key")):
+        load_master_key(tmp_path / "master.key", create=False)
+
+
+def test_the_default_key_file_sits_beside_an_sqlite_store_and_in_the_config_folder_otherwise(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert default_key_path("sqlite", "/data/store.sqlite") == Path(
+        "/data/store.sqlite.master.key")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert default_key_path("postgres", "postgresql://x/y") == (
+        tmp_path / "lifecycle" / "master.key")
+
+
+def test_a_reference_is_a_keyed_hash_equal_for_equal_ids_only() -> None:
+    keys = PersonKeys(MASTER)
+    ref = keys.reference("zz-forget-me-7731")
+    assert ref == keys.reference("zz-forget-me-7731")
+    assert ref != keys.reference("zz-forget-me-7732")
+    assert len(ref) == 64 and "zz-forget" not in ref
+    # Under another master key the same id has another reference: without the key, a
+    # reference cannot be computed from a guessed id.
+    assert PersonKeys(bytes(32)).reference("zz-forget-me-7731") != ref
+
+
+def test_the_check_value_accepts_the_same_master_key_and_refuses_another() -> None:
+    stored = PersonKeys(MASTER).check_value()
+    PersonKeys(MASTER).verify(stored)
+    with pytest.raises(MasterKeyError, match="not this store's"):
+        PersonKeys(bytes(32)).verify(stored)
+
+
+def test_a_wrapped_data_key_opens_only_for_its_person_under_its_master_key() -> None:
+    keys = PersonKeys(MASTER)
+    data_key = keys.new_data_key()
+    wrapped = keys.wrap("ref-a", data_key)
+    assert data_key not in wrapped
+    assert keys.unwrap("ref-a", wrapped) == data_key
+    with pytest.raises(MasterKeyError):
+        keys.unwrap("ref-b", wrapped)
+    with pytest.raises(MasterKeyError):
+        PersonKeys(bytes(32)).unwrap("ref-a", wrapped)
+
+
+def test_a_sealed_field_hides_its_value_and_opens_to_the_same_json_value() -> None:
+    data_key = PersonKeys.new_data_key()
+    sealed = seal(data_key, "ref-a", "shifts", ["zz-night-shift-88", "early"])
+    assert sealed.startswith(SEALED_PREFIX) and is_sealed(sealed)
+    assert "zz-night-shift-88" not in sealed
+    assert unseal(data_key, "ref-a", "shifts", sealed) == ["zz-night-shift-88", "early"]
+    # A fresh nonce each time: equal values do not give equal ciphertexts.
+    assert seal(data_key, "ref-a", "shifts", ["early"]) != seal(
+        data_key, "ref-a", "shifts", ["early"])
+
+
+def test_a_sealed_field_does_not_open_for_another_person_field_or_key() -> None:
+    data_key = PersonKeys.new_data_key()
+    sealed = seal(data_key, "ref-a", "department", "zz-wing-c")
+    with pytest.raises(SealedFieldError):
+        unseal(data_key, "ref-b", "department", sealed)
+    with pytest.raises(SealedFieldError):
+        unseal(data_key, "ref-a", "shifts", sealed)
+    with pytest.raises(SealedFieldError):
+        unseal(PersonKeys.new_data_key(), "ref-a", "department", sealed)
+    with pytest.raises(SealedFieldError, match="not sealed"):
+        unseal(data_key, "ref-a", "department", "zz-wing-c")
+    assert not is_sealed("zz-wing-c") and not is_sealed(3)
