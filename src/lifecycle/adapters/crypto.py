@@ -23,6 +23,7 @@ import binascii
 import hashlib
 import hmac
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ any key file."""
 KEY_BYTES = 32
 NONCE_BYTES = 12
 SEALED_PREFIX = "enc1:"
-"""Marks a sealed field in a stored event: ``enc1:`` then base64url(nonce ‖ ciphertext)."""
+"""Marks a sealed field in a stored event: ``enc1:<reference>:`` then base64url(nonce ‖
+ciphertext ‖ tag)."""
 
 _SALT = b"lifecycle master key v1"
 _CHECK_MESSAGE = b"lifecycle: this store's master key"
@@ -203,8 +205,12 @@ def _aad(reference: str, field: str) -> bytes:
 
 
 def seal(data_key: bytes, reference: str, field: str, value: Any) -> str:
-    """One personal field, sealed: ``enc1:`` and base64url(nonce ‖ AES-GCM ciphertext) of
-    the value's JSON, bound to the person ``reference`` and the ``field`` name.
+    """One personal field, sealed: ``enc1:<reference>:`` and base64url(nonce ‖ AES-GCM
+    ciphertext) of the value's JSON, bound to the person and the ``field`` name.
+
+    The token names its person by reference (never by id), so that a reader opens any
+    sealed field with the right data key without knowing which person each field of
+    each event type belongs to.
 
     Args:
         data_key: the person's data key.
@@ -214,7 +220,8 @@ def seal(data_key: bytes, reference: str, field: str, value: Any) -> str:
     """
     nonce = os.urandom(NONCE_BYTES)
     sealed = AESGCM(data_key).encrypt(nonce, orjson.dumps(value), _aad(reference, field))
-    return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+    body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+    return f"{SEALED_PREFIX}{reference}:{body}"
 
 
 def is_sealed(value: Any) -> bool:
@@ -223,24 +230,74 @@ def is_sealed(value: Any) -> bool:
 
 
 class SealedFieldError(Exception):
-    """A sealed field does not open under the key given (damaged, or another person's or
-    field's)."""
+    """A sealed field is malformed, or does not open under the key given (damaged, or
+    another person's or field's)."""
 
 
-def unseal(data_key: bytes, reference: str, field: str, sealed: str) -> Any:
+def sealed_reference(sealed: str) -> str:
+    """The reference of the person whose key sealed a field.
+
+    Raises:
+        SealedFieldError: the text is not a sealed field.
+    """
+    reference, sep, _ = sealed[len(SEALED_PREFIX):].partition(":")
+    if not is_sealed(sealed) or not sep or not reference:
+        raise SealedFieldError("not a sealed field")
+    return reference
+
+
+def unseal(data_key: bytes, field: str, sealed: str) -> Any:
     """The value that :func:`seal` sealed.
 
     Raises:
         SealedFieldError: the text is not a sealed field, or does not open under this
-            key for this person and field.
+            key for its person and this field.
     """
-    if not is_sealed(sealed):
-        raise SealedFieldError(f"field {field!r} is not sealed")
+    reference = sealed_reference(sealed)
+    body = sealed[len(SEALED_PREFIX) + len(reference) + 1:]
     try:
-        raw = base64.urlsafe_b64decode(sealed[len(SEALED_PREFIX):].encode("ascii"))
+        raw = base64.urlsafe_b64decode(body.encode("ascii"))
         plain = AESGCM(data_key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],
                                          _aad(reference, field))
     except (InvalidTag, ValueError, binascii.Error):
         raise SealedFieldError(
             f"field {field!r} does not open under this person's key") from None
     return orjson.loads(plain)
+
+
+def seal_fields(state: Mapping[str, Any], owners: Mapping[str, str],
+                data_key_for: Callable[[str], bytes]) -> dict[str, Any]:
+    """A stored event's state with its personal fields sealed.
+
+    Args:
+        state: the event's JSON state.
+        owners: for each personal field of the event, the reference of the person it
+            belongs to (fields absent from ``state`` are skipped).
+        data_key_for: the data key of a reference (made when the person has none yet).
+
+    Returns:
+        A new state: every field of ``owners`` sealed, every other field as it was.
+    """
+    sealed = dict(state)
+    for field, reference in owners.items():
+        if field in sealed:
+            sealed[field] = seal(data_key_for(reference), reference, field, sealed[field])
+    return sealed
+
+
+def open_fields(state: Mapping[str, Any],
+                data_key_for: Callable[[str], bytes | None]) -> dict[str, Any]:
+    """A stored event's state with every sealed field opened, or ``None`` where it
+    cannot be: the person was forgotten (their key shredded) or the store was opened
+    without the master key (``data_key_for`` gives None).
+
+    Raises:
+        SealedFieldError: a sealed field does not open under its person's key (damage,
+            not erasure: a key that exists must open what it sealed).
+    """
+    opened = dict(state)
+    for field, value in state.items():
+        if is_sealed(value):
+            key = data_key_for(sealed_reference(value))
+            opened[field] = None if key is None else unseal(key, field, value)
+    return opened

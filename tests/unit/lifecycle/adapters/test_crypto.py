@@ -17,7 +17,10 @@ from lifecycle.adapters.crypto import (
     default_key_path,
     is_sealed,
     load_master_key,
+    open_fields,
     seal,
+    seal_fields,
+    sealed_reference,
     unseal,
 )
 
@@ -105,26 +108,60 @@ def test_a_wrapped_data_key_opens_only_for_its_person_under_its_master_key() -> 
         PersonKeys(bytes(32)).unwrap("ref-a", wrapped)
 
 
-def test_a_sealed_field_hides_its_value_and_opens_to_the_same_json_value() -> None:
-    data_key = PersonKeys.new_data_key()
-    sealed = seal(data_key, "ref-a", "shifts", ["zz-night-shift-88", "early"])
-    assert sealed.startswith(SEALED_PREFIX) and is_sealed(sealed)
-    assert "zz-night-shift-88" not in sealed
-    assert unseal(data_key, "ref-a", "shifts", sealed) == ["zz-night-shift-88", "early"]
+def test_a_sealed_field_hides_its_value_names_its_person_by_reference_and_opens_the_same(
+        ) -> None:
+    keys = PersonKeys(MASTER)
+    ref = keys.reference("zz-forget-me-7731")
+    data_key = keys.new_data_key()
+    sealed = seal(data_key, ref, "shifts", ["zz-night-shift-88", "early"])
+    assert sealed.startswith(f"{SEALED_PREFIX}{ref}:") and is_sealed(sealed)
+    assert sealed_reference(sealed) == ref
+    assert "zz-night-shift-88" not in sealed and "zz-forget" not in sealed
+    assert unseal(data_key, "shifts", sealed) == ["zz-night-shift-88", "early"]
     # A fresh nonce each time: equal values do not give equal ciphertexts.
-    assert seal(data_key, "ref-a", "shifts", ["early"]) != seal(
-        data_key, "ref-a", "shifts", ["early"])
+    assert seal(data_key, ref, "shifts", ["early"]) != seal(data_key, ref, "shifts", ["early"])
 
 
 def test_a_sealed_field_does_not_open_for_another_person_field_or_key() -> None:
     data_key = PersonKeys.new_data_key()
     sealed = seal(data_key, "ref-a", "department", "zz-wing-c")
+    moved = sealed.replace("enc1:ref-a:", "enc1:ref-b:")
     with pytest.raises(SealedFieldError):
-        unseal(data_key, "ref-b", "department", sealed)
+        unseal(data_key, "department", moved)
     with pytest.raises(SealedFieldError):
-        unseal(data_key, "ref-a", "shifts", sealed)
+        unseal(data_key, "shifts", sealed)
     with pytest.raises(SealedFieldError):
-        unseal(PersonKeys.new_data_key(), "ref-a", "department", sealed)
-    with pytest.raises(SealedFieldError, match="not sealed"):
-        unseal(data_key, "ref-a", "department", "zz-wing-c")
+        unseal(PersonKeys.new_data_key(), "department", sealed)
+    for not_sealed in ("zz-wing-c", "enc1:", "enc1:no-body"):
+        with pytest.raises(SealedFieldError):
+            unseal(data_key, "department", not_sealed)
     assert not is_sealed("zz-wing-c") and not is_sealed(3)
+
+
+def test_an_event_state_seals_the_fields_of_each_owner_and_opens_back_the_same() -> None:
+    keys = {"ref-mentee": PersonKeys.new_data_key(), "ref-mentor": PersonKeys.new_data_key()}
+    made: list[str] = []
+
+    def key_for(ref: str) -> bytes:
+        made.append(ref)
+        return keys[ref]
+
+    state = {"duo_id": "D-1", "respondent": "mentor", "scores": {"stress": 4},
+             "mentor_id": "zz-mentor-5", "occurred_on": "2025-02-01"}
+    sealed = seal_fields(state, {"scores": "ref-mentor", "mentor_id": "ref-mentor",
+                                 "absent": "ref-mentee"}, key_for)
+    assert sorted(set(made)) == ["ref-mentor"]
+    assert {k: v for k, v in sealed.items() if not is_sealed(v)} == {
+        "duo_id": "D-1", "respondent": "mentor", "occurred_on": "2025-02-01"}
+    assert open_fields(sealed, keys.get) == state
+
+
+def test_a_field_of_a_shredded_or_unknown_key_opens_as_null_and_a_damaged_one_is_an_error(
+        ) -> None:
+    mentee, mentor = PersonKeys.new_data_key(), PersonKeys.new_data_key()
+    state = seal_fields({"mentee_id": "zz-forget-me-7731", "health": 2, "duo_id": "D-1"},
+                        {"mentee_id": "ref-a", "health": "ref-a"}, lambda _: mentee)
+    assert open_fields(state, lambda _: None) == {
+        "mentee_id": None, "health": None, "duo_id": "D-1"}
+    with pytest.raises(SealedFieldError):
+        open_fields(state, lambda _: mentor)
