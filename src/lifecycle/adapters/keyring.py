@@ -12,9 +12,14 @@ overwritten with zeros, in the page and so in the page as the write-ahead log an
 database file get it) and then checkpoints the log with ``TRUNCATE``, which copies the
 zeroed page into the database file and cuts the log (which held the page as it was
 before) to nothing. On PostgreSQL an update leaves the old row version as a dead tuple
-in the table file until it is vacuumed; a plain ``VACUUM`` marks the space free but need
-not overwrite it, so the table (a few rows per person, small) is rewritten with
-``VACUUM FULL``, which writes a new file and drops the old one.
+in the table file until it is vacuumed; a plain ``VACUUM`` frees the space but does not
+always overwrite it (measured: a deleted row inserted last in its page stayed in the file),
+so the table (one row per person, small) is rewritten with ``VACUUM FULL``, which
+writes a new file and drops the old one. Neither can remove a row version that a
+transaction still running elsewhere may see; so the shred then reads the table's new
+file (``pg_read_binary_file``, which needs a superuser or ``pg_read_server_files``)
+and says whether the wrapped key is gone from it, and :meth:`KeyRing.scrub` can be
+called again later.
 """
 
 from __future__ import annotations
@@ -39,13 +44,18 @@ class ShredResult:
     """What a shred did to the files.
 
     Attributes:
-        checkpointed: SQLite: the write-ahead log was checkpointed in full and truncated
+        scrubbed: SQLite: the write-ahead log was checkpointed in full and truncated
             (false when a reader kept it from completing: the old page may then still be
-            in the log until the next full checkpoint); PostgreSQL: the key table was
-            rewritten.
+            in the log until the next full checkpoint); PostgreSQL: the rewritten key
+            table's file was read and holds no copy of the wrapped key (false when a
+            transaction running elsewhere kept the old row version, or the file could
+            not be read).
+        wrapped: the wrapped key that was shredded, to check a later :meth:`KeyRing.scrub`
+            against (useless without the master key, which never enters the store).
     """
 
-    checkpointed: bool
+    scrubbed: bool
+    wrapped: bytes
 
 
 class KeyRing:
@@ -168,19 +178,40 @@ class KeyRing:
         cur.execute(f"DELETE FROM {KEYS_TABLE} WHERE reference = {self._mark}", (reference,))
         cur.execute(f"INSERT INTO {KEYS_TABLE} VALUES ({self._mark}, NULL)", (reference,))
         self._conn.commit()
-        return ShredResult(self._scrub())
+        return ShredResult(self.scrub(wrapped), wrapped)
 
-    def _scrub(self) -> bool:
+    def scrub(self, wrapped: bytes) -> bool:
+        """Remove the freed copies of shredded keys from the store's files (again).
+
+        Args:
+            wrapped: a shredded wrapped key, looked for in the key table's file on
+                PostgreSQL.
+
+        Returns:
+            Whether the files are known to be free of it (see :class:`ShredResult`).
+        """
         if self._postgres:
-            autocommit = self._conn.autocommit
-            self._conn.autocommit = True  # VACUUM cannot run inside a transaction
-            try:
-                self._conn.execute(f"VACUUM FULL {KEYS_TABLE}")
-            finally:
-                self._conn.autocommit = autocommit
-            return True
+            return self._scrub_postgres(wrapped)
         try:
             busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except sqlite3.OperationalError:
             return False
         return bool(busy == 0)
+
+    def _scrub_postgres(self, wrapped: bytes) -> bool:
+        import psycopg
+
+        autocommit = self._conn.autocommit
+        self._conn.autocommit = True  # VACUUM cannot run inside a transaction
+        try:
+            self._conn.execute(f"VACUUM FULL {KEYS_TABLE}")
+            # VACUUM FULL writes the new file directly (not through shared buffers), so
+            # the file as read now is what is on disk.
+            row = self._conn.execute(
+                "SELECT pg_read_binary_file(pg_relation_filepath(%s::regclass))",
+                (KEYS_TABLE,)).fetchone()
+        except psycopg.errors.InsufficientPrivilege:
+            return False
+        finally:
+            self._conn.autocommit = autocommit
+        return wrapped not in bytes(row[0])
