@@ -13,8 +13,8 @@ database file get it) and then checkpoints the log with ``TRUNCATE``, which copi
 zeroed page into the database file and cuts the log (which held the page as it was
 before) to nothing. On PostgreSQL an update leaves the old row version as a dead tuple
 in the table file until it is vacuumed; a plain ``VACUUM`` frees the space but does not
-always overwrite it (measured: a deleted row inserted last in its page stayed in the file),
-so the table (one row per person, small) is rewritten with ``VACUUM FULL``, which
+always overwrite it (measured: a deleted row inserted last in its page stayed in the
+file), so the table (one row per person, small) is rewritten with ``VACUUM FULL``, which
 writes a new file and drops the old one. Neither can remove a row version that a
 transaction still running elsewhere may see; so the shred then reads the table's new
 file (``pg_read_binary_file``, which needs a superuser or ``pg_read_server_files``)
