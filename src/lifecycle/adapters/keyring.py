@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lifecycle.adapters.crypto import MasterKeyError, PersonKeys
-from lifecycle.adapters.store import StoreTarget, connect
+from lifecycle.adapters.store import StoreTarget, connect, setup_lock
 
 KEYS_TABLE = "lifecycle_person_keys"
 CHECK_TABLE = "lifecycle_master_key_check"
@@ -76,11 +76,14 @@ class KeyRing:
         self._postgres = target.is_postgres
         self._mark = "%s" if self._postgres else "?"
         self._cache: dict[str, bytes] = {}
-        self._conn: Any = connect(target)
-        if not self._postgres:
-            # Every delete or update on this connection overwrites the freed bytes.
-            self._conn.execute("PRAGMA secure_delete = ON")
-        self._setup()
+        # Under the store's set-up lock: two engines opening a new PostgreSQL store at
+        # once must not both create the tables, nor both write a check value.
+        with setup_lock(target):
+            self._conn: Any = connect(target)
+            if not self._postgres:
+                # Every delete or update on this connection overwrites the freed bytes.
+                self._conn.execute("PRAGMA secure_delete = ON")
+            self._setup()
 
     def _setup(self) -> None:
         blob = "BYTEA" if self._postgres else "BLOB"
