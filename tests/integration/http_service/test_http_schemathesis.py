@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from served import World
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from served import World
 
 OPERATIONS = [
     ("POST", "/commands"), ("GET", "/duos/{duo_id}"), ("GET", "/duos/{duo_id}/history"),
