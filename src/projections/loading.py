@@ -63,23 +63,23 @@ def load(cursor: Any, dialect: Dialect, model: ReadModel, *,
           mentors: Sequence[str] | None = None, duos: Sequence[str] | None = None) -> None:
     """Read the given records (all of them for a None) from the tables into ``model``."""
     for row in select(cursor, dialect, s.PROGRAMMES, "programme_id", programmes):
-        model.programmes[row[0]] = s.programme_from_row(row)
+        model.programmes[row[0]] = s.PROGRAMMES.read(row)
     for row in select(cursor, dialect, s.SITES, "site_id", sites):
-        model.sites[row[0]] = s.site_from_row(row)
+        model.sites[row[0]] = s.SITES.read(row)
     for row in select(cursor, dialect, s.MENTORS, "mentor_id", mentors):
         model.mentors[row[0]] = s.mentor_from_row(row)
     for row in select(cursor, dialect, s.DUOS, "duo_id", duos):
-        model.duos[row[0]] = s.duo_from_row(row)
+        model.duos[row[0]] = s.DUOS.read(row)
     for row in select(cursor, dialect, s.CONTACTS, "duo_id", duos, "duo_id, logged_version"):
-        contact = s.contact_from_row(row)
+        contact = s.CONTACTS.read(row)
         model.duos[row[0]].contacts[contact.contact_id] = contact
     for row in select(cursor, dialect, s.REVIEWS, "duo_id", duos):
-        model.duos[row[0]].reviews.append(s.review_from_row(row))
+        model.duos[row[0]].reviews.append(s.REVIEWS.read(row))
     for row in select(cursor, dialect, s.SURVEYS, "duo_id", duos):
-        survey = s.survey_from_row(row)
+        survey = s.SURVEYS.read(row)
         model.duos[row[0]].surveys[survey.respondent, survey.phase] = survey
     for row in select(cursor, dialect, s.CORRECTIONS, "duo_id", duos):
-        model.duos[row[0]].corrections.append(s.correction_from_row(row))
+        model.duos[row[0]].corrections.append(s.CORRECTIONS.read(row))
 
 
 def prefetch(cursor: Any, dialect: Dialect, model: ReadModel,

@@ -106,10 +106,10 @@ def view_rows(model: ReadModel, views: Iterable[str]) -> Iterator[tuple[s.Table,
     """
     for view in views:
         if view == "programmes":
-            yield s.PROGRAMMES, [s.programme_row(model.programmes[k])
+            yield s.PROGRAMMES, [s.PROGRAMMES.row(model.programmes[k])
                                  for k in sorted(model.programmes)]
         elif view == "sites":
-            yield s.SITES, [s.site_row(model.sites[k]) for k in sorted(model.sites)]
+            yield s.SITES, [s.SITES.row(model.sites[k]) for k in sorted(model.sites)]
         elif view == "mentors":
             yield s.MENTORS, [s.mentor_row(model.mentors[k]) for k in sorted(model.mentors)]
         else:
@@ -124,17 +124,17 @@ def view_rows(model: ReadModel, views: Iterable[str]) -> Iterator[tuple[s.Table,
             yield s.DEPARTURES, sorted(rows.departure for rows in made
                                        if rows.departure is not None)
             del made
-            contact_row, review_row, survey_row = s.contact_row, s.review_row, s.survey_row
-            yield s.CONTACTS, (contact_row(k, contacts[c])
+            contact_row, review_row, survey_row = s.CONTACTS.row, s.review_row, s.SURVEYS.row
+            yield s.CONTACTS, (contact_row(contacts[c], k)
                                for k, d in zip(ids, duos, strict=True)
                                for contacts in (d.contacts,) for c in sorted(contacts))
             # A duo's reviews are kept in version order (its events are folded in order).
             yield s.REVIEWS, (review_row(k, r) for k, d in zip(ids, duos, strict=True)
                               for r in d.reviews)
-            yield s.SURVEYS, (survey_row(k, surveys[r])
+            yield s.SURVEYS, (survey_row(surveys[r], k)
                               for k, d in zip(ids, duos, strict=True)
                               for surveys in (d.surveys,) for r in sorted(surveys))
-            yield s.CORRECTIONS, (s.correction_row(k, c) for k, d in zip(ids, duos, strict=True)
+            yield s.CORRECTIONS, (s.CORRECTIONS.row(c, k) for k, d in zip(ids, duos, strict=True)
                                   for c in d.corrections)
 
 
@@ -189,10 +189,10 @@ def changed_rows(model: ReadModel) -> dict[str, list[s.Row]]:
     corrections = []
     for duo_id, version in sorted(ch.corrections):
         correction = next(c for c in duos[duo_id].corrections if c.version == version)
-        corrections.append(s.correction_row(duo_id, correction))
+        corrections.append(s.CORRECTIONS.row(correction, duo_id))
     return {
-        s.PROGRAMMES.name: [s.programme_row(model.programmes[k]) for k in sorted(ch.programmes)],
-        s.SITES.name: [s.site_row(model.sites[k]) for k in sorted(ch.sites)],
+        s.PROGRAMMES.name: [s.PROGRAMMES.row(model.programmes[k]) for k in sorted(ch.programmes)],
+        s.SITES.name: [s.SITES.row(model.sites[k]) for k in sorted(ch.sites)],
         s.MENTORS.name: [s.mentor_row(model.mentors[k]) for k in sorted(ch.mentors)],
         s.DUOS.name: [rows.duo for rows in made],
         s.DUO_FACTS.name: [rows.facts for rows in made],
@@ -203,9 +203,11 @@ def changed_rows(model: ReadModel) -> dict[str, list[s.Row]]:
         s.DUO_DAYS.name: [rows.days for rows in made],
         s.DEPARTURES.name: [rows.departure for rows in made if rows.departure is not None],
         s.CORRECTIONS.name: corrections,
-        s.CONTACTS.name: [s.contact_row(d, duos[d].contacts[c]) for d, c in sorted(ch.contacts)],
+        s.CONTACTS.name: [s.CONTACTS.row(duos[d].contacts[c], d)
+                            for d, c in sorted(ch.contacts)],
         s.REVIEWS.name: reviews,
-        s.SURVEYS.name: [s.survey_row(d, duos[d].surveys[r, p]) for d, r, p in sorted(ch.surveys)],
+        s.SURVEYS.name: [s.SURVEYS.row(duos[d].surveys[r, p], d)
+                           for d, r, p in sorted(ch.surveys)],
     }
 
 
