@@ -169,8 +169,9 @@ def review_windows(duos: Lifecycle, policies: Policies, reviews: Reviews,
     k = (days - matched) // policies.review_interval_days[rows]
     if not len(rows):
         return _empty(), _empty(), _empty()
-    keys, counts = np.unique(np.stack([rows, k]), axis=1, return_counts=True)
-    return keys[0], keys[1], counts.astype(np.int64)
+    # One int64 key per (row, window): windows of a duo number fewer than 2**31.
+    keys, counts = np.unique(rows << 31 | k, return_counts=True)
+    return keys >> 31, keys & (2**31 - 1), counts.astype(np.int64)
 
 
 def monitoring(duos: Lifecycle, policies: Policies, reviews: Reviews,
@@ -199,7 +200,8 @@ def _latest_per_row(rows: Ints, days: Ints, order: Ints) -> Ints:
     """Index of the latest entry (by day, then order) of each row present."""
     if not len(rows):
         return _empty()
-    ranked: Ints = np.lexsort((order, days, rows))
+    # One int64 key: rows below 2**22, days (ordinals) and versions below 2**20 each.
+    ranked: Ints = np.argsort(rows << 40 | days << 20 | order, kind="stable")
     last = np.append(rows[ranked][1:] != rows[ranked][:-1], True)
     latest: Ints = ranked[last]
     return latest
@@ -263,40 +265,45 @@ def retention(chains: Chains, day: int) -> dict[str, Any]:
 
 def survey_changes(surveys: Surveys, day: int) -> dict[tuple[str, str], Ints]:
     """The paired changes (post − pre) per (respondent, measure), over the duos with
-    both surveys of that respondent dated by ``as_of``."""
+    both surveys of that respondent dated by ``as_of`` (in the duos' order)."""
     kept = surveys.day <= day
     rows, who, phase = surveys.row[kept], surveys.respondent[kept], surveys.phase[kept]
     scores = surveys.scores[kept]
+    size = int(rows.max()) + 1 if len(rows) else 0
     changes: dict[tuple[str, str], Ints] = {}
     for r, respondent in enumerate(RESPONDENTS):
-        pre = {row: i for i, row in enumerate(rows.tolist())
-               if who[i] == r and phase[i] == 0}
-        pairs = [(pre[row], i) for i, row in enumerate(rows.tolist())
-                 if who[i] == r and phase[i] == 1 and row in pre]
-        before = np.array([p for p, _ in pairs], dtype=np.int64)
-        after = np.array([q for _, q in pairs], dtype=np.int64)
+        # One slot per duo and phase (rule 10: at most one survey each).
+        have = np.zeros((2, size), dtype=bool)
+        answers = np.zeros((2, size, len(MEASURES)), dtype=np.int64)
+        mine = who == r
+        have[phase[mine], rows[mine]] = True
+        answers[phase[mine], rows[mine]] = scores[mine]
+        paired = have[0] & have[1]
+        difference = answers[1, paired] - answers[0, paired]
         for m, measure in enumerate(MEASURES):
-            changes[respondent, measure] = (
-                scores[after, m] - scores[before, m] if pairs else _empty())
+            changes[respondent, measure] = difference[:, m].copy()
     return changes
 
 
-def change_summary(changes: Ints, measure: str) -> dict[str, Any]:
-    """``pairs``, ``mean_change``, ``median_change``, how many improved, stayed and
-    worsened (for ``stress`` a fall is an improvement), and ``signed_rank``: the
-    Wilcoxon signed-rank test of the changes (null without a non-zero change)."""
+def change_summary(changes: Ints, measure: str, *, tests: bool = False) -> dict[str, Any]:
+    """``pairs``, ``mean_change``, ``median_change`` and how many improved, stayed and
+    worsened (for ``stress`` a fall is an improvement); with ``tests``, also
+    ``signed_rank``: the Wilcoxon signed-rank test of the changes (null without a
+    non-zero change)."""
     n = len(changes)
     better = changes < 0 if measure in LOWER_IS_BETTER else changes > 0
     worse = changes > 0 if measure in LOWER_IS_BETTER else changes < 0
-    return {
+    summary_: dict[str, Any] = {
         "pairs": n,
         "mean_change": int(changes.sum()) / n if n else None,
         "median_change": _median(changes),
         "improved": int(np.count_nonzero(better)),
         "unchanged": int(np.count_nonzero(changes == 0)),
         "worsened": int(np.count_nonzero(worse)),
-        "signed_rank": comparisons.signed_rank(changes.tolist()),
     }
+    if tests:
+        summary_["signed_rank"] = comparisons.signed_rank(changes.tolist())
+    return summary_
 
 
 def _median(values: Ints) -> int | float | None:
@@ -312,10 +319,11 @@ def _median(values: Ints) -> int | float | None:
     return (int(ordered[mid - 1]) + int(ordered[mid])) / 2
 
 
-def surveys_section(surveys: Surveys, day: int) -> dict[str, Any]:
+def surveys_section(surveys: Surveys, day: int, *, tests: bool = False) -> dict[str, Any]:
     """Survey change per respondent and measure (see :func:`change_summary`)."""
     changes = survey_changes(surveys, day)
-    return {respondent: {measure: change_summary(changes[respondent, measure], measure)
+    return {respondent: {measure: change_summary(changes[respondent, measure], measure,
+                                                 tests=tests)
                          for measure in MEASURES}
             for respondent in RESPONDENTS}
 
@@ -326,9 +334,10 @@ def dropouts_by_month(duos: Lifecycle, day: int) -> dict[str, int]:
     closed = duos.closed <= day
     dropped = closed & np.isin(duos.reason, _DROPOUT_CODES)
     months: dict[str, int] = {}
-    for closed_day in sorted(duos.closed[dropped].tolist()):
+    days, counts = np.unique(duos.closed[dropped], return_counts=True)
+    for closed_day, count in zip(days.tolist(), counts.tolist(), strict=True):
         key = _month(closed_day)
-        months[key] = months.get(key, 0) + 1
+        months[key] = months.get(key, 0) + count
     return months
 
 

@@ -107,28 +107,31 @@ class Views:
 
     def report(self, as_of: date, programme: str | None = None,
                as_at: datetime | None = None, *, catch_up: bool = True,
-               publish: bool = False,
-               threshold: int = publishing.DEFAULT_THRESHOLD) -> dict[str, Any]:
+               publish: bool = False, threshold: int = publishing.DEFAULT_THRESHOLD,
+               tests: bool = False) -> dict[str, Any]:
         """The report of CONTRACT §4 (UnknownProgramme for a programme never opened).
 
         With ``catch_up=False`` the views are read as they stand (kept current by a
         ``lifecycle project --follow`` worker; see :meth:`wait_for`). With ``publish``,
         the report with small-cell suppression at ``threshold`` (CONTRACT §6, see
         :func:`projections.publish.publish`; PublishError for a threshold below 3).
+        With ``tests``, each survey measure carries its signed-rank test.
         """
         if publish:
             publishing.check_threshold(threshold)
         if catch_up:
             self.catch_up()
-        report = report_from_db(self.conn, as_of, programme, as_at=as_at)
+        report = report_from_db(self.conn, as_of, programme, as_at=as_at, tests=tests)
         return publishing.publish(report, threshold) if publish else report
 
     def breakdown(self, as_of: date, by: str, programme: str | None = None,
                   as_at: datetime | None = None, *, publish: bool = False,
-                  threshold: int = publishing.DEFAULT_THRESHOLD) -> dict[str, Any]:
+                  threshold: int = publishing.DEFAULT_THRESHOLD,
+                  tests: bool = False) -> dict[str, Any]:
         """The report's sections per group (see
         :func:`projections.report.build_breakdown`); with ``publish``, suppressed along
-        each group and across them against the unbroken report (CONTRACT §6)."""
+        each group and across them against the unbroken report (CONTRACT §6); with
+        ``tests``, each group's survey measures carry their signed-rank tests."""
         if publish:
             publishing.check_threshold(threshold)
         self.catch_up()
@@ -138,10 +141,11 @@ class Views:
             source = load_report_rows(self.conn, as_of, programme)
         else:  # with the duos' labels and chains
             source = load_report_rows(self.conn, as_of, programme, labels=True)
-        value = build_breakdown(source, as_of, by, programme, as_at=as_at)  # type: ignore[arg-type]
+        value = build_breakdown(source, as_of, by, programme,  # type: ignore[arg-type]
+                                as_at=as_at, tests=tests)
         if not publish:
             return value
-        overall = self.report(as_of, programme, as_at, catch_up=False)
+        overall = self.report(as_of, programme, as_at, catch_up=False, tests=tests)
         minutes = self.contact_minutes(as_of, programme, as_at)
         overall["contact_minutes"] = {k: v for k, v in minutes.items() if k != "as_of"}
         return publishing.publish(value, threshold, overall=overall)

@@ -304,7 +304,8 @@ def _facts_at(cursor: Any, dialect: Dialect, programme_id: str,
 
 
 def report_from_db(conn: Any, as_of: date, programme: str | None = None, *,
-                   as_at: datetime | str | None = None) -> dict[str, Any]:
+                   as_at: datetime | str | None = None,
+                   tests: bool = False) -> dict[str, Any]:
     """The report of CONTRACT §4 from the tables alone (see :func:`build_report`).
 
     With ``as_at`` the full read model is loaded (every recorded time is needed);
@@ -314,5 +315,6 @@ def report_from_db(conn: Any, as_of: date, programme: str | None = None, *,
         model = load_read_model(conn, programme)
         if programme is not None and programme not in model.programmes:
             raise UnknownProgramme(f"programme '{programme}' was never opened")
-        return build_report(model, as_of, programme, as_at=as_at)
-    return build_report(load_report_rows(conn, as_of, programme), as_of, programme)
+        return build_report(model, as_of, programme, as_at=as_at, tests=tests)
+    return build_report(load_report_rows(conn, as_of, programme), as_of, programme,
+                        tests=tests)

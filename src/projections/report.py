@@ -404,7 +404,7 @@ class _Tally:
             recruited=recruited,
         )
 
-    def sections(self) -> dict[str, Any]:
+    def sections(self, *, tests: bool = False) -> dict[str, Any]:
         """The report's sections (everything but ``as_of``), in the contract's order."""
         m = self.metrics()
         total = sum(m.by_state)
@@ -443,7 +443,7 @@ class _Tally:
             "closure": evaluation.closure(m.lifecycle, m.policies, m.extras.exit_interview,
                                           day),
             "retention": evaluation.retention(m.extras.chains(m.recruited), day),
-            "surveys": evaluation.surveys_section(m.extras.surveys, day),
+            "surveys": evaluation.surveys_section(m.extras.surveys, day, tests=tests),
         }
 
     def survival_observations(self) -> list[tuple[int, bool]]:
@@ -474,7 +474,7 @@ def _tally(source: Source, as_of: date, programme: str | None,
 
 
 def build_report(source: Source, as_of: date, programme: str | None = None, *,
-                 as_at: datetime | str | None = None) -> dict[str, Any]:
+                 as_at: datetime | str | None = None, tests: bool = False) -> dict[str, Any]:
     """The report of CONTRACT §4, key for key.
 
     Args:
@@ -482,12 +482,15 @@ def build_report(source: Source, as_of: date, programme: str | None = None, *,
         as_of: only what happened by this business date counts.
         programme: restrict to this programme.
         as_at: only what had been recorded by this time counts (read model only).
+        tests: add each survey measure's signed-rank test (``signed_rank``, beyond the
+            contract; SciPy takes a few milliseconds a test, so only when asked).
 
     Raises:
         UnknownProgramme: ``programme`` was never opened in the store.
         ValueError: rows loaded for another ``as_of``, or ``as_at`` with rows.
     """
-    return {"as_of": as_of.isoformat(), **_tally(source, as_of, programme, as_at).sections()}
+    tally = _tally(source, as_of, programme, as_at)
+    return {"as_of": as_of.isoformat(), **tally.sections(tests=tests)}
 
 
 def contact_minutes(source: Source, as_of: date, programme: str | None = None, *,
@@ -536,7 +539,8 @@ def _month(ordinal: int) -> str:
 
 def build_breakdown(source: Source, as_of: date, by: Breakdown,
                     programme: str | None = None, *,
-                    as_at: datetime | str | None = None) -> dict[str, Any]:
+                    as_at: datetime | str | None = None,
+                    tests: bool = False) -> dict[str, Any]:
     """The report's sections (and contact minutes) per group of duos recruited by
     ``as_of``: per programme, country, site, the site's setting, newcomer kind, mentor
     kind, shift overlap or same department (``unmatched`` before a match), month
@@ -549,6 +553,8 @@ def build_breakdown(source: Source, as_of: date, by: Breakdown,
         sorted order; ``comparison.survival_logrank`` is the log-rank test of the
         groups' survival of active relationships (see
         :func:`projections.comparisons.logrank`), null with fewer than two groups.
+
+    ``tests`` adds each group's survey signed-rank tests (see :func:`build_report`).
 
     Raises:
         ValueError: an unknown ``by``, or a breakdown by labels the rows lack.
@@ -576,7 +582,8 @@ def build_breakdown(source: Source, as_of: date, by: Breakdown,
             tally.add(rows)
         if tally.total == 0:
             continue
-        groups[key] = {**tally.sections(), "contact_minutes": tally.minutes_section()}
+        groups[key] = {**tally.sections(tests=tests),
+                       "contact_minutes": tally.minutes_section()}
         observations[key] = tally.survival_observations()
     return {"as_of": as_of.isoformat(), "by": by, "groups": groups,
             "comparison": {"survival_logrank": comparisons.logrank(observations)}}

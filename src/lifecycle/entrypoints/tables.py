@@ -157,6 +157,8 @@ def _evaluation(value: dict[str, Any]) -> list[str]:
         for respondent, measures in value["surveys"].items():
             cells = [f"{name} {m['pairs']}, {_num(m['mean_change'], 2)}, "
                      f"{m['improved']}/{m['unchanged']}/{m['worsened']}"
+                     + (f", p {_num(m['signed_rank']['p_value'], 3)}"
+                        if isinstance(m.get("signed_rank"), dict) else "")
                      for name, m in measures.items()]
             lines.append(f"  {respondent}: " + "; ".join(cells))
     return lines

@@ -252,16 +252,19 @@ def test_a_pair_needs_both_surveys_of_the_same_respondent_by_as_of() -> None:
     result = surveys_section(s, D + 100)
     assert result["mentee"]["wellbeing"] == {
         "pairs": 1, "mean_change": 1.0, "median_change": 1, "improved": 1,
-        "unchanged": 0, "worsened": 0,
-        # one change of +1: W+ = 1, W− = 0, the statistic min(W+, W−) = 0
-        "signed_rank": {"n": 1, "statistic": 0.0, "p_value": 1.0}}
+        "unchanged": 0, "worsened": 0}
+    # one change of +1: W+ = 1, W− = 0, the statistic min(W+, W−) = 0
+    tested = surveys_section(s, D + 100, tests=True)
+    assert tested["mentee"]["wellbeing"]["signed_rank"] == {
+        "n": 1, "statistic": 0.0, "p_value": 1.0}
+    assert tested["mentor"]["confidence"]["signed_rank"] is None
     # stress fell 4 → 2: an improvement
     assert result["mentee"]["stress"]["improved"] == 1
     assert result["mentee"]["stress"]["mean_change"] == -2.0
     assert result["mentee"]["integration"]["unchanged"] == 1
     assert result["mentor"]["confidence"] == {
         "pairs": 0, "mean_change": None, "median_change": None, "improved": 0,
-        "unchanged": 0, "worsened": 0, "signed_rank": None}
+        "unchanged": 0, "worsened": 0}
 
 
 def test_survey_medians_are_whole_for_an_odd_count_and_means_are_floats() -> None:

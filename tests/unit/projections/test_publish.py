@@ -497,7 +497,8 @@ def _reports(v2_report: dict[str, Any]) -> list[dict[str, Any]]:
     minutes = contact_minutes(model, d(300))
     del minutes["as_of"]
     # an empty store's report: every summary, rate and test null
-    return [build_report(model, d(300)), group, build_report(fold([]), d(300)),
+    return [build_report(model, d(300), tests=True), group,
+            build_report(fold([]), d(300), tests=True),
             {**copy.deepcopy(v2_report), "contact_minutes": minutes}]
 
 

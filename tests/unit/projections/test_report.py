@@ -69,12 +69,12 @@ CONTRACT_TEMPLATE: dict[str, Any] = {
                   "in_service": {"90": None, "182": None, "365": None}},
     "surveys": {respondent: {measure: {
         "pairs": 0, "mean_change": None, "median_change": None, "improved": 0,
-        "unchanged": 0, "worsened": 0, "signed_rank": None}
+        "unchanged": 0, "worsened": 0}
         for measure in ("wellbeing", "stress", "integration", "confidence")}
         for respondent in ("mentee", "mentor")},
 }
-"""The contract's report (v1 and v2 keys, plus each survey measure's ``signed_rank``)
-with every value at its empty default, in the contract's order."""
+"""The contract's report (v1 and v2 keys) with every value at its empty default, in the
+contract's order."""
 
 V1_DROPOUTS = ("count", "rate", "by_stage", "by_reason", "survival")
 
@@ -205,6 +205,26 @@ def test_every_v2_field_of_the_report_on_a_worked_pilot() -> None:
     ]
     assert dropouts["median_survival_days"] == 40
     assert report["surveys"] == CONTRACT_TEMPLATE["surveys"]
+
+
+def test_survey_tests_are_added_only_when_asked_for() -> None:
+    log = pilot()
+    for duo, pre, post in (("A", 2, 4), ("B", 3, 4), ("E", 4, 1)):
+        log.survey(duo, 30, phase="pre", scores={**scores_of(pre)})
+        log.survey(duo, 80, phase="post", scores={**scores_of(post)})
+    model = fold(log.events)
+    plain = build_report(model, AS_OF)["surveys"]["mentee"]["wellbeing"]
+    tested = build_report(model, AS_OF, tests=True)["surveys"]["mentee"]["wellbeing"]
+    assert "signed_rank" not in plain
+    # changes +2, +1, −3: |c| ranks 2, 1, 3 → W+ = 3, W− = 3
+    assert tested == {**plain, "signed_rank": {"n": 3, "statistic": 3.0,
+                                               "p_value": pytest.approx(1.0)}}
+    assert plain == {"pairs": 3, "mean_change": 0.0, "median_change": 1, "improved": 2,
+                     "unchanged": 0, "worsened": 1}
+
+
+def scores_of(score: int) -> dict[str, int]:
+    return {"wellbeing": score, "stress": 3, "integration": 3, "confidence": 3}
 
 
 def test_the_report_has_the_contracts_keys_in_the_contracts_order() -> None:

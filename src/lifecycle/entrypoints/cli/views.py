@@ -34,6 +34,8 @@ from projections.report import BREAKDOWNS, UnknownProgramme
 @click.option("--by", type=click.Choice(BREAKDOWNS),
               help="Break the metrics down by a group of duos (beyond the contract).")
 @click.option("--json", "as_json", is_flag=True, help="Print the CONTRACT §4 JSON.")
+@click.option("--tests", is_flag=True,
+              help="Add the signed-rank test of each survey measure's change.")
 @click.option("--publish", is_flag=True,
               help="Suppress figures that could single people out (CONTRACT §6).")
 @click.option("--threshold", metavar="K",
@@ -43,7 +45,7 @@ from projections.report import BREAKDOWNS, UnknownProgramme
                    "output).")
 @click.pass_obj
 def report_command(obj: Context, as_of: str, as_at: str | None, programme: str | None,
-                   by: str | None, as_json: bool, publish: bool,
+                   by: str | None, as_json: bool, tests: bool, publish: bool,
                    threshold: str | None, html_file: str | None) -> None:
     """Duration, contact frequency, dropouts and the evaluation sections (CONTRACT §4)."""
     day = parse_date(as_of, "--as-of")
@@ -57,9 +59,10 @@ def report_command(obj: Context, as_of: str, as_at: str | None, programme: str |
     views = obj.views
     try:
         if by is not None:
-            value = views.breakdown(day, by, programme, moment, publish=publish, threshold=k)
+            value = views.breakdown(day, by, programme, moment, publish=publish, threshold=k,
+                                    tests=tests)
         else:
-            value = views.report(day, programme, moment)
+            value = views.report(day, programme, moment, tests=tests)
             minutes = None if as_json else views.contact_minutes(day, programme, moment)
     except UnknownProgramme:
         fail(f"programme '{programme}' was never opened in this store")
