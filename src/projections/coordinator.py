@@ -45,6 +45,8 @@ REASONS: Final[tuple[str, ...]] = (
     "first_meeting_overdue", "contact_overdue", "review_overdue", "beyond_max_duration",
     "mentor_deregistered", "mentee_departed")
 """The reasons a duo needs a coordinator, in the order they are listed."""
+(FIRST_MEETING_OVERDUE, CONTACT_OVERDUE, REVIEW_OVERDUE, BEYOND_MAX_DURATION,
+ MENTOR_DEREGISTERED, MENTEE_DEPARTED) = REASONS
 
 
 class UnknownDuo(LookupError):
@@ -161,21 +163,21 @@ def _attention_row(cursor: Any, dialect: Dialect, programme_id: str, found: Any,
     state = _state(day, selected, matched, activated)
     reasons = []
     if state == MATCHED and day - matched > first_meeting:
-        reasons.append("first_meeting_overdue")
+        reasons.append(FIRST_MEETING_OVERDUE)
     if state == ACTIVE:
         if settled > day:  # contacts changed after as_of: count those by then
             last_contact = _last_contact(cursor, dialect, duo_id, text)
         if day - max(last_contact, activated) > interval:
-            reasons.append("contact_overdue")
+            reasons.append(CONTACT_OVERDUE)
     if reviews is not None and windows >= 1 and reviews < (first if windows == 1 else 1):
-        reasons.append("review_overdue")
+        reasons.append(REVIEW_OVERDUE)
     if state == ACTIVE and day - activated > longest:
-        reasons.append("beyond_max_duration")
+        reasons.append(BEYOND_MAX_DURATION)
     if state in (MATCHED, ACTIVE) and deregistered_on is not None \
             and deregistered_on <= text:
-        reasons.append("mentor_deregistered")
+        reasons.append(MENTOR_DEREGISTERED)
     if departed_on is not None and departed_on <= text:
-        reasons.append("mentee_departed")
+        reasons.append(MENTEE_DEPARTED)
     if not reasons:
         return None
     return AttentionRow(duo_id, programme_id, site_id, state, tuple(reasons))

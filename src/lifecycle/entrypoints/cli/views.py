@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from lifecycle.domain.states import DuoState
 from lifecycle.entrypoints import tables
 from lifecycle.entrypoints.cli.app import (
     Context,
@@ -123,8 +124,7 @@ def _threshold(value: str | None, publish: bool) -> int:
 @cli.command("duos")
 @click.option("--as-of", "as_of", metavar="DATE", help="Business date (default: today).")
 @click.option("--as-at", "as_at", metavar="TIMESTAMP", help="As recorded by this time.")
-@click.option("--state", type=click.Choice(["recruited", "selected", "matched", "active",
-                                            "closed"]))
+@click.option("--state", type=click.Choice([state.value for state in DuoState]))
 @click.option("--programme", metavar="ID")
 @click.option("--site", metavar="ID")
 @click.option("--overdue", is_flag=True, help="Only active duos overdue for a contact.")
