@@ -312,16 +312,14 @@ def test_a_refused_successor_does_not_claim_its_predecessor(rematched: Harness) 
                         predecessor_duo_id="D-OLD") is Outcome.APPLIED
 
 
-@pytest.mark.parametrize(("fields", "why"), [
-    ({"mentee_id": "E-2"}, "another mentee"),
-    ({"occurred_on": "2025-02-04"}, "before the rematch closure"),
+@pytest.mark.parametrize(("on", "mentee_id"), [
+    pytest.param("2025-02-05", "E-2", id="another mentee"),
+    pytest.param("2025-02-04", "E-1", id="before the rematch closure"),
 ])
 def test_a_predecessor_has_the_same_mentee_and_closed_as_rematched_by_then(
-        rematched: Harness, fields: dict[str, Any], why: str) -> None:
-    raw = rematched.build("recruit", fields.pop("occurred_on", "2025-02-05"), duo_id="D-NEW",
-                          mentee_id="E-1", predecessor_duo_id="D-OLD")
-    raw.update(fields)
-    rematched.refused_raw(raw, 12, "predecessor_duo_id")
+        rematched: Harness, on: str, mentee_id: str) -> None:
+    rematched.refused("recruit", on, 12, "predecessor_duo_id", duo_id="D-NEW",
+                      mentee_id=mentee_id, predecessor_duo_id="D-OLD")
 
 
 def test_a_predecessor_belongs_to_the_same_programme(
