@@ -47,6 +47,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 import pytest
+from hypothesis import settings
 
 from lifecycle.application import Lifecycle, Outcome
 from lifecycle.application.commands import parse_command
@@ -67,6 +68,10 @@ from lifecycle.domain.vocabulary import (
 
 TODAY = date(2026, 1, 1)
 """The engine's "today" in in-process tests (rule 5)."""
+
+settings.register_profile("mutation", derandomize=True)
+"""``make mutate`` runs the tests with ``--hypothesis-profile=mutation``: every run draws
+the same examples, so that a mutant killed once is killed on every run."""
 
 RECORDED_AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 MODULES = tuple(m.value for m in Module)

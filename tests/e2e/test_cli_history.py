@@ -16,8 +16,7 @@ EVENT_TYPE = {"recruit": "Recruited", "select": "Selected", "match": "Matched",
               "activate": "Activated", "log_contact": "ContactLogged",
               "retract_contact": "ContactRetracted", "review": "Reviewed",
               "record_survey": "SurveyRecorded", "close": "Closed"}
-OPTIONAL_DEFAULTS = {"recruit": {"predecessor_duo_id": None},
-                     "close": {"initiated_by": None, "exit_interview": False}}
+OPTIONAL_DEFAULTS = {"recruit": {"predecessor_duo_id": None}}
 
 
 def duo_with_every_event(stream: Any) -> Any:
@@ -36,7 +35,8 @@ def duo_with_every_event(stream: Any) -> Any:
     stream.add("retract_contact", "2025-02-06", duo_id="D-ALL", contact_id="K-1",
                reason="did_not_happen")
     stream.add("review", "2025-02-07", duo_id="D-ALL", health=2)
-    stream.add("close", "2025-02-08", duo_id="D-ALL", reason="mentor_left_service")
+    stream.add("close", "2025-02-08", duo_id="D-ALL", reason="mentor_left_service",
+               initiated_by="mentor", exit_interview=True)
     return stream
 
 

@@ -6,6 +6,7 @@ Day numbers count from 2025-01-01 (day 0); ``AS_OF`` is 2025-03-31, day 89.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -21,6 +22,7 @@ from projection_builders import Log, d, random_log, truncated
 
 from projections.fold import fold
 from projections.report import (
+    ReportRows,
     UnknownProgramme,
     build_breakdown,
     build_report,
@@ -92,6 +94,17 @@ def _keys(value: Any) -> Any:
     return None
 
 
+def _types(value: Any) -> Any:
+    """The type of every number of a report, key by key: ``==`` alone takes 20 for 20.0,
+    JSON does not (``20`` and ``20.0`` are different texts)."""
+    if isinstance(value, dict):
+        return {k: _types(v) for k, v in value.items()}
+    return type(value).__name__
+
+
+STATES = ("recruited", "selected", "matched", "active", "closed")
+
+
 def pilot() -> Log:
     """Two programmes and ten duos covering every definition (see the test below)."""
     log = Log().world("P-1", "S-1", "M-1", country="DK", contact_interval_days=14)
@@ -123,7 +136,7 @@ def pilot() -> Log:
 
 def test_every_v1_field_of_the_report_on_a_worked_pilot() -> None:
     report = v1(build_report(fold(pilot().events), AS_OF))
-    assert report == {
+    expected = {
         "as_of": "2025-03-31",
         # recruited by day 89: A B C D E F G H J (I on day 95 is not)
         "duos": {"total": 9, "by_state": {"recruited": 1, "selected": 0, "matched": 1,
@@ -159,6 +172,8 @@ def test_every_v1_field_of_the_report_on_a_worked_pilot() -> None:
             "survival": {"30": 1.0, "90": None, "182": None, "365": None},
         },
     }
+    assert report == expected
+    assert _types(report) == _types(expected)
 
 
 def _band(s: float, variance: float) -> tuple[float, float]:
@@ -423,17 +438,25 @@ def test_the_programme_filter_restricts_every_number() -> None:
                                                        "closed": 1}}
     assert report["dropouts"]["by_stage"]["matched"] == 1
     assert report["contact_frequency"]["contacts"] == 1
-    with pytest.raises(UnknownProgramme):
+    with pytest.raises(UnknownProgramme, match=r"^programme 'P-9' was never opened$"):
         build_report(model, AS_OF, "P-9")
 
 
 def test_the_report_does_not_depend_on_the_order_of_the_duos() -> None:
-    model = fold(pilot().events)
+    log = pilot()
+    model = fold(log.events)
     reversed_model = fold([])
     reversed_model.programmes = dict(reversed(list(model.programmes.items())))
     reversed_model.duos = dict(reversed(list(model.duos.items())))
     assert json.dumps(build_report(reversed_model, AS_OF)) == json.dumps(
         build_report(model, AS_OF))
+    # also when some duos were recorded, or recruited, later than asked for
+    early = next(e.timestamp for e in log.events if e.originator_id == "duo:E")
+    assert json.dumps(build_report(reversed_model, AS_OF, as_at=early)) == json.dumps(
+        build_report(model, AS_OF, as_at=early))
+    for by in ("programme", "site", "country", "month"):
+        assert json.dumps(build_breakdown(reversed_model, AS_OF, by)) == json.dumps(
+            build_breakdown(model, AS_OF, by))  # type: ignore[arg-type]
 
 
 def test_breakdowns_by_programme_country_site_and_recruitment_month() -> None:
@@ -452,28 +475,31 @@ def test_breakdowns_by_programme_country_site_and_recruitment_month() -> None:
     # A B C D J in January, E F in February, G H in March (I is after as_of)
     assert {k: v["duos"]["total"] for k, v in by_month["groups"].items()} == {
         "2025-01": 5, "2025-02": 2, "2025-03": 2}
-    with pytest.raises(ValueError, match="breakdown"):
+    with pytest.raises(ValueError, match=r"^unknown breakdown 'mentor' \(one of programme, "
+                       r"site, country, month\)$"):
         build_breakdown(model, AS_OF, "mentor")  # type: ignore[arg-type]
 
 
 def test_contact_minutes_per_30_days_against_the_four_hour_benchmark() -> None:
     result = contact_minutes(fold(pilot().events), AS_OF)
     # A 60+120+90 = 270 over 74 days, B 300+200 = 500 over 40, E 10 over 29
-    assert result == {
+    expected = {
         "as_of": "2025-03-31",
         "minutes": 780,
         "benchmark_minutes_per_30_days": 240,
         "minutes_per_30_days": {"n": 3, "median": 270 * 30 / 74,
-                                "mean": pytest.approx((8100 / 74 + 375 + 300 / 29) / 3)},
+                                "mean": math.fsum([8100 / 74, 375.0, 300 / 29]) / 3},
         "duos_meeting_benchmark": 1,
         "share_meeting_benchmark": 1 / 3,
     }
+    assert result == expected
+    assert _types(result) == _types(expected)
 
 
 def test_report_rows_of_the_read_model_give_the_same_report() -> None:
     model = fold(pilot().events)
     assert build_report(report_rows(model), AS_OF) == build_report(model, AS_OF)
-    with pytest.raises(ValueError, match="as_at"):
+    with pytest.raises(ValueError, match=r"^as_at needs the read model, not report rows$"):
         build_report(report_rows(model), AS_OF, as_at=datetime(2030, 1, 1))
 
 
@@ -489,3 +515,187 @@ def test_the_report_as_of_a_date_equals_the_report_of_the_log_cut_at_that_date(
         if programme in fold(log.events).programmes:
             assert build_report(fold(log.events), as_of, programme) == build_report(
                 fold(truncated(log.events, as_of)), as_of, programme)
+
+
+# ---------------------------------------------------------------------- boundaries
+EMPTY = {"n": 0, "median": None, "mean": None}
+
+
+@pytest.mark.parametrize(("as_of", "state", "matched", "met", "ended"), [
+    (9, None, False, False, False),
+    (10, "recruited", False, False, False),
+    (19, "recruited", False, False, False),
+    (20, "selected", False, False, False),
+    (29, "selected", False, False, False),
+    (30, "matched", True, False, False),
+    (39, "matched", True, False, False),
+    (40, "active", True, True, False),
+    (49, "active", True, True, False),
+    (50, "closed", True, True, True),
+])
+def test_each_lifecycle_step_counts_from_its_own_day(
+        as_of: int, state: str | None, matched: bool, met: bool, ended: bool) -> None:
+    """Recruited day 10, selected 20, matched 30, activated 40, closed (a dropout) 50: an
+    as-of equal to a step's day counts the step."""
+    log = Log().world().duo("D-1", 10, 20, 30, 40, closed=50, reason="mismatch")
+    model = fold(log.events)
+    report = build_report(model, d(as_of))
+    assert report["duos"] == {"total": int(state is not None),
+                              "by_state": {s: int(s == state) for s in STATES}}
+    expected = {
+        # one whole number of days each: an int median (and mean), as statistics gives
+        "time_to_match_days": {"n": 1, "median": 20, "mean": 20} if matched else EMPTY,
+        "time_to_first_meeting_days": {"n": 1, "median": 10, "mean": 10} if met else EMPTY,
+        "relationship_days": {"n": 1, "median": 10, "mean": 10} if ended else EMPTY,
+    }
+    assert report["duration"] == expected
+    assert _types(report["duration"]) == _types(expected)
+    assert report["dropouts"]["count"] == int(ended)
+    assert report["dropouts"]["by_stage"]["active"] == int(ended)
+    months = build_breakdown(model, d(as_of), "month")["groups"]
+    assert {k: v["duos"]["total"] for k, v in months.items()} == (
+        {"2025-01": 1} if state else {})
+
+
+def test_one_active_day_is_enough_for_a_contact_frequency() -> None:
+    """Activated on day 5 with an 8-minute contact that day: none on day 5 itself (no
+    active day yet), 1 contact and 8 minutes per day from day 6 (30 and 240 per 30 days)."""
+    log = Log().world().duo("D-1", 0, 0, 0, 5).contact("D-1", "K-1", 5, minutes=8)
+    model = fold(log.events)
+    assert build_report(model, d(5))["contact_frequency"]["contacts_per_30_days"] == EMPTY
+    assert contact_minutes(model, d(5))["share_meeting_benchmark"] is None
+    frequency = build_report(model, d(6))["contact_frequency"]["contacts_per_30_days"]
+    assert frequency == {"n": 1, "median": 30.0, "mean": 30.0}
+    assert _types(frequency) == {"n": "int", "median": "float", "mean": "float"}
+    minutes = contact_minutes(model, d(6))
+    assert minutes["minutes_per_30_days"] == {"n": 1, "median": 240.0, "mean": 240.0}
+    assert (minutes["duos_meeting_benchmark"], minutes["share_meeting_benchmark"]) == (1, 1.0)
+
+
+def test_exactly_240_minutes_per_30_days_meets_the_benchmark_239_does_not() -> None:
+    log = Log().world().duo("A", 0, 0, 0, 0).contact("A", "K-1", 10, minutes=240)
+    log.duo("B", 0, 0, 0, 0).contact("B", "K-1", 10, minutes=239)
+    result = contact_minutes(fold(log.events), d(30))
+    expected = {
+        "as_of": "2025-01-31",
+        "minutes": 479,
+        "benchmark_minutes_per_30_days": 240,
+        "minutes_per_30_days": {"n": 2, "median": 239.5, "mean": 239.5},
+        "duos_meeting_benchmark": 1,
+        "share_meeting_benchmark": 0.5,
+    }
+    assert result == expected
+    assert _types(result) == _types(expected)
+
+
+def test_a_whole_median_of_whole_days_stays_an_int_and_a_half_one_is_a_float() -> None:
+    log = Log().world()
+    for duo_id, matched in (("A", 10), ("B", 20), ("C", 40)):
+        log.duo(duo_id, 0, 0, matched)
+    report = build_report(fold(log.events), d(50))
+    assert report["duration"]["time_to_match_days"] == {"n": 3, "median": 20,
+                                                        "mean": 70 / 3}
+    assert _types(report["duration"]["time_to_match_days"]) == {
+        "n": "int", "median": "int", "mean": "float"}
+    log.duo("D", 0, 0, 30)
+    report = build_report(fold(log.events), d(50))
+    assert report["duration"]["time_to_match_days"] == {"n": 4, "median": 25.0, "mean": 25}
+    assert _types(report["duration"]["time_to_match_days"]) == {
+        "n": "int", "median": "float", "mean": "int"}
+
+
+def test_whole_numbers_are_summarised_exactly_however_large() -> None:
+    big = 2**60 + 1  # not a float64: a float conversion would give 2**60
+    got = summary([big], whole=True)
+    assert got == {"n": 1, "median": big, "mean": big}
+    assert _types(got) == {"n": "int", "median": "int", "mean": "int"}
+
+
+@pytest.mark.parametrize("size", [999, 1000, 1001, 2000])
+def test_the_median_of_many_values_is_that_of_the_statistics_module(size: int) -> None:
+    """Large counts, where a partial sort leaves the values below the middle unordered."""
+    for seed in range(40):
+        rnd = random.Random(seed)
+        values = [rnd.randint(0, 10**6) for _ in range(size)]
+        assert summary(values, whole=True)["median"] == statistics.median(values), seed
+        floats = [v / 7 for v in values]
+        assert summary(floats, whole=False)["median"] == statistics.median(floats), seed
+
+
+def test_an_as_at_equal_to_a_duos_recording_time_counts_the_duo() -> None:
+    log = Log().world().duo("D-1", 1)
+    recruited = log.events[-1]
+    model = fold(log.events)
+    assert build_report(model, d(10), as_at=recruited.timestamp)["duos"]["total"] == 1
+    before = recruited.timestamp - timedelta(microseconds=1)
+    assert build_report(model, d(10), as_at=before)["duos"]["total"] == 0
+
+
+def test_breakdowns_and_contact_minutes_take_the_programme_and_as_at_filters() -> None:
+    log = pilot()
+    model = fold(log.events)
+    late = next(e for e in log.events if getattr(e, "contact_id", None) == "K-2"
+                and e.originator_id == "duo:B")
+    before = late.timestamp - timedelta(seconds=1)
+
+    by_site = build_breakdown(model, AS_OF, "site", "P-2")
+    assert list(by_site["groups"]) == ["S-2"]
+    assert by_site["groups"]["S-2"]["duos"] == build_report(model, AS_OF, "P-2")["duos"]
+    # recorded by then: duos A and B only, both of P-1 (and B's late contact not yet)
+    hidden = build_breakdown(model, AS_OF, "programme", as_at=before)
+    assert list(hidden["groups"]) == ["P-1"]
+    assert hidden["groups"]["P-1"]["contact_minutes"]["minutes"] == 270 + 300
+    assert hidden["groups"]["P-1"]["duos"]["total"] == 2
+    with pytest.raises(UnknownProgramme, match="'P-9'"):
+        build_breakdown(model, AS_OF, "site", "P-9")
+
+    # E: 10 minutes over 29 active days
+    assert contact_minutes(model, AS_OF, "P-2")["minutes_per_30_days"] == {
+        "n": 1, "median": 300 / 29, "mean": 300 / 29}
+    assert contact_minutes(model, AS_OF, "P-1")["minutes"] == 270 + 500
+    # by B's late contact: A 270 and B 500 (E and its contact were recorded later)
+    shown = contact_minutes(model, AS_OF, as_at=late.timestamp)
+    assert (shown["minutes"], contact_minutes(model, AS_OF, as_at=before)["minutes"]) == (
+        770, 570)
+    with pytest.raises(UnknownProgramme, match="'P-9'"):
+        contact_minutes(model, AS_OF, "P-9")
+
+
+def test_a_group_without_duos_by_as_of_is_left_out_of_a_breakdown() -> None:
+    log = Log().world("P-1", "S-1", "M-1").world("P-2", "S-2", "M-2", country="PT")
+    log.duo("D-1", 5, programme_id="P-2", site_id="S-2")
+    groups = build_breakdown(fold(log.events), d(10), "programme")["groups"]
+    assert list(groups) == ["P-2"]
+    assert groups["P-2"]["duos"]["total"] == 1
+
+
+def test_a_subset_of_programme_rows_keeps_the_programme_and_renumbers_the_rows() -> None:
+    rows = report_rows(fold(pilot().events)).programmes["P-1"]
+    # P-1's rows: A B C D H I; A (row 0) and B (row 1) have contacts, so timelines
+    assert sorted(rows.timelines) == [0, 1]
+    part = rows.subset([4, 1])
+    assert (part.programme_id, part.country, part.contact_interval_days) == ("P-1", "DK", 14)
+    assert part.facts.tolist() == [rows.facts[4].tolist(), rows.facts[1].tolist()]
+    assert dict(part.timelines) == {1: rows.timelines[1]}
+    assert rows.sites is not None
+    assert part.sites == [rows.sites[4], rows.sites[1]]
+
+
+def test_report_rows_that_cannot_answer_are_refused_naming_why() -> None:
+    model = fold(pilot().events)
+    rows = report_rows(model)
+    with pytest.raises(ValueError, match=r"^rows were loaded for as_of 2025-01-02, not "
+                                         r"2025-03-31$"):
+        build_report(ReportRows(rows.programmes, loaded_for=d(1)), AS_OF)
+    without_timelines = ReportRows({p: dataclasses.replace(r, timelines={})
+                                    for p, r in rows.programmes.items()})
+    with pytest.raises(ValueError, match=r"^a timeline is missing: rows loaded for another "
+                                         r"as_of$"):
+        build_report(without_timelines, AS_OF)
+    without_sites = ReportRows({p: dataclasses.replace(r, sites=None)
+                                for p, r in rows.programmes.items()})
+    assert build_breakdown(without_sites, AS_OF, "month") == build_breakdown(model, AS_OF,
+                                                                            "month")
+    with pytest.raises(ValueError, match=r"^site breakdown needs rows loaded with their "
+                                         r"sites$"):
+        build_breakdown(without_sites, AS_OF, "site")

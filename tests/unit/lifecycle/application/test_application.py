@@ -107,6 +107,17 @@ def test_get_duo_and_history_follow_the_duos_events(app: Harness, new_stream: An
     assert [e.originator_version for e in history] == [1, 2, 3, 4]
 
 
+def test_who_initiated_a_closure_and_its_exit_interview_are_stored_in_the_history(
+        app: Harness, new_stream: Any) -> None:
+    duo_to(app, new_stream, "active")
+    app.ok("close", "2025-03-01", reason="mentee_left_service", initiated_by="organisation",
+           exit_interview=True)
+    closed = app.engine.history("D-1")[-1]
+    assert type(closed) is Duo.Closed
+    assert (closed.reason, closed.initiated_by, closed.exit_interview) == (
+        "mentee_left_service", "organisation", True)
+
+
 def test_an_unknown_duo_has_no_state_and_no_history(app: Harness) -> None:
     with pytest.raises(UnknownReference):
         app.engine.get_duo("D-404")
@@ -203,19 +214,35 @@ def test_match_needs_a_mentor_of_the_duos_programme_and_site(
 
 
 # ---------------------------------------------------------------------- rule 5
-@pytest.mark.parametrize(("type_", "fields"), [
-    ("open_programme", {"programme_id": "P-9"}),
-    ("register_site", {"site_id": "S-9"}),
-    ("register_mentor", {"mentor_id": "M-9"}),
-    ("record_training", {}),
-    ("recruit", {"duo_id": "D-9"}),
-    ("review", {}),
-    ("record_survey", {}),
-    ("close", {}),
-])
+EVERY_COMMAND_DATED: list[tuple[str, str, dict[str, Any]]] = [
+    # (command type, state of duo D-1 before it, fields)
+    ("open_programme", "recruited", {"programme_id": "P-9"}),
+    ("register_site", "recruited", {"site_id": "S-9"}),
+    ("register_mentor", "recruited", {"mentor_id": "M-9"}),
+    ("record_training", "recruited", {}),
+    ("recruit", "recruited", {"duo_id": "D-9"}),
+    ("select", "recruited", {}),
+    ("match", "selected", {}),
+    ("activate", "matched", {}),
+    ("log_contact", "active", {"contact_id": "K-9"}),
+    ("retract_contact", "active", {}),
+    ("review", "recruited", {}),
+    ("record_survey", "recruited", {}),
+    ("close", "recruited", {}),
+]
+
+
+def test_the_rule_5_cases_name_every_command_type_once() -> None:
+    assert sorted(t for t, _, _ in EVERY_COMMAND_DATED) == sorted(cmds.COMMANDS)
+
+
+@pytest.mark.parametrize(("type_", "state", "fields"), EVERY_COMMAND_DATED)
 def test_nothing_may_be_dated_later_than_today(
-        app: Harness, new_stream: Any, type_: str, fields: dict[str, Any]) -> None:
-    duo_to(app, new_stream, "recruited")
+        app: Harness, new_stream: Any, type_: str, state: str, fields: dict[str, Any]) -> None:
+    """Every command type: tomorrow (2026-01-02) is refused, today (2026-01-01) accepted."""
+    duo_to(app, new_stream, state)
+    if state == "active":  # contact K-1, for the retraction
+        app.ok("log_contact", "2025-02-05")
     app.refused(type_, "2026-01-02", 5, "occurred_on", **fields)
     assert app.ok(type_, "2026-01-01", **fields) is Outcome.APPLIED
 

@@ -23,6 +23,7 @@ from lifecycle.domain.vocabulary import (
     CloseReason,
     ContactMode,
     Function,
+    InitiatedBy,
     MentorKind,
     Phase,
     Respondent,
@@ -40,13 +41,17 @@ def snapshot(duo: Duo) -> dict[str, Any]:
     return state
 
 
-def assert_refused(duo: Duo, action: Callable[[], None], rule: int, field: str) -> None:
-    """``action`` raises the rule's error naming ``field`` and leaves ``duo`` untouched."""
+def assert_refused(duo: Duo, action: Callable[[], None], rule: int, field: str,
+                   *says: str) -> None:
+    """``action`` raises the rule's error naming ``field`` (its message saying each of
+    ``says``) and leaves ``duo`` untouched."""
     before = snapshot(duo)
     pending = len(duo.pending_events)
     with pytest.raises(DomainError) as raised:
         action()
     assert (raised.value.rule, raised.value.field) == (rule, field), str(raised.value)
+    for words in says:
+        assert words in raised.value.message, (words, raised.value.message)
     assert len(duo.pending_events) == pending
     assert snapshot(duo) == before
 
@@ -100,7 +105,7 @@ def test_events_are_immutable(kit: Any) -> None:
     duo = kit.duo(DuoState.RECRUITED)
     duo.select(kit.meta("2025-02-02"), consent=True)
     [event] = duo.pending_events
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="frozen"):
         event.consent = False  # type: ignore[misc]
 
 
@@ -138,7 +143,8 @@ def test_match_refuses_a_mentor_of_another_programme(kit: Any) -> None:
     duo = kit.duo(DuoState.SELECTED, world=world)
     assert_refused(duo, lambda: duo.match(kit.meta("2025-02-03"), mentor=stranger,
                                           mentor_kind=MentorKind.PEER, programme=programme),
-                   3, "mentor_id")
+                   3, "mentor_id", "mentor 'M-9' belongs to programme 'P-2'",
+                   "duo 'D-1' to 'P-1'")
 
 
 def test_match_refuses_a_mentor_at_another_site_of_the_programme(kit: Any) -> None:
@@ -147,7 +153,7 @@ def test_match_refuses_a_mentor_at_another_site_of_the_programme(kit: Any) -> No
     duo = kit.duo(DuoState.SELECTED, world=world)
     assert_refused(duo, lambda: duo.match(kit.meta("2025-02-03"), mentor=elsewhere,
                                           mentor_kind=MentorKind.PEER, programme=programme),
-                   3, "mentor_id")
+                   3, "mentor_id", "mentor 'M-2' is at site 'S-2'", "duo 'D-1' at 'S-1'")
 
 
 def test_match_refuses_a_date_before_the_mentors_registration(kit: Any) -> None:
@@ -156,7 +162,8 @@ def test_match_refuses_a_date_before_the_mentors_registration(kit: Any) -> None:
     duo = kit.duo(DuoState.SELECTED, world=world)
     assert_refused(duo, lambda: duo.match(kit.meta("2025-02-28"), mentor=late,
                                           mentor_kind=MentorKind.PEER, programme=programme),
-                   5, "occurred_on")
+                   5, "occurred_on",
+                   "match on 2025-02-28 is before mentor 'M-L' was registered on 2025-03-01")
     duo.match(kit.meta("2025-03-01"), mentor=late, mentor_kind=MentorKind.PEER,
               programme=programme)
     assert duo.state is DuoState.MATCHED
@@ -169,7 +176,8 @@ def test_match_refuses_a_mentor_kind_outside_the_policy(kit: Any) -> None:
     assert_refused(duo, lambda: duo.match(kit.meta("2025-02-03"), mentor=mentor,
                                           mentor_kind=MentorKind.SUPERVISOR,
                                           programme=programme),
-                   11, "mentor_kind")
+                   11, "mentor_kind", "'supervisor' is not allowed by programme 'P-1'",
+                   "(allowed: peer)")
 
 
 @pytest.mark.parametrize(("trained_on", "accepted"), [
@@ -221,7 +229,10 @@ def test_lifecycle_step_before_the_latest_lifecycle_date_is_refused_same_day_is_
         kit: Any, state: DuoState, trigger: str) -> None:
     programme, _, mentor = world = kit.world()
     duo = kit.duo(state, world=world)
-    latest = duo.latest_lifecycle_date
+    # Written out, not read from the duo: recruited 02-01 and one step a day after that.
+    latest = {DuoState.RECRUITED: D("2025-02-01"), DuoState.SELECTED: D("2025-02-02"),
+              DuoState.MATCHED: D("2025-02-03"), DuoState.ACTIVE: D("2025-02-04")}[state]
+    assert duo.latest_lifecycle_date == latest
 
     def fire(on: date) -> Callable[[], None]:
         meta = kit.meta(on)
@@ -233,7 +244,10 @@ def test_lifecycle_step_before_the_latest_lifecycle_date_is_refused_same_day_is_
             "close": lambda: duo.close(meta, reason=CloseReason.OTHER),
         }[trigger]
 
-    assert_refused(duo, fire(date.fromordinal(latest.toordinal() - 1)), 6, "occurred_on")
+    day_before = date.fromordinal(latest.toordinal() - 1)
+    assert_refused(duo, fire(day_before), 6, "occurred_on",
+                   f"{trigger} on {day_before} is before the duo's latest lifecycle date "
+                   f"({latest})")
     fire(latest)()
     assert duo.state is not state
 
@@ -243,7 +257,8 @@ def test_close_before_the_latest_counted_contact_is_refused(kit: Any) -> None:
     contact(kit, duo, "2025-02-10", "K-1")
     contact(kit, duo, "2025-02-20", "K-2")
     assert_refused(duo, lambda: duo.close(kit.meta("2025-02-19"), reason=CloseReason.OTHER),
-                   6, "occurred_on")
+                   6, "occurred_on", "close on 2025-02-19 is before the duo's latest contact "
+                   "(2025-02-20)")
     duo.close(kit.meta("2025-02-20"), reason=CloseReason.OTHER)
     assert duo.closed_on == D("2025-02-20")
 
@@ -263,7 +278,8 @@ def test_close_ignores_contacts_retracted_before_it(kit: Any) -> None:
 def test_completed_is_refused_from_every_state_but_active(kit: Any, state: DuoState) -> None:
     duo = kit.duo(state)
     assert_refused(duo, lambda: duo.close(kit.meta("2025-03-01"),
-                                          reason=CloseReason.COMPLETED), 4, "reason")
+                                          reason=CloseReason.COMPLETED), 4, "reason",
+                   "'completed' only from 'active', it is " f"'{state.value}'")
 
 
 @pytest.mark.parametrize("reason", list(CloseReason), ids=lambda r: r.value)
@@ -277,18 +293,37 @@ def test_active_duo_closes_with_every_reason_remembering_where_it_closed_from(
     assert (event.initiated_by, event.exit_interview) == (None, False)
 
 
+def test_close_keeps_who_initiated_it_and_whether_an_exit_interview_was_held(
+        kit: Any) -> None:
+    duo = kit.duo(DuoState.ACTIVE)
+    duo.close(kit.meta("2025-03-01"), reason=CloseReason.MENTOR_LEFT_SERVICE,
+              initiated_by=InitiatedBy.COORDINATOR, exit_interview=True)
+    [event] = duo.pending_events
+    assert (event.reason, event.initiated_by, event.exit_interview) == (
+        CloseReason.MENTOR_LEFT_SERVICE, InitiatedBy.COORDINATOR, True)
+
+
+def test_an_active_duo_refuses_a_close_dated_between_its_match_and_its_activation(
+        kit: Any) -> None:
+    duo = kit.duo(DuoState.ACTIVE)  # matched 2025-02-03, activated 2025-02-04
+    assert_refused(duo, lambda: duo.close(kit.meta("2025-02-03"), reason=CloseReason.OTHER),
+                   6, "occurred_on")
+
+
 # ---------------------------------------------------------------------- log_contact (rule 7)
 @pytest.mark.parametrize("state", [DuoState.RECRUITED, DuoState.SELECTED, DuoState.MATCHED])
 def test_contact_of_a_duo_never_activated_is_refused(kit: Any, state: DuoState) -> None:
     duo = kit.duo(state)
-    assert_refused(duo, lambda: contact(kit, duo, "2025-02-10"), 7, "occurred_on")
+    assert_refused(duo, lambda: contact(kit, duo, "2025-02-10"), 7, "occurred_on",
+                   "contact on 2025-02-10 but duo 'D-1' was never activated")
 
 
 def test_contact_of_a_duo_closed_before_activation_is_refused(kit: Any) -> None:
     duo = kit.duo(DuoState.MATCHED)
     duo.close(kit.meta("2025-02-10"), reason=CloseReason.NO_MENTOR_AVAILABLE)
     duo.collect_events()
-    assert_refused(duo, lambda: contact(kit, duo, "2025-02-05"), 7, "occurred_on")
+    assert_refused(duo, lambda: contact(kit, duo, "2025-02-05"), 7, "occurred_on",
+                   "duo 'D-1' was never activated")
 
 
 @pytest.mark.parametrize(("on", "accepted"), [
@@ -299,7 +334,8 @@ def test_contact_must_not_precede_the_activation(kit: Any, on: str, accepted: bo
         contact(kit, duo, on)
         assert duo.contacts["K-1"].occurred_on == D(on)
     else:
-        assert_refused(duo, lambda: contact(kit, duo, on), 7, "occurred_on")
+        assert_refused(duo, lambda: contact(kit, duo, on), 7, "occurred_on",
+                       f"contact on {on} but duo 'D-1' was activated on 2025-02-04")
 
 
 @pytest.mark.parametrize(("on", "accepted"), [
@@ -311,13 +347,15 @@ def test_late_entry_after_closure_is_accepted_within_the_active_period_only(
         contact(kit, duo, on)
         assert "K-1" in duo.contacts
     else:
-        assert_refused(duo, lambda: contact(kit, duo, on), 7, "occurred_on")
+        assert_refused(duo, lambda: contact(kit, duo, on), 7, "occurred_on",
+                       f"contact on {on} but duo 'D-1' closed on 2025-02-05")
 
 
 def test_contact_id_is_never_reused_in_a_duo_even_after_retraction(kit: Any) -> None:
     duo = kit.duo(DuoState.ACTIVE)
     contact(kit, duo, "2025-02-10", "K-1")
-    assert_refused(duo, lambda: contact(kit, duo, "2025-02-11", "K-1"), 7, "contact_id")
+    assert_refused(duo, lambda: contact(kit, duo, "2025-02-11", "K-1"), 7, "contact_id",
+                   "contact_id 'K-1' was already used in duo 'D-1'")
     duo.retract_contact(kit.meta("2025-02-12"), contact_id="K-1",
                         reason=RetractReason.DUPLICATE)
     duo.collect_events()
@@ -338,7 +376,7 @@ def test_retracting_an_unknown_contact_is_refused(kit: Any) -> None:
     duo = kit.duo(DuoState.ACTIVE)
     assert_refused(duo, lambda: duo.retract_contact(
         kit.meta("2025-02-10"), contact_id="K-404", reason=RetractReason.DUPLICATE),
-        8, "contact_id")
+        8, "contact_id", "contact 'K-404' is not logged in duo 'D-1'")
 
 
 def test_retracting_twice_is_refused(kit: Any) -> None:
@@ -350,7 +388,7 @@ def test_retracting_twice_is_refused(kit: Any) -> None:
     assert duo.contacts["K-1"].retracted
     assert_refused(duo, lambda: duo.retract_contact(
         kit.meta("2025-02-11"), contact_id="K-1", reason=RetractReason.DUPLICATE),
-        8, "contact_id")
+        8, "contact_id", "contact 'K-1' of duo 'D-1' is already retracted")
 
 
 def test_retraction_dated_before_the_contact_is_refused(kit: Any) -> None:
@@ -359,7 +397,7 @@ def test_retraction_dated_before_the_contact_is_refused(kit: Any) -> None:
     duo.collect_events()
     assert_refused(duo, lambda: duo.retract_contact(
         kit.meta("2025-02-09"), contact_id="K-1", reason=RetractReason.WRONG_DUO),
-        8, "occurred_on")
+        8, "occurred_on", "retraction on 2025-02-09 is before the contact itself (2025-02-10)")
 
 
 def test_a_contact_of_a_closed_duo_can_be_retracted(kit: Any) -> None:
@@ -381,16 +419,24 @@ def test_review_is_accepted_in_every_state_between_recruitment_and_closure(
     assert isinstance(duo.pending_events[-1], Duo.Reviewed)
 
 
+def test_review_on_the_recruitment_day_is_accepted(kit: Any) -> None:
+    duo = kit.duo(DuoState.RECRUITED)  # recruited 2025-02-01
+    duo.review(kit.meta("2025-02-01"), health=1)
+    [event] = duo.pending_events
+    assert (type(event), event.occurred_on, event.health) == (Duo.Reviewed, D("2025-02-01"), 1)
+
+
 def test_review_before_recruitment_is_refused(kit: Any) -> None:
     duo = kit.duo(DuoState.ACTIVE)
     assert_refused(duo, lambda: duo.review(kit.meta("2025-01-31"), health=3), 9,
-                   "occurred_on")
+                   "occurred_on", "review on 2025-01-31 is before the duo was recruited "
+                   "(2025-02-01)")
 
 
 def test_review_after_closure_is_refused(kit: Any) -> None:
     duo = kit.duo(DuoState.CLOSED)
     assert_refused(duo, lambda: duo.review(kit.meta("2025-02-06"), health=3), 9,
-                   "occurred_on")
+                   "occurred_on", "review on 2025-02-06 is after the duo closed (2025-02-05)")
 
 
 # ---------------------------------------------------------------------- survey (rule 10)
@@ -398,7 +444,15 @@ def test_survey_before_recruitment_is_refused(kit: Any) -> None:
     duo = kit.duo(DuoState.RECRUITED)
     assert_refused(duo, lambda: duo.record_survey(
         kit.meta("2025-01-31"), respondent=Respondent.MENTEE, phase=Phase.PRE,
-        scores=SCORES), 10, "occurred_on")
+        scores=SCORES), 10, "occurred_on",
+        "survey on 2025-01-31 is before the duo was recruited (2025-02-01)")
+
+
+def test_survey_on_the_recruitment_day_is_accepted(kit: Any) -> None:
+    duo = kit.duo(DuoState.RECRUITED)  # recruited 2025-02-01
+    duo.record_survey(kit.meta("2025-02-01"), respondent=Respondent.MENTOR, phase=Phase.PRE,
+                      scores=SCORES)
+    assert duo.surveys == {(Respondent.MENTOR, Phase.PRE)}
 
 
 def test_one_survey_per_respondent_and_phase_in_any_state(kit: Any) -> None:
@@ -411,7 +465,7 @@ def test_one_survey_per_respondent_and_phase_in_any_state(kit: Any) -> None:
     assert len(duo.surveys) == 4
     assert_refused(duo, lambda: duo.record_survey(
         kit.meta("2025-06-02"), respondent=Respondent.MENTOR, phase=Phase.POST,
-        scores=SCORES), 10, "phase")
+        scores=SCORES), 10, "phase", "duo 'D-1' already has a 'post' survey of its mentor")
 
 
 # ---------------------------------------------------------------------- predecessor (rule 12)
@@ -432,7 +486,8 @@ def test_a_rematched_duo_precedes_a_duo_of_its_mentee_from_its_closing_date(
         old.check_can_precede(kit.meta(on), "E-1", "P-1")
     else:
         assert_refused(old, lambda: old.check_can_precede(kit.meta(on), "E-1", "P-1"),
-                       12, "predecessor_duo_id")
+                       12, "predecessor_duo_id", "predecessor duo 'D-OLD' is not closed with "
+                       f"'rematched' on or before {on}")
 
 
 @pytest.mark.parametrize("reason", [r for r in CloseReason if r is not CloseReason.REMATCHED],
@@ -449,12 +504,14 @@ def test_an_open_duo_cannot_precede(kit: Any) -> None:
                    12, "predecessor_duo_id")
 
 
-@pytest.mark.parametrize(("mentee_id", "programme_id"), [("E-2", "P-1"), ("E-1", "P-2")])
+@pytest.mark.parametrize(("mentee_id", "programme_id", "says"), [
+    ("E-2", "P-1", "predecessor duo 'D-OLD' has another mentee"),
+    ("E-1", "P-2", "predecessor duo 'D-OLD' belongs to programme 'P-1'")])
 def test_a_predecessor_has_the_same_mentee_and_programme(
-        kit: Any, mentee_id: str, programme_id: str) -> None:
+        kit: Any, mentee_id: str, programme_id: str, says: str) -> None:
     old = _rematched(kit, kit.world())
     assert_refused(old, lambda: old.check_can_precede(
-        kit.meta("2025-03-01"), mentee_id, programme_id), 12, "predecessor_duo_id")
+        kit.meta("2025-03-01"), mentee_id, programme_id), 12, "predecessor_duo_id", says)
 
 
 def test_recruit_names_its_predecessor(kit: Any) -> None:
@@ -484,3 +541,5 @@ def test_recruit_refuses_a_date_before_the_programme_opened(kit: Any) -> None:
         Duo.recruit(kit.meta("2025-01-01"), "D-1", programme=programme, site=site,
                     mentee_id="E-1", newcomer_kind="transferred", department="x", shifts=())
     assert (raised.value.rule, raised.value.field) == (5, "occurred_on")
+    assert raised.value.message == ("recruit on 2025-01-01 is before programme 'P-1' opened "
+                                    "on 2025-01-02")

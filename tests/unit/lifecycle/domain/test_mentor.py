@@ -44,6 +44,8 @@ def test_registration_refuses_a_date_before_the_programme_opened(kit: Any) -> No
                         site=kit.site(programme), department="x", shifts=(),
                         years_experience=0)
     assert (raised.value.rule, raised.value.field) == (5, "occurred_on")
+    assert raised.value.message == ("register_mentor on 2025-01-01 is before programme 'P-1' "
+                                    "opened on 2025-01-02")
 
 
 def test_training_before_registration_is_refused_on_the_day_accepted(kit: Any) -> None:
@@ -51,6 +53,8 @@ def test_training_before_registration_is_refused_on_the_day_accepted(kit: Any) -
     with pytest.raises(DomainError) as raised:
         mentor.record_training(kit.meta("2025-01-02"), Module.INTRODUCTION)
     assert (raised.value.rule, raised.value.field) == (5, "occurred_on")
+    assert raised.value.message == ("record_training on 2025-01-02 is before mentor 'M-1' "
+                                    "was registered on 2025-01-03")
     assert mentor.pending_events == []
     mentor.record_training(kit.meta("2025-01-03"), Module.INTRODUCTION)
     assert mentor.first_completed == {Module.INTRODUCTION: D("2025-01-03")}
@@ -74,7 +78,9 @@ def test_four_modules_even_with_refreshers_are_not_training(kit: Any) -> None:
     assert mentor.trained_on is None
     with pytest.raises(MentorNotTrained) as raised:
         mentor.check_trained_by(D("2025-12-31"))
-    assert "organisational" in str(raised.value)
+    assert (raised.value.rule, raised.value.field) == (11, "mentor_id")
+    assert raised.value.message == ("mentor 'M-1' is not trained by 2025-12-31 "
+                                    "(modules missing: organisational)")
 
 
 def test_a_refresher_does_not_move_the_training_date(kit: Any) -> None:
@@ -93,6 +99,19 @@ def test_a_late_entry_of_an_earlier_completion_moves_the_training_date_back(
     for module in Module:
         mentor.record_training(kit.meta("2025-01-10"), module)
     assert mentor.trained_on == D("2025-01-10")
+
+
+def test_not_trained_names_the_modules_not_completed_by_that_day(kit: Any) -> None:
+    """A module first completed on the day asked about is not missing."""
+    mentor = untrained(kit)
+    days = ["2025-01-10", "2025-01-12", "2025-01-20", "2025-01-12", "2025-01-30"]
+    for module, day in zip(Module, days, strict=True):
+        mentor.record_training(kit.meta(day), module)
+    with pytest.raises(MentorNotTrained) as raised:
+        mentor.check_trained_by(D("2025-01-12"))
+    assert (raised.value.rule, raised.value.field) == (11, "mentor_id")
+    assert raised.value.message == ("mentor 'M-1' is not trained by 2025-01-12 "
+                                    "(modules missing: interpersonal, organisational)")
 
 
 @pytest.mark.parametrize(("on", "trained"), [

@@ -92,6 +92,9 @@ def test_duo_command_moves_as_the_table_says_or_is_refused_writing_nothing(
             _fire(duo, trigger, world, kit)
         assert raised.value.rule == 4
         assert raised.value.field == "type"
+        allowed = ", ".join(t for t in TRIGGERS if (state, t) in ALLOWED) or "none"
+        assert raised.value.message == (f"'{trigger}' is not allowed for duo 'D-1' in state "
+                                        f"'{state.value}' (allowed: {allowed})")
         assert duo.pending_events == []
         assert _comparable(duo.__dict__) == _comparable(before)
     else:
