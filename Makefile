@@ -7,7 +7,7 @@ DEMO_DB ?= demo/lifecycle.db
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test bench lint clean browser
+.PHONY: demo test bench lint mutate clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,9 +45,16 @@ browser:
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# Mutation testing of the duo and mentor rules and the report maths against the unit tests
+# (not part of CI; about 10 minutes on 2 cores). Figures and survivors: docs/mutation.md.
+mutate: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache .hypothesis
+	rm -rf $(VENV) demo .pytest_cache .hypothesis mutants

@@ -119,10 +119,11 @@ def test_who_initiated_a_closure_and_its_exit_interview_are_stored_in_the_histor
 
 
 def test_an_unknown_duo_has_no_state_and_no_history(app: Harness) -> None:
-    with pytest.raises(UnknownReference):
-        app.engine.get_duo("D-404")
-    with pytest.raises(UnknownReference):
-        app.engine.history("D-404")
+    for read in (app.engine.get_duo, app.engine.history):
+        with pytest.raises(UnknownReference) as raised:
+            read("D-404")
+        assert (raised.value.rule, raised.value.field) == (2, "duo_id")
+        assert raised.value.message == "duo 'D-404' does not exist"
 
 
 # ---------------------------------------------------------------------- rule 2
@@ -328,7 +329,7 @@ def test_a_duo_is_no_other_duos_predecessor_twice(rematched: Harness) -> None:
     error = rematched.refused("recruit", "2025-02-06", 12, "predecessor_duo_id",
                               duo_id="D-NEWER", mentee_id="E-1", predecessor_duo_id="D-OLD")
     assert "D-NEW" in str(error)
-    with pytest.raises(UnknownReference):
+    with pytest.raises(UnknownReference, match="'D-NEWER'"):
         rematched.engine.get_duo("D-NEWER")
 
 
