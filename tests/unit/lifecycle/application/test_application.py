@@ -230,6 +230,9 @@ EVERY_COMMAND_DATED: list[tuple[str, str, dict[str, Any]]] = [
     ("review", "recruited", {}),
     ("record_survey", "recruited", {}),
     ("close", "recruited", {}),
+    ("deregister_mentor", "recruited", {}),
+    ("correct", "closed", {"value": "2025-02-20"}),
+    ("record_departure", "recruited", {}),
 ]
 
 
