@@ -527,13 +527,11 @@ def duo_figures(source: Source, as_of: date, programme: str | None = None, *,
     return DuoFigures(tally.facts(), metrics.per_30, metrics.minutes_per_30)
 
 
-_MONTHS: dict[int, str] = {}
-
-
-def _month(ordinal: int) -> str:
-    found = _MONTHS.get(ordinal)
+def _month(ordinal: int, known: dict[int, str]) -> str:
+    """The ``YYYY-MM`` of a day, remembered in ``known`` (one breakdown's days)."""
+    found = known.get(ordinal)
     if found is None:
-        found = _MONTHS[ordinal] = date.fromordinal(ordinal).isoformat()[:7]
+        found = known[ordinal] = date.fromordinal(ordinal).isoformat()[:7]
     return found
 
 
@@ -562,6 +560,7 @@ def build_breakdown(source: Source, as_of: date, by: Breakdown,
     if by not in BREAKDOWNS:
         raise ValueError(f"unknown breakdown '{by}' (one of {', '.join(BREAKDOWNS)})")
     day = as_of.toordinal()
+    months: dict[int, str] = {}
     parts: dict[str, list[ProgrammeRows]] = {}
     for group in _rows_of(source, as_of, programme, as_at):
         if by in ("programme", "country"):
@@ -569,7 +568,7 @@ def build_breakdown(source: Source, as_of: date, by: Breakdown,
             parts.setdefault(key, []).append(group)
             continue
         split: dict[str, list[int]] = {}
-        for i, label in enumerate(_keys(group, by, day)):
+        for i, label in enumerate(_keys(group, by, day, months)):
             if label is not None:
                 split.setdefault(label, []).append(i)
         for key, indices in split.items():
@@ -589,14 +588,15 @@ def build_breakdown(source: Source, as_of: date, by: Breakdown,
             "comparison": {"survival_logrank": comparisons.logrank(observations)}}
 
 
-def _keys(group: ProgrammeRows, by: str, day: int) -> list[str | None]:
+def _keys(group: ProgrammeRows, by: str, day: int,
+          months: dict[int, str]) -> list[str | None]:
     """Each row's group for a breakdown within a programme (None: not recruited by
-    ``as_of``, so in no group)."""
+    ``as_of``, so in no group); ``months`` remembers the month of each day seen."""
     recruited = group.facts[:, RECRUITED]
     if by == "month":
-        keys: Sequence[str] = [_month(r) for r in recruited.tolist()]
+        keys: Sequence[str] = [_month(r, months) for r in recruited.tolist()]
     elif by == "quarter":
-        keys = [_quarter(r) for r in recruited.tolist()]
+        keys = [_quarter(r, months) for r in recruited.tolist()]
     elif by == "outcome":
         keys = evaluation.outcomes(recruited, group.facts[:, CLOSED], group.facts[:, REASON],
                                    group.extras.chain, day)
@@ -611,6 +611,6 @@ def _keys(group: ProgrammeRows, by: str, day: int) -> list[str | None]:
                                                           strict=True)]
 
 
-def _quarter(ordinal: int) -> str:
-    month = _month(ordinal)
+def _quarter(ordinal: int, months: dict[int, str]) -> str:
+    month = _month(ordinal, months)
     return f"{month[:4]}-Q{(int(month[5:]) - 1) // 3 + 1}"
