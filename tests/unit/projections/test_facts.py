@@ -66,3 +66,25 @@ def test_a_contact_retracted_on_its_own_day_never_counts() -> None:
     got = facts_at(states, date.fromordinal(on)).tolist()
     assert got == [[*facts[:7], 0, 0, 0, 0, 0, on]]
     assert contacts_at(pack_timeline(timeline), on) == (0, 0, 0, 0, 0)
+
+
+def test_each_duo_of_a_month_keeps_its_own_latest_state() -> None:
+    """Two duos' March states one after the other: on 03-20 each has the one contact it
+    had logged by then (its state of 03-05, or 03-10), not its neighbour's."""
+    log = Log().world()
+    log.duo("D-1", "2025-03-01", "2025-03-01", "2025-03-01", "2025-03-01")
+    log.contact("D-1", "K-1", "2025-03-05").contact("D-1", "K-2", "2025-04-02")
+    log.duo("D-2", "2025-03-01", "2025-03-01", "2025-03-01", "2025-03-01")
+    log.contact("D-2", "K-1", "2025-03-10", minutes=45, functions=["career"])
+    log.contact("D-2", "K-2", "2025-04-03")
+    model = fold(log.events)
+    march = []
+    for duo_id in ("D-1", "D-2"):
+        facts, timeline = duo_facts(model.duos[duo_id])
+        march.append(dict(month_states(facts, timeline))["2025-03"])
+    day = date(2025, 3, 20)
+    got = facts_at(b"".join(march), day).tolist()
+    # contacts, psychosocial, career, minutes, last contact day; then the state's day
+    assert [row[7:] for row in got] == [
+        [1, 1, 0, 30, date(2025, 3, 5).toordinal(), date(2025, 3, 5).toordinal()],
+        [1, 0, 1, 45, date(2025, 3, 10).toordinal(), date(2025, 3, 10).toordinal()]]

@@ -699,3 +699,9 @@ def test_report_rows_that_cannot_answer_are_refused_naming_why() -> None:
     with pytest.raises(ValueError, match=r"^site breakdown needs rows loaded with their "
                                          r"sites$"):
         build_breakdown(without_sites, AS_OF, "site")
+
+
+def test_a_duo_of_a_programme_the_read_model_lacks_is_named_in_the_error() -> None:
+    model = fold(Log().recruit("D-1", 0).events)  # programme P-1 was never opened
+    with pytest.raises(UnknownProgramme, match=r"^duo 'D-1' names unknown programme 'P-1'$"):
+        build_report(model, d(10))

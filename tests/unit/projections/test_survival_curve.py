@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.survival import curve_table, median_time
+from projections.survival import MEDIAN_TOLERANCE, curve_table, median_time
 
 
 def test_an_empty_population_has_no_rows() -> None:
@@ -61,6 +61,10 @@ def test_the_median_is_the_first_time_the_estimate_reaches_one_half() -> None:
 def test_an_estimate_within_a_billionth_of_one_half_counts_as_one_half() -> None:
     rows = [{"t": 0, "s": 1.0}, {"t": 9, "s": 0.5 + 5e-10}, {"t": 12, "s": 0.4}]
     assert median_time(rows) == 9
+    # the edge itself counts; just above it does not
+    edge = 0.5 + MEDIAN_TOLERANCE
+    assert median_time([{"t": 0, "s": 1.0}, {"t": 7, "s": edge}]) == 7
+    assert median_time([{"t": 0, "s": 1.0}, {"t": 7, "s": math.nextafter(edge, 1.0)}]) is None
 
 
 def test_no_median_while_the_estimate_stays_above_one_half() -> None:

@@ -39,7 +39,9 @@ def test_a_departure_on_a_successor_is_dated_from_the_first_recruitment_of_the_c
     second.record_departure(kit.meta("2025-02-01"), reason=DepartureReason.OTHER, first=first)
     assert second.departed_on == D("2025-02-01")
     assert_refused(first, lambda: first.record_departure(
-        kit.meta("2025-01-31"), reason=DepartureReason.OTHER, first=first), 17, "occurred_on")
+        kit.meta("2025-01-31"), reason=DepartureReason.OTHER, first=first), 17, "occurred_on",
+        "departure on 2025-01-31 is before the first duo of the chain ('D-1') was recruited "
+        "on 2025-02-01")
 
 
 def test_the_chains_marker_refuses_a_second_departure(kit: Any) -> None:

@@ -384,7 +384,8 @@ def test_retracting_twice_is_refused(kit: Any) -> None:
     contact(kit, duo, "2025-02-10")
     duo.retract_contact(kit.meta("2025-02-10"), contact_id="K-1",
                         reason=RetractReason.DUPLICATE)
-    duo.collect_events()
+    *_, retracted = duo.collect_events()
+    assert (retracted.contact_id, retracted.reason) == ("K-1", RetractReason.DUPLICATE)
     assert duo.contacts["K-1"].retracted
     assert_refused(duo, lambda: duo.retract_contact(
         kit.meta("2025-02-11"), contact_id="K-1", reason=RetractReason.DUPLICATE),

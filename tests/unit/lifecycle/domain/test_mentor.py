@@ -159,15 +159,19 @@ def test_deregistration_takes_the_mentor_out_of_the_pool_from_its_date(kit: Any)
     with pytest.raises(DomainError) as raised:
         mentor.check_in_pool_on(D("2025-03-01"))
     assert (raised.value.rule, raised.value.field) == (11, "mentor_id")
+    assert raised.value.message == "mentor 'M-1' left the pool on 2025-03-01"
 
 
-@pytest.mark.parametrize(("first", "second", "field"), [
-    (None, "2025-01-02", "occurred_on"),       # before the registration (2025-01-03)
-    ("2025-03-01", "2025-03-02", "mentor_id"),  # already deregistered
-    ("2025-03-01", "2025-03-01", "mentor_id"),
+@pytest.mark.parametrize(("first", "second", "field", "message"), [
+    (None, "2025-01-02", "occurred_on",
+     "deregister_mentor on 2025-01-02 is before mentor 'M-1' was registered on 2025-01-03"),
+    ("2025-03-01", "2025-03-02", "mentor_id",
+     "mentor 'M-1' was already deregistered on 2025-03-01"),
+    ("2025-03-01", "2025-03-01", "mentor_id",
+     "mentor 'M-1' was already deregistered on 2025-03-01"),
 ])
 def test_rule_14_refuses_a_deregistration(kit: Any, first: str | None, second: str,
-                                          field: str) -> None:
+                                          field: str, message: str) -> None:
     from lifecycle.domain.vocabulary import DeregistrationReason
 
     mentor = untrained(kit)
@@ -178,6 +182,7 @@ def test_rule_14_refuses_a_deregistration(kit: Any, first: str | None, second: s
     with pytest.raises(DomainError) as raised:
         mentor.deregister(kit.meta(second), DeregistrationReason.OTHER)
     assert (raised.value.rule, raised.value.field) == (14, field)
+    assert raised.value.message == message
     assert vars(mentor) == before and not mentor.pending_events
 
 
