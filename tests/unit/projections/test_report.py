@@ -476,7 +476,8 @@ def test_breakdowns_by_programme_country_site_and_recruitment_month() -> None:
     assert {k: v["duos"]["total"] for k, v in by_month["groups"].items()} == {
         "2025-01": 5, "2025-02": 2, "2025-03": 2}
     with pytest.raises(ValueError, match=r"^unknown breakdown 'mentor' \(one of programme, "
-                       r"site, country, month\)$"):
+                       r"site, country, month, quarter, setting, newcomer_kind, mentor_kind, "
+                       r"shift_overlap, same_department, outcome\)$"):
         build_breakdown(model, AS_OF, "mentor")  # type: ignore[arg-type]
 
 
@@ -692,13 +693,14 @@ def test_report_rows_that_cannot_answer_are_refused_naming_why() -> None:
     with pytest.raises(ValueError, match=r"^a timeline is missing: rows loaded for another "
                                          r"as_of$"):
         build_report(without_timelines, AS_OF)
-    without_sites = ReportRows({p: dataclasses.replace(r, sites=None)
+    without_sites = ReportRows({p: dataclasses.replace(r, sites=None, labels={})
                                 for p, r in rows.programmes.items()})
     assert build_breakdown(without_sites, AS_OF, "month") == build_breakdown(model, AS_OF,
                                                                             "month")
-    with pytest.raises(ValueError, match=r"^site breakdown needs rows loaded with their "
-                                         r"sites$"):
-        build_breakdown(without_sites, AS_OF, "site")
+    for by in ("site", "setting"):
+        with pytest.raises(ValueError, match=rf"^{by} breakdown needs rows loaded with their "
+                                             r"sites and labels$"):
+            build_breakdown(without_sites, AS_OF, by)  # type: ignore[arg-type]
 
 
 def test_a_duo_of_a_programme_the_read_model_lacks_is_named_in_the_error() -> None:
