@@ -127,14 +127,16 @@ class Views:
     def breakdown(self, as_of: date, by: str, programme: str | None = None,
                   as_at: datetime | None = None, *, publish: bool = False,
                   threshold: int = publishing.DEFAULT_THRESHOLD,
-                  tests: bool = False) -> dict[str, Any]:
+                  tests: bool = False, catch_up: bool = True) -> dict[str, Any]:
         """The report's sections per group (see
         :func:`projections.report.build_breakdown`); with ``publish``, suppressed along
         each group and across them against the unbroken report (CONTRACT §6); with
-        ``tests``, each group's survey measures carry their signed-rank tests."""
+        ``tests``, each group's survey measures carry their signed-rank tests.
+        ``catch_up`` as for :meth:`report`."""
         if publish:
             publishing.check_threshold(threshold)
-        self.catch_up()
+        if catch_up:
+            self.catch_up()
         if as_at is not None:
             source: Any = load_read_model(self.conn, programme)
         elif by in ("programme", "country", "month", "quarter"):
@@ -146,23 +148,28 @@ class Views:
         if not publish:
             return value
         overall = self.report(as_of, programme, as_at, catch_up=False, tests=tests)
-        minutes = self.contact_minutes(as_of, programme, as_at)
+        minutes = self.contact_minutes(as_of, programme, as_at, catch_up=False)
         overall["contact_minutes"] = {k: v for k, v in minutes.items() if k != "as_of"}
         return publishing.publish(value, threshold, overall=overall)
 
     def contact_minutes(self, as_of: date, programme: str | None = None,
-                        as_at: datetime | None = None) -> dict[str, Any]:
-        """Contact minutes per 30 active days against the 240-minute benchmark."""
-        self.catch_up()
+                        as_at: datetime | None = None, *,
+                        catch_up: bool = True) -> dict[str, Any]:
+        """Contact minutes per 30 active days against the 240-minute benchmark
+        (``catch_up`` as for :meth:`report`)."""
+        if catch_up:
+            self.catch_up()
         source: Any = (load_read_model(self.conn, programme) if as_at is not None
                        else load_report_rows(self.conn, as_of, programme))
         return contact_minutes(source, as_of, programme, as_at=as_at)
 
     def series(self, as_of: date, programme: str | None = None,
-               as_at: datetime | None = None) -> dict[str, Any]:
+               as_at: datetime | None = None, *, catch_up: bool = True) -> dict[str, Any]:
         """Duos by state month by month and the contact distributions behind the HTML
-        report's figures (:func:`projections.series.build_series`)."""
-        self.catch_up()
+        report's figures (:func:`projections.series.build_series`; ``catch_up`` as for
+        :meth:`report`)."""
+        if catch_up:
+            self.catch_up()
         source: Any = (load_read_model(self.conn, programme) if as_at is not None
                        else load_report_rows(self.conn, as_of, programme))
         return build_series(source, as_of, programme, as_at=as_at)

@@ -47,6 +47,12 @@ ROUTES: dict[str, Request] = {
     "GET /report?publish=true": lambda side: (
         "GET", "/report", {"params": {"as_of": "2025-06-30", "publish": "true",
                                       "programme": "P-1" if side == "in" else "P-2"}}),
+    "GET /report.html": lambda side: (
+        "GET", "/report.html", {"params": {"as_of": "2025-06-30",
+                                           "programme": "P-1" if side == "in" else "P-2"}}),
+    "GET /report.html?publish=true": lambda side: (
+        "GET", "/report.html", {"params": {"as_of": "2025-06-30", "publish": "true",
+                                           "programme": "P-1" if side == "in" else "P-2"}}),
     "GET /attention": lambda side: (
         "GET", "/attention", {"params": {"as_of": "2025-06-30",
                                          "programme": "P-1" if side == "in" else "P-2"}}),
@@ -74,6 +80,10 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
                     "coordinator": SCOPED},
     "GET /report?publish=true": {"admin": ALLOWED, "auditor": ALLOWED, "analyst": ALLOWED,
                                  "coordinator": SCOPED},
+    "GET /report.html": {"admin": ALLOWED, "auditor": ALLOWED, "analyst": DENIED,
+                         "coordinator": SCOPED},
+    "GET /report.html?publish=true": {"admin": ALLOWED, "auditor": ALLOWED,
+                                      "analyst": ALLOWED, "coordinator": SCOPED},
     "GET /attention": {"admin": ALLOWED, "auditor": ALLOWED, "analyst": DENIED,
                        "coordinator": SCOPED},
     "GET /mentors": {"admin": ALLOWED, "auditor": ALLOWED, "analyst": DENIED,

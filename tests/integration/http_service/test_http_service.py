@@ -45,7 +45,8 @@ def test_the_openapi_document_describes_every_route_with_the_command_schema(
     assert doc["openapi"].startswith("3.1")
     operations = {op["operationId"] for path in doc["paths"].values() for op in path.values()}
     assert operations == {"postCommand", "getDuo", "getDuoHistory", "getDuoSuggestions",
-                          "getReport", "getAttention", "getMentors", "getEvents"}
+                          "getReport", "getReportPage", "getAttention", "getMentors",
+                          "getEvents"}
     # The command body is `lifecycle schema`, with its definitions as components.
     schema = json_schema()
     schemas = doc["components"]["schemas"]
@@ -199,6 +200,36 @@ def test_the_report_is_the_clis_report_json_and_shows_what_was_just_written(
     assert printed.returncode == 0, printed.stderr
     assert report.json() == json.loads(printed.stdout)
     assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize("by", [None, "programme"])
+def test_the_report_page_is_the_clis_report_html(world: World, cli: Callable[..., Any],
+                                                 by: str | None) -> None:
+    params = {"as_of": "2025-06-30", "publish": "true", "threshold": "3"}
+    args = ["--as-of", "2025-06-30", "--publish", "--threshold", "3"]
+    if by is not None:
+        params["by"] = by
+        args += ["--by", by]
+    with world.client("analyst") as client:
+        answer = client.get("/report.html", params=params)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+    printed = cli("--db", world.server.db, "report", *args, "--html", "-")
+    assert printed.returncode == 0, printed.stderr
+    assert answer.text == printed.stdout
+    assert "published with threshold 3" in answer.text
+
+
+@pytest.mark.parametrize("params", [
+    {"as_of": "2025-6-30"}, {"as_of": "2025-06-30", "by": "colour"},
+    {"as_of": "2025-06-30", "threshold": "5"}, {"as_of": "2025-06-30", "colour": "red"},
+])
+def test_bad_report_page_parameters_are_a_bad_request(world: World,
+                                                      params: dict[str, str]) -> None:
+    with world.client() as client:
+        answer = client.get("/report.html", params=params)
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize("params", [

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,10 +72,16 @@ _REF: Final = re.compile(r'(url\(#|xlink:href="#|href="#)([^")]+)')
 P = ParamSpec("P")
 
 
+_SETTINGS_LOCK: Final = threading.RLock()
+"""matplotlib's settings are global: one thread at a time draws under them (the HTTP
+service renders pages on several reader threads; another thread's ``rc_context``
+ending mid-drawing would change the bytes)."""
+
+
 @contextmanager
 def style() -> Iterator[None]:
     """The fixed settings every figure is drawn and saved under."""
-    with rc_context(_STYLE):  # type: ignore[arg-type]  # typed with a Literal of every key
+    with _SETTINGS_LOCK, rc_context(_STYLE):  # type: ignore[arg-type]  # a Literal of keys
         yield
 
 

@@ -1,11 +1,12 @@
-"""``GET /report``: the report of CONTRACT §4, as ``lifecycle report --json`` prints it."""
+"""``GET /report``: the report of CONTRACT §4, as ``lifecycle report --json`` prints it;
+``GET /report.html``: the same report as the page ``lifecycle report --html`` writes."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from lifecycle.adapters.tokens import Role
 from lifecycle.entrypoints.http.auth import ReportReader, out_of_scope
@@ -15,7 +16,7 @@ from lifecycle.entrypoints.http.problems import Problem
 from lifecycle.entrypoints.http.routes.duos import json_response
 from lifecycle.entrypoints.http.runtime import Runtime
 from projections.publish import DEFAULT_THRESHOLD
-from projections.report import UnknownProgramme
+from projections.report import BREAKDOWNS, UnknownProgramme
 
 router = APIRouter(tags=["reports"])
 
@@ -47,6 +48,22 @@ async def get_report(
             ge=3, description="The smallest count published (default 10, the threshold "
                               "of ONS and Eurostat output checking); only with "
                               "`publish=true`.")] = None) -> Response:
+    _may_read(principal, programme, publish, threshold)
+    runtime: Runtime = request.app.state.runtime
+    smallest = DEFAULT_THRESHOLD if threshold is None else threshold
+    try:
+        report = await runtime.readers.run(
+            lambda views: views.report(as_of, programme, as_at, catch_up=False,
+                                       publish=publish, threshold=smallest))
+    except UnknownProgramme:
+        raise Problem(404, f"programme '{programme}' was never opened in this store",
+                      field="programme") from None
+    return json_response(report)
+
+
+def _may_read(principal: Any, programme: str | None, publish: bool,
+              threshold: int | None) -> None:
+    """The role rules of a report, as JSON or as a page (CONTRACT §7)."""
     if principal.role is Role.ANALYST and not publish:
         raise Problem(403, "an analyst's token reads only the published report: "
                            "add publish=true", field="publish")
@@ -58,13 +75,50 @@ async def get_report(
     if threshold is not None and not publish:
         raise Problem(400, "threshold applies to the published report only: add "
                            "publish=true", field="threshold")
+
+
+@router.get(
+    "/report.html", operation_id="getReportPage", summary="The report as a page",
+    description="The report as one self-contained HTML page, the bytes `lifecycle report "
+                "--html` writes for the same store and parameters: figures with reading "
+                "aids and tables, the survival curve with the number at risk, the chain "
+                "head. The role rules of `GET /report`.",
+    response_model=None,
+    responses={200: {"description": "The page.",
+                     "content": {"text/html": {"schema": {"type": "string"}}}},
+               **problems(400, 401, 403, 404)})
+async def get_report_page(
+        request: Request, principal: ReportReader, as_of: AsOf,
+        programme: Programme = None, as_at: AsAt = None,
+        by: Annotated[str | None, Query(
+            description=f"Break the figures down: one of {', '.join(BREAKDOWNS)}.",
+            examples=["country"])] = None,
+        publish: Annotated[bool, Query(description="Suppress small cells (CONTRACT §6).")
+                          ] = False,
+        threshold: Annotated[int | None, Query(
+            ge=3, description="The smallest count published (default 10); only with "
+                              "`publish=true`.")] = None) -> Response:
+    from lifecycle.adapters.audit import ChainReader, stored_head
+    from lifecycle.entrypoints.render.html import ChainHead
+    from lifecycle.entrypoints.render.page import report_page
+
+    _may_read(principal, programme, publish, threshold)
+    if by is not None and by not in BREAKDOWNS:
+        raise Problem(400, f"by must be one of {', '.join(BREAKDOWNS)}, not '{by}'",
+                      field="by")
     runtime: Runtime = request.app.state.runtime
     smallest = DEFAULT_THRESHOLD if threshold is None else threshold
+    recorder: Any = runtime.engine.app.recorder
+
+    def page(views: Any) -> str:
+        head = stored_head(ChainReader(runtime.target, recorder.events_table_name))
+        return report_page(views, as_of, programme=programme, as_at=as_at, by=by,
+                           chain=ChainHead(head.position, head.head),
+                           threshold=smallest if publish else None, catch_up=False)
+
     try:
-        report = await runtime.readers.run(
-            lambda views: views.report(as_of, programme, as_at, catch_up=False,
-                                       publish=publish, threshold=smallest))
+        text = await runtime.readers.run(page)
     except UnknownProgramme:
         raise Problem(404, f"programme '{programme}' was never opened in this store",
                       field="programme") from None
-    return json_response(report)
+    return HTMLResponse(text, headers={"Cache-Control": "no-store"})

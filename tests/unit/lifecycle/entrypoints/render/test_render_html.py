@@ -153,3 +153,15 @@ def test_a_breakdown_draws_a_curve_per_group_up_to_eight(groups: int, curves: in
         assert risk_rows == [f"s.{i}: {name}" for i in range(groups)
                              for name in ("at risk", "events", "censored")]
         assert 'data-path="breakdown/groups/s.2/dropouts/survival_curve/0/at_risk"' in km
+
+
+def test_pages_rendered_on_several_threads_at_once_are_the_same_bytes() -> None:
+    """matplotlib's settings are global; the HTTP service renders on reader threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    report, model = _report()
+    series = build_series(model, AS_OF)
+    alone = render(report, series=series)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pages = list(pool.map(lambda _: render(report, series=series), range(4)))
+    assert pages == [alone] * 4
