@@ -90,6 +90,8 @@ def _matches(text: str, kind: str, value: Any) -> bool:
     """Whether ``text`` is how the page shows ``value`` (to the digits it prints)."""
     if value is None:
         return text in ("—", "suppressed")
+    if kind == "text":  # not a count of people (degrees of freedom)
+        return text == str(value)
     shown = text.replace(",", "").replace("%", "").replace("+", "").strip()
     if kind == "count" or (kind == "days" and "." not in shown):
         return int(shown) == value
@@ -226,6 +228,10 @@ def test_a_breakdown_page_shows_every_group(cli: Run, store: Path, browser: Brow
     _, shown = check_page(browser, page, {"report": report, "breakdown": breakdown,
                                           "minutes": minutes, "series": series},
                           expected_figures(report, series), tmp_path / "by-country.png")
+    logrank = breakdown.get("comparison", {}).get("survival_logrank")
+    if logrank is not None:  # beyond the contract: the engine compares the groups
+        assert {f"breakdown/comparison/survival_logrank/{k}" for k in logrank
+                if k != "groups"} <= shown
     for country, group in breakdown["groups"].items():
         base = f"breakdown/groups/{country}"
         assert {f"{base}/duos/total", f"{base}/dropouts/rate",

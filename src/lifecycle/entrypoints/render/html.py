@@ -608,6 +608,8 @@ def _surveys(page: _Page, report: dict[str, Any]) -> None:
     c = page.cells
     s = report["surveys"]
     categories, improved, unchanged, worsened, rows = [], [], [], [], []
+    # Beyond the contract, the engine may add a paired test of each change.
+    tested = all("signed_rank" in s[who][m] for who in RESPONDENTS for m in MEASURES)
     for who in RESPONDENTS:
         for measure in MEASURES:
             m = s[who][measure]
@@ -615,11 +617,22 @@ def _surveys(page: _Page, report: dict[str, Any]) -> None:
             improved.append(m["improved"])
             unchanged.append(m["unchanged"])
             worsened.append(m["worsened"])
-            rows.append([f"{who}: {measure}", *(
-                c.td("report", ("surveys", who, measure, k), m[k], kind) for k, kind in (
+            path = ("surveys", who, measure)
+            row = [f"{who}: {measure}", *(
+                c.td("report", (*path, k), m[k], kind) for k, kind in (
                     ("pairs", "count"), ("mean_change", "change"),
                     ("median_change", "change"), ("improved", "count"),
-                    ("unchanged", "count"), ("worsened", "count")))])
+                    ("unchanged", "count"), ("worsened", "count")))]
+            if tested:
+                test = m["signed_rank"] or {}
+                row += [c.td("report", (*path, "signed_rank", k), test.get(k), kind)
+                        for k, kind in (("n", "count"), ("statistic", "mean"),
+                                        ("p_value", "estimate"))]
+            rows.append(row)
+    head = ["respondent: measure", "pairs", "mean change", "median change", "improved",
+            "unchanged", "worsened"]
+    if tested:
+        head += ["signed-rank n", "W", "p"]
     drawn = figures.stacked(categories, [("improved", improved), ("unchanged", unchanged),
                                          ("worsened", worsened)],
                             horizontal=True, share=True, value_label="share of pairs",
@@ -629,9 +642,10 @@ def _surveys(page: _Page, report: dict[str, Any]) -> None:
         "survey-change", "Change per measure between the pre and post survey",
         "each bar splits the duos with both surveys into improved, unchanged and "
         "worsened; for stress, less is better.", drawn,
-        table("Survey change per measure", ["respondent: measure", "pairs", "mean change",
-                                            "median change", "improved", "unchanged",
-                                            "worsened"], rows), wide=True))
+        table("Survey change per measure", head, rows), wide=True,
+        note="W and p: Wilcoxon's signed-rank test of the changes (pairs without change "
+             "left out); a small p says the change is unlikely to be chance alone, not "
+             "that the programme caused it." if tested else ""))
 
 
 def _groups(page: _Page, breakdown: dict[str, Any]) -> None:
@@ -665,8 +679,23 @@ def _groups(page: _Page, breakdown: dict[str, Any]) -> None:
     first = next(iter(breakdown["groups"].values()), None)
     reason_head = [by, *(REASON_LABELS.get(r, r) for r in (first["dropouts"]["by_reason"]
                                                            if first else {}))]
+    comparison = ""
+    logrank = (breakdown.get("comparison") or {}).get("survival_logrank")
+    if logrank is not None:
+        at: Path = ("comparison", "survival_logrank")
+        comparison = table(f"Survival of active relationships compared between the "
+                           f"{by} groups (log-rank test)", ["", "value"], [
+            ["chi-square statistic", c.td("breakdown", (*at, "statistic"),
+                                          logrank.get("statistic"), "mean")],
+            ["degrees of freedom", c.td("breakdown", (*at, "df"), logrank.get("df"), "text")],
+            ["p", c.td("breakdown", (*at, "p_value"), logrank.get("p_value"), "estimate")],
+            ["smallest group, duos", c.td("breakdown", (*at, "smallest_group"),
+                                          logrank.get("smallest_group"))]])
+        comparison += ('<p class="note">A small p says the curves differ by more than '
+                       "chance would make them; the groups differ in more than their "
+                       f"{by}, so it says nothing about why.</p>")
     page.section("groups", f"By {by}", table(f"Key figures by {by}", head, rows) + table(
-        f"Dropouts by reason and {by}", reason_head, reasons),
+        f"Dropouts by reason and {by}", reason_head, reasons) + comparison,
         f"The same figures for each {by}; the survival curves above are drawn per {by} "
         f"when there are at most {figures.MAX_SERIES} groups.")
 
