@@ -193,8 +193,10 @@ def _chain(store: Path) -> Any:
 
 def test_the_page_shows_every_figure_of_the_json_report(
         cli: Run, store: Path, browser: Browser, tmp_path: Path) -> None:
-    report = _json(cli, "--db", store, "report", "--as-of", AS_OF, "--json")
-    page = _html(cli, tmp_path / "report.html", "--db", store, "report", "--as-of", AS_OF)
+    report = _json(cli, "--db", store, "report", "--as-of", AS_OF, "--tests", "--json")
+    page = _html(cli, tmp_path / "report.html", "--db", store, "report", "--as-of", AS_OF,
+                 "--tests")
+    assert "signed_rank" in report["surveys"]["mentee"]["wellbeing"]
     with _views(store) as views:
         minutes = views.contact_minutes(date.fromisoformat(AS_OF))
         series = views.series(date.fromisoformat(AS_OF))

@@ -55,7 +55,8 @@ def report_command(obj: Context, as_of: str, as_at: str | None, programme: str |
     if html_file is not None:
         if as_json:
             fail("--html and --json cannot be combined: the page holds the report")
-        _write_html(obj, html_file, day, programme, moment, by, k if publish else None)
+        _write_html(obj, html_file, day, programme, moment, by, k if publish else None,
+                    tests)
         return
     views = obj.views
     try:
@@ -84,7 +85,8 @@ def report_command(obj: Context, as_of: str, as_at: str | None, programme: str |
 
 
 def _write_html(obj: Context, file: str, day: date, programme: str | None,
-                moment: datetime | None, by: str | None, threshold: int | None) -> None:
+                moment: datetime | None, by: str | None, threshold: int | None,
+                tests: bool) -> None:
     """Write the report page (ADR 21); ``-`` is standard output."""
     from lifecycle.adapters.audit import stored_head
     from lifecycle.entrypoints.render.html import ChainHead
@@ -93,7 +95,7 @@ def _write_html(obj: Context, file: str, day: date, programme: str | None,
     try:
         page = report_page(obj.views, day, programme=programme, as_at=moment, by=by,
                            chain=ChainHead(**vars(stored_head(chain_reader(obj)))),
-                           threshold=threshold)
+                           threshold=threshold, tests=tests)
     except UnknownProgramme:
         fail(f"programme '{programme}' was never opened in this store")
     if file == "-":

@@ -18,7 +18,7 @@ from projections.series import publish as publish_series
 def report_page(views: Any, as_of: date, *, programme: str | None = None,
                 as_at: datetime | None = None, by: str | None = None,
                 chain: ChainHead | None = None, threshold: int | None = None,
-                catch_up: bool = True) -> str:
+                tests: bool = False, catch_up: bool = True) -> str:
     """The report page of the store behind ``views``.
 
     Args:
@@ -31,6 +31,7 @@ def report_page(views: Any, as_of: date, *, programme: str | None = None,
         threshold: publish (CONTRACT §6) with this threshold: the report and its
             contact minutes as one publication (as the text report of ``--publish``),
             the breakdown against it, and the series by the same rules.
+        tests: add the signed-rank test of each survey measure's change (``--tests``).
         catch_up: bring the views up to the log first (False: read them as they
             stand, when the caller has just done so, as the HTTP service's readers do).
 
@@ -38,14 +39,15 @@ def report_page(views: Any, as_of: date, *, programme: str | None = None,
         projections.report.UnknownProgramme: ``programme`` was never opened.
         projections.publish.PublishError: a threshold below 3.
     """
-    report = views.report(as_of, programme, as_at, catch_up=catch_up)
+    report = views.report(as_of, programme, as_at, catch_up=catch_up, tests=tests)
     minutes = views.contact_minutes(as_of, programme, as_at, catch_up=False)
     series = views.series(as_of, programme, as_at, catch_up=False)
     series_suppressed: list[str] = []
     breakdown = None
     if threshold is None:
         if by is not None:
-            breakdown = views.breakdown(as_of, by, programme, as_at, catch_up=False)
+            breakdown = views.breakdown(as_of, by, programme, as_at, tests=tests,
+                                        catch_up=False)
     else:
         # Contact minutes are a section of the same publication (as in the text report).
         sections = {k: v for k, v in minutes.items() if k != "as_of"}
@@ -53,7 +55,7 @@ def report_page(views: Any, as_of: date, *, programme: str | None = None,
         minutes = {"as_of": minutes["as_of"], **report.pop("contact_minutes")}
         if by is not None:
             breakdown = views.breakdown(as_of, by, programme, as_at, publish=True,
-                                        threshold=threshold, catch_up=False)
+                                        threshold=threshold, tests=tests, catch_up=False)
         per_30 = report["contact_frequency"]["contacts_per_30_days"]["n"]
         series, series_suppressed = publish_series(series, threshold, {
             "contacts_per_30_days.n": per_30, "minutes_per_30_days.n": per_30,
