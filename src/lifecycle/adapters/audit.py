@@ -31,6 +31,7 @@ reports as the first problem at the point it was reached.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sqlite3
@@ -38,6 +39,7 @@ import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -61,7 +63,9 @@ EventRow = tuple[int, bytes, Any, bytes, bytes]
 LinkRow = tuple[int, bytes]
 Record = tuple[Any, ...]
 """An event: (position, originator_id, version, topic, state, link or None), its cells
-as stored; or a chain link without its event: (position, link)."""
+as stored; a chain link without its event: (position, link); or the signature of the
+chain's head at a position (ADR 26): (position, head, signature), after the record at
+that position."""
 
 
 class Damaged(Exception):
@@ -106,6 +110,17 @@ class SplitSource(Protocol):
 
 
 @dataclass(frozen=True)
+class SignedHead:
+    """A row of the signed chain heads (ADR 26): the head link at ``position``, its
+    signature, and the chain's own link at that position (None when unknown or none)."""
+
+    position: int
+    head: bytes
+    signature: bytes
+    link: bytes | None
+
+
+@dataclass(frozen=True)
 class Digest:
     """What an auditor keeps: the count of events, the last position and the head link."""
 
@@ -114,11 +129,14 @@ class Digest:
     head: str
     created_at: str
     store: str
+    signature: dict[str, Any] | None = None
+    """The latest signed head (ADR 26) at or before ``position``: ``{"position", "head",
+    "signature"}`` (hex, hex, base64); None when the history has none."""
 
     def as_json(self) -> dict[str, Any]:
         return {"events": self.events, "position": self.position, "head": self.head,
                 "algorithm": ALGORITHM, "created_at": self.created_at,
-                "store": self.store}
+                "store": self.store, "signature": self.signature}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Digest:
@@ -138,8 +156,10 @@ class Digest:
         if algorithm != ALGORITHM:
             raise ValueError(f"not a digest of this engine: algorithm {algorithm!r}, "
                              f"expected {ALGORITHM!r}")
+        signature = data.get("signature")
         return cls(events, position, head, str(data.get("created_at", "")),
-                   str(data.get("store", "")))
+                   str(data.get("store", "")),
+                   signature if isinstance(signature, dict) else None)
 
 
 @dataclass(frozen=True)
@@ -152,11 +172,15 @@ class Verification:
     problem: str | None = None
     position: int | None = None
     last_position: int = 0
+    signed: dict[str, Any] | None = None
+    """With a public key (ADR 26): ``{"position", "signatures", "key"}``, the last
+    signed position, the number of signatures checked and the key's fingerprint."""
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "events": self.events, "head": self.head,
-                "last_position": self.last_position, "problem": self.problem,
-                "position": self.position}
+        found = {"ok": self.ok, "events": self.events, "head": self.head,
+                 "last_position": self.last_position, "problem": self.problem,
+                 "position": self.position}
+        return found if self.signed is None else {**found, "signed": self.signed}
 
 
 class ChainReader:
@@ -296,8 +320,10 @@ class ChainReader:
                     cursor.execute(self._joined_sql())
                     yield from _record_batches(
                         lambda: [_postgres_row(r) for r in cursor.fetchmany(FETCH)],
-                        lambda sql, bounds: conn.execute(sql, bounds).fetchall(),
-                        count_sql, orphans_sql)
+                        lambda sql, bounds: [tuple(bytes(v) if isinstance(v, memoryview)
+                                                   else v for v in row)
+                                             for row in conn.execute(sql, bounds).fetchall()],
+                        count_sql, orphans_sql, self._signatures_sql(conn, f"s.{within}"))
             return
         conn = self._sqlite()
         try:
@@ -305,7 +331,87 @@ class ChainReader:
             cursor = conn.execute(self._joined_sql())
             yield from _record_batches(lambda: cursor.fetchmany(BATCH),
                                        lambda sql, bounds: conn.execute(sql, bounds).fetchall(),
-                                       count_sql, orphans_sql)
+                                       count_sql, orphans_sql,
+                                       self._signatures_sql(conn, f"s.{within}"))
+        finally:
+            conn.close()
+
+    def _signatures_sql(self, conn: Any, where: str = "", *,
+                        with_link: bool = False) -> str | None:
+        """The query of the signed heads (those ``where`` says; with the chain's link
+        at each one's position when ``with_link``), in position order; None when the
+        store has no table of them (one made before signing existed, not yet opened by
+        the engine since)."""
+        table = _signatures_table()
+        if self.target.is_postgres:
+            found = conn.execute("SELECT to_regclass(%s)",
+                                 (self._qualified(table),)).fetchone()[0]
+        else:
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                 "name = ?", (table,)).fetchone()
+        if found is None:
+            return None
+        postgres = self.target.is_postgres
+        cells = ("s.position, s.head, s.signature" if postgres else
+                 "s.position, CAST(s.head AS BLOB), CAST(s.signature AS BLOB)")
+        joined = ""
+        if with_link:
+            cells += ", c.link" if postgres else ", CAST(c.link AS BLOB)"
+            joined = (f" LEFT JOIN {self._qualified(self.chain_table)} c "
+                      "ON c.position = s.position")
+        return (f"SELECT {cells} FROM {self._qualified(table)} s{joined}"
+                f"{' WHERE ' + where if where else ''} ORDER BY s.position")
+
+    def signed_heads(self) -> Iterator[SignedHead]:
+        """Every signed head in position order, with the chain's link stored at its
+        position (None when there is none), in one snapshot."""
+        with self._snapshot() as conn:
+            query = self._signatures_sql(conn, with_link=True)
+            if query is None:
+                return
+            cursor = conn.execute(query)
+            while rows := cursor.fetchmany(FETCH):
+                for position, head, signature, chained in rows:
+                    yield SignedHead(int(position), _as_bytes(head), _as_bytes(signature),
+                                     None if chained is None else _as_bytes(chained))
+
+    def events_after(self, position: int) -> tuple[int, int | None]:
+        """The number of events after ``position``, and the first one's position."""
+        column = "notification_id" if self.target.is_postgres else "rowid"
+        mark = "%s" if self.target.is_postgres else "?"
+        with self._snapshot() as conn:
+            count, first = conn.execute(
+                f"SELECT count(*), min({column}) FROM {self._qualified(self.events_table)} "
+                f"WHERE {column} > {mark}", (position,)).fetchone()
+        return int(count), first
+
+    def latest_signature(self, at_most: int | None = None) -> SignedHead | None:
+        """The signed head at the highest position (at most ``at_most``), as stored;
+        None when there is none."""
+        mark = "%s" if self.target.is_postgres else "?"
+        with self._snapshot() as conn:
+            where = "" if at_most is None else f"s.position <= {mark}"
+            query = self._signatures_sql(conn, where)
+            if query is None:
+                return None
+            found = conn.execute(f"{query} DESC LIMIT 1",
+                                 () if at_most is None else (at_most,)).fetchone()
+        if found is None:
+            return None
+        return SignedHead(int(found[0]), _as_bytes(found[1]), _as_bytes(found[2]), None)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Any]:
+        """A connection reading one snapshot of the store."""
+        if self.target.is_postgres:
+            with self._pg() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                yield conn
+            return
+        conn = self._sqlite()
+        try:
+            conn.execute("BEGIN")
+            yield conn
         finally:
             conn.close()
 
@@ -350,6 +456,12 @@ class ChainReader:
         links = conn.execute(f"SELECT count(*) FROM {self.chain_table}{where}",
                              params).fetchone()[0]
         return Span(True, start, count, int(links), last, previous, at_mark)
+
+
+def _signatures_table() -> str:
+    from lifecycle.adapters.signing import SIGNATURES_TABLE  # as _chain_table
+
+    return SIGNATURES_TABLE
 
 
 def _chain_table() -> str:
@@ -483,9 +595,11 @@ _LOWEST, _HIGHEST = -(2**63), 2**63 - 1
 
 def _record_batches(fetch: Callable[[], list[Any]],
                     query: Callable[[str, tuple[int, int]], list[Any]],
-                    count_sql: str, orphans_sql: str) -> Iterator[list[Record]]:
+                    count_sql: str, orphans_sql: str,
+                    signatures_sql: str | None) -> Iterator[list[Record]]:
     """Batches of records from batches of joined rows (position, oid, version, topic,
-    state, link or None), with the links of their range whose event is missing."""
+    state, link or None), with the links of their range whose event is missing and the
+    signed heads of their range."""
     low = _LOWEST
     while rows := fetch():
         high = rows[-1][0]
@@ -493,11 +607,25 @@ def _record_batches(fetch: Callable[[], list[Any]],
         if query(count_sql, (low, high))[0][0] != linked:
             orphans = [(p, _as_bytes(x)) for p, x in query(orphans_sql, (low, high))]
             rows = sorted(rows + orphans, key=_POSITION)
+        if signatures_sql is not None:
+            signed = [(p, _as_bytes(h), _as_bytes(x))
+                      for p, h, x in query(signatures_sql, (low, high))]
+            if signed:
+                # A signature follows the record at its position.
+                rows = sorted(rows + signed, key=_signatures_last)
         yield rows
         low = high
-    tail = query(orphans_sql, (low, _HIGHEST))
+    tail: list[Record] = [(p, _as_bytes(x)) for p, x in query(orphans_sql, (low, _HIGHEST))]
+    if signatures_sql is not None:
+        tail += [(p, _as_bytes(h), _as_bytes(x))
+                 for p, h, x in query(signatures_sql, (low, _HIGHEST))]
     if tail:
-        yield [(p, _as_bytes(x)) for p, x in tail]
+        yield sorted(tail, key=_signatures_last)
+
+
+def _signatures_last(record: Record) -> tuple[int, bool]:
+    """Sort key: by position, a signed head after the record at its position."""
+    return record[0], len(record) == 3
 
 
 _POSITION, _LINK = itemgetter(0), itemgetter(5)
@@ -744,12 +872,19 @@ def _broken(count: int, previous: bytes, position: int | None, problem: str) -> 
 
 
 def make_digest(reader: ChainSource) -> Digest:
-    """The digest of the history as it stands (after verifying it)."""
+    """The digest of the history as it stands (after verifying it), with the latest
+    signed head at or before its last position when the source has signed heads."""
     result = verify(reader)
     if not result.ok:
         raise ValueError(f"cannot make a digest of a broken history: {result.problem}")
+    latest = (reader.latest_signature(result.last_position)
+              if isinstance(reader, ChainReader) else None)
+    signature = None if latest is None else {
+        "position": latest.position, "head": latest.head.hex(),
+        "signature": base64.b64encode(latest.signature).decode()}
     return Digest(result.events, result.last_position, result.head,
-                  datetime.now(UTC).isoformat(timespec="seconds"), reader.location)
+                  datetime.now(UTC).isoformat(timespec="seconds"), reader.location,
+                  signature)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from lifecycle.adapters.audit import (
     EventRow,
     LinkRow,
     Record,
+    SignedHead,
     Span,
     _chain,
 )
@@ -126,13 +127,19 @@ def write_export(reader: RecordSource, out: Writable, *,
     header = {"format": FORMAT, "version": VERSION, "algorithm": ALGORITHM,
               "as_at": None if as_at is None else _iso(as_at)}
     out.write(orjson.dumps(header) + b"\n")
-    events = links = 0
+    events = links = signatures = 0
     last: int | None = None
     head: bytes | None = None
     dumps, loads = orjson.dumps, orjson.loads
     for batch in reader.record_batches():
         lines = []
         for record in batch:
+            if len(record) == 3:  # the signed head at the position of the record before
+                position, signed, signature = record
+                lines.append(dumps({"position": position, "head": signed.hex(),
+                                    "signature": base64.b64encode(signature).decode()}))
+                signatures += 1
+                continue
             if len(record) == 2:  # a link whose event is missing
                 position, chained = record
                 lines.append(dumps({"position": position, "link": chained.hex()}))
@@ -160,7 +167,7 @@ def write_export(reader: RecordSource, out: Writable, *,
             if as_at is not None and recorded_at is not None and _after(recorded_at, as_at):
                 if lines:
                     out.write(b"\n".join(lines) + b"\n")
-                return _trailer(out, events, links, last, head)
+                return _trailer(out, events, links, signatures, last, head)
             lines.append(line)
             events += 1
             if chained is not None:
@@ -169,12 +176,13 @@ def write_export(reader: RecordSource, out: Writable, *,
             last = position
         if lines:
             out.write(b"\n".join(lines) + b"\n")
-    return _trailer(out, events, links, last, head)
+    return _trailer(out, events, links, signatures, last, head)
 
 
-def _trailer(out: Writable, events: int, links: int, last: int | None,
+def _trailer(out: Writable, events: int, links: int, signatures: int, last: int | None,
              head: bytes | None) -> ExportSummary:
-    summary = ExportSummary(events, links, 0, last, None if head is None else head.hex())
+    summary = ExportSummary(events, links, signatures, last,
+                            None if head is None else head.hex())
     out.write(orjson.dumps(summary.as_json()) + b"\n")
     return summary
 
@@ -385,9 +393,34 @@ class ExportReader:
     def walk(self) -> Iterator[tuple[EventRow | None, LinkRow | None]]:
         for rows in self.batches():
             for row in rows:
+                if len(row) == 3:
+                    continue  # a signed head: checked by signed_heads()
                 chained = row[-1]
                 yield (row[:5] if len(row) == 6 else None,
                        None if chained is None else (row[0], chained))
+
+    def signed_heads(self) -> Iterator[SignedHead]:
+        """Every signed head in file order, with the link of the record it follows when
+        that record is at its position (None otherwise)."""
+        position: int | None = None
+        chained: bytes | None = None
+        for rows in self.batches():
+            for row in rows:
+                if len(row) == 3:
+                    yield SignedHead(row[0], row[1], row[2],
+                                     chained if row[0] == position else None)
+                else:
+                    position, chained = row[0], row[-1]
+
+    def events_after(self, position: int) -> tuple[int, int | None]:
+        """The number of events after ``position``, and the first one's position."""
+        count, first = 0, None
+        for rows in self.batches():
+            after = [row[0] for row in rows if len(row) == 6 and row[0] > position]
+            if after and first is None:
+                first = after[0]
+            count += len(after)
+        return count, first
 
     def split_spans(self, mark: int | None, progress: Callable[[int], None] | None,
                     processes: int | None) -> list[Span] | None:
@@ -414,7 +447,7 @@ class ExportReader:
                     return None
                 workers.append(worker)
             first = _check_range(self.path, self.header_size, cuts[1], GENESIS, None, mark)
-            spans, trailers = [first[0]], [first[1]]
+            spans, trailers, signed = [first[0]], [first[1]], first[2]
             if first[0].ok:
                 for worker in workers:
                     found = _range_span(worker)
@@ -422,6 +455,7 @@ class ExportReader:
                         return None
                     spans.append(found[0])
                     trailers.append(found[1])
+                    signed += found[2]
         finally:
             for worker in workers:
                 interpreters.stop(worker)
@@ -430,7 +464,8 @@ class ExportReader:
         events = sum(span.events for span in spans)
         links = sum(span.links for span in spans)
         last = next((span.last for span in reversed(spans) if span.last is not None), None)
-        summary = ExportSummary(events, links, 0, last, spans[-1].head.hex() if links else None)
+        summary = ExportSummary(events, links, signed, last,
+                                spans[-1].head.hex() if links else None)
         if trailers[-1] != summary.as_json():
             return [Span(False)]
         if progress is not None:
@@ -451,7 +486,7 @@ class _Scan:
     def __init__(self, number: int = 1, previous: int | None = None) -> None:
         self.number = number
         self.previous = previous
-        self.events = self.links = 0
+        self.events = self.links = self.signatures = 0
         self.head: bytes | None = None
         self.trailer: tuple[int, bytes] | None = None
         self.damage: Damaged | None = None
@@ -476,6 +511,13 @@ class _Scan:
                         self.trailer = (number, line)
                         continue
                 position = row[0]
+                if len(row) == 3:  # a signed head, after the record at its position
+                    if previous is not None and position < previous:
+                        raise Damaged(f"line {number} of the export: the signed head at "
+                                      f"position {position} comes after position "
+                                      f"{previous} (lines were reordered)", position)
+                    append(row)
+                    continue
                 if previous is not None and position <= previous:
                     raise Damaged(f"line {number} of the export: position {position} does "
                                   f"not follow position {previous} (lines were reordered "
@@ -489,7 +531,9 @@ class _Scan:
         except Damaged as damage:
             self.damage = damage
         self.number, self.previous, self.links, self.head = number, previous, links, head
-        self.events += len(rows) - list(map(len, rows)).count(2)
+        kinds = list(map(len, rows))
+        self.events += kinds.count(6)
+        self.signatures += kinds.count(3)
         return rows
 
     def finish(self) -> None:
@@ -498,7 +542,9 @@ class _Scan:
             raise Damaged(f"the export ends after line {self.number} without its trailer "
                           "(the file was cut short)")
         number, line = self.trailer
-        _check_trailer(number, line, self.events, self.links, self.previous, self.head)
+        _check_trailer(number, line, ExportSummary(
+            self.events, self.links, self.signatures, self.previous,
+            None if self.head is None else self.head.hex()))
 
 
 def _range_job(path: Path, lo: int, hi: int, mark: int | None) -> dict[str, Any] | None:
@@ -514,12 +560,17 @@ def _range_job(path: Path, lo: int, hi: int, mark: int | None) -> dict[str, Any]
             before += rest  # lo fell inside a line: the range begins after it
             lo += len(rest)
         lines = before.splitlines(keepends=True)
-        if not lines or (len(lines) < 2 and back > 0):
-            return None  # the line before is longer than what was read
-    try:
-        row = _event_row(lines[-1]) or _slow_row(0, lines[-1])
-    except Damaged:
-        return None
+    # The last record before the range (a signed head may follow it); the first line
+    # read is whole only when the file's start was read.
+    for line in reversed(lines if back == 0 else lines[1:]):
+        try:
+            row = _event_row(line) or _slow_row(0, line)
+        except Damaged:
+            return None
+        if row is None or len(row) != 3:
+            break
+    else:
+        return None  # no record in what was read before the range
     if row is None or row[-1] is None:
         return None
     return {"path": str(path), "lo": lo, "hi": max(lo, hi), "position": row[0],
@@ -527,9 +578,10 @@ def _range_job(path: Path, lo: int, hi: int, mark: int | None) -> dict[str, Any]
 
 
 def _check_range(path: Path, lo: int, hi: int, start: bytes, position: int | None,
-                 mark: int | None) -> tuple[Span, dict[str, Any] | None]:
+                 mark: int | None) -> tuple[Span, dict[str, Any] | None, int]:
     """The fast pass over the lines beginning in [lo, hi), chained from ``start`` (the
-    link of the line before them, at ``position``); and the trailer, if met there."""
+    link of the record before them, at ``position``); the trailer, if met there; and
+    the number of signed heads."""
     scan = _Scan(0, position)
     previous, count, last, at_mark = start, 0, None, None
     try:
@@ -543,7 +595,7 @@ def _check_range(path: Path, lo: int, hi: int, start: bytes, position: int | Non
                 offset += sum(map(len, chunk))
                 rows = [row for row in scan.rows(chunk) if len(row) == 6]
                 if scan.damage is not None:
-                    return Span(False), None
+                    return Span(False), None, 0
                 if mark is not None and at_mark is None and rows and rows[-1][0] >= mark:
                     cut = next(i for i, row in enumerate(rows) if row[0] >= mark) + 1
                     parts = [rows[:cut], rows[cut:]]
@@ -554,14 +606,15 @@ def _check_range(path: Path, lo: int, hi: int, start: bytes, position: int | Non
                         continue
                     head = _chain(previous, part)
                     if head is None:
-                        return Span(False), None
+                        return Span(False), None, 0
                     previous, count, last = head, count + len(part), part[-1][0]
                     if mark is not None and at_mark is None and last == mark:
                         at_mark = (count, last, previous)
     except Damaged:
-        return Span(False), None
+        return Span(False), None, 0
     trailer = None if scan.trailer is None else orjson.loads(scan.trailer[1])
-    return Span(True, start, count, scan.links, last, previous, at_mark), trailer
+    return (Span(True, start, count, scan.links, last, previous, at_mark), trailer,
+            scan.signatures)
 
 
 RANGE_MAIN = "lifecycle.adapters.export:range_main"
@@ -570,17 +623,19 @@ RANGE_MAIN = "lifecycle.adapters.export:range_main"
 def range_main(argument: str) -> None:
     """A worker's main: check the job's byte range; print its span and trailer as JSON."""
     job = json.loads(argument)
-    span, trailer = _check_range(Path(job["path"]), job["lo"], job["hi"],
-                                 bytes.fromhex(job["link"]), job["position"], job["mark"])
-    sys.stdout.write(json.dumps({**span.as_json(), "trailer": trailer}))
+    span, trailer, signatures = _check_range(
+        Path(job["path"]), job["lo"], job["hi"], bytes.fromhex(job["link"]),
+        job["position"], job["mark"])
+    sys.stdout.write(json.dumps({**span.as_json(), "trailer": trailer,
+                                 "signatures": signatures}))
 
 
-def _range_span(worker: subprocess.Popen[bytes]) -> tuple[Span, Any] | None:
+def _range_span(worker: subprocess.Popen[bytes]) -> tuple[Span, Any, int] | None:
     found, _ = interpreters.answer(worker)
     if found is None:
         return None
     try:
-        return Span.from_json(found), found["trailer"]
+        return Span.from_json(found), found["trailer"], int(found["signatures"])
     except (ValueError, KeyError, TypeError, IndexError):
         return None
 
@@ -633,6 +688,13 @@ def _slow_row(number: int, line: bytes) -> Row | None:
     position = fields["position"]
     if fields.keys() == {"position", "link"} and fields["link"] is not None:
         return (position, _link(number, position, fields["link"]))
+    if fields.keys() == {"position", "head", "signature"}:
+        try:
+            return (position, _link(number, position, fields["head"]),
+                    _unbase64(fields["signature"]))
+        except (TypeError, ValueError):
+            raise Damaged(f"line {number} of the export (position {position}): its signature "
+                          "is not base64", position) from None
     try:
         cells = [_cell(fields, key) for key in ("stream", "version", "type")]
         if "payload_base64" in fields and "payload" not in fields:
@@ -717,12 +779,13 @@ def _check_dates(number: int, position: int, fields: dict[str, Any], state: byte
                       "or recorded_at is not the payload's (the line was altered)", position)
 
 
-def _check_trailer(number: int, line: bytes, events: int, links: int,
-                   last: int | None, head: bytes | None) -> None:
+def _check_trailer(number: int, line: bytes, found: ExportSummary) -> None:
+    """The trailer (line ``number``) must say what the lines hold."""
     fields = orjson.loads(line)
-    found = ExportSummary(events, links, 0, last, None if head is None else head.hex())
     if fields.keys() != _TRAILER_KEYS or fields != found.as_json():
-        said = {k: fields.get(k) for k in ("events", "links", "last_position", "head")}
+        said = {k: fields.get(k) for k in ("events", "links", "signatures", "last_position",
+                                           "head")}
         raise Damaged(f"the export's trailer (line {number}) does not match its lines: it "
-                      f"says {said}, the lines hold {events} events and {links} links, the "
-                      f"last at position {last}, head {found.head}")
+                      f"says {said}, the lines hold {found.events} events, {found.links} "
+                      f"links and {found.signatures} signed heads, the last at position "
+                      f"{found.last_position}, head {found.head}")

@@ -1,8 +1,9 @@
 """Restore: load a verified export into an empty store, positions and bytes unchanged.
 
 Only the log is written here — each event with its position, stream, version, topic and
-payload exactly as exported, and its chain link — in one transaction that first checks
-the store is still empty, so a restore is whole or nothing. The positions are the
+payload exactly as exported, its chain link, and the signed heads (ADR 26) — in one
+transaction that first checks the store is still empty, so a restore is whole or
+nothing. The positions are the
 chain's own (every link hashes its position), which is why the rows are inserted with
 them instead of through the recorders. The views are then rebuilt from the restored
 log by the caller (the command line), as after any change of projection code.
@@ -14,8 +15,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from lifecycle.adapters.audit import ChainSource
+from lifecycle.adapters.export import ExportReader, Row
 from lifecycle.adapters.recorders import CHAIN_TABLE
+from lifecycle.adapters.signing import SIGNATURES_TABLE
 from lifecycle.adapters.store import StoreError, StoreTarget, connect
 
 COPY_ROWS = 20_000
@@ -41,7 +43,7 @@ def has_history(target: StoreTarget) -> bool:
         except Exception as exc:  # psycopg's errors, without importing psycopg here
             raise StoreError(f"cannot open store '{target.location}': {exc}") from None
         with conn:
-            return any(_pg_rows(conn, target, table) for table in (POSTGRES_EVENTS, CHAIN_TABLE))
+            return any(_pg_rows(conn, target, table) for table in _TABLES[True])
     path = Path(target.location)
     if not path.exists() or path.stat().st_size == 0:
         return False
@@ -52,9 +54,15 @@ def has_history(target: StoreTarget) -> bool:
         conn.close()
 
 
-def load(target: StoreTarget, source: ChainSource) -> int:
-    """Insert every event and link of ``source`` (an export already verified) into the
-    store's empty tables, in one transaction; returns the number of events.
+_TABLES = {False: (SQLITE_EVENTS, CHAIN_TABLE, SIGNATURES_TABLE),
+           True: (POSTGRES_EVENTS, CHAIN_TABLE, SIGNATURES_TABLE)}
+"""The tables of a history, by ``target.is_postgres``."""
+
+
+def load(target: StoreTarget, source: ExportReader) -> int:
+    """Insert every event, link and signed head of ``source`` (an export already
+    verified) into the store's empty tables, in one transaction; returns the number of
+    events.
 
     Raises:
         StoreNotEmpty: the store holds a history (checked inside the transaction).
@@ -70,13 +78,16 @@ def load(target: StoreTarget, source: ChainSource) -> int:
             if _sqlite_has_rows(conn):
                 raise StoreNotEmpty(f"store '{target.location}' is not empty")
             count = 0
-            for rows, _ in source.joined():
+            for records in source.batches():
+                rows, signed = _split(records)
                 conn.executemany(
                     f"INSERT INTO {SQLITE_EVENTS} (rowid, originator_id, originator_version, "
                     "topic, state) VALUES (?, ?, ?, ?, ?)",
                     [(r[0], _text(r[1]), r[2], _text(r[3]), r[4]) for r in rows])
                 conn.executemany(f"INSERT INTO {CHAIN_TABLE} (position, link) VALUES (?, ?)",
                                  [(r[0], r[5]) for r in rows])
+                conn.executemany(f"INSERT INTO {SIGNATURES_TABLE} (position, head, signature) "
+                                 "VALUES (?, ?, ?)", signed)
                 count += len(rows)
             conn.execute("COMMIT")
         except BaseException:
@@ -85,6 +96,12 @@ def load(target: StoreTarget, source: ChainSource) -> int:
     finally:
         conn.close()
     return count
+
+
+def _split(records: list[Row]) -> tuple[list[Row], list[Row]]:
+    """The events and the signed heads of a batch of a verified export's records (which
+    holds no link without its event)."""
+    return ([r for r in records if len(r) == 6], [r for r in records if len(r) == 3])
 
 
 def _text(value: bytes) -> str | bytes:
@@ -100,7 +117,7 @@ def _sqlite_has_rows(conn: sqlite3.Connection) -> bool:
     tables = {name for (name,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
     return any(conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0]
-               for table in (SQLITE_EVENTS, CHAIN_TABLE) if table in tables)
+               for table in _TABLES[False] if table in tables)
 
 
 def _qualified(target: StoreTarget, table: str) -> Any:
@@ -119,24 +136,25 @@ def _pg_rows(conn: Any, target: StoreTarget, table: str) -> bool:
         _qualified(target, table))).fetchone()[0])
 
 
-def _load_postgres(target: StoreTarget, source: ChainSource) -> int:
+def _load_postgres(target: StoreTarget, source: ExportReader) -> int:
     from psycopg.sql import SQL
 
     events, chain = _qualified(target, POSTGRES_EVENTS), _qualified(target, CHAIN_TABLE)
+    signatures = _qualified(target, SIGNATURES_TABLE)
     count = 0
     with connect(target) as conn, conn.transaction():
         # The lock the engine's writers take: none of them can insert before the commit.
         conn.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(events))
-        if _pg_rows(conn, target, POSTGRES_EVENTS) or _pg_rows(conn, target, CHAIN_TABLE):
+        if any(_pg_rows(conn, target, table) for table in _TABLES[True]):
             raise StoreNotEmpty(f"store '{target.location}' is not empty")
         with conn.cursor() as cursor:
-            pending: list[tuple[Any, ...]] = []
-            for rows, _ in source.joined():
-                pending += rows
+            pending: list[Row] = []
+            for records in source.batches():
+                pending += records
                 if len(pending) >= COPY_ROWS:
-                    count += _copy(cursor, events, chain, pending)
+                    count += _copy(cursor, (events, chain, signatures), *_split(pending))
                     pending = []
-            count += _copy(cursor, events, chain, pending)
+            count += _copy(cursor, (events, chain, signatures), *_split(pending))
             # New events must follow the restored ones: the id sequence resumes after them.
             cursor.execute(SQL(
                 "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), "
@@ -146,9 +164,12 @@ def _load_postgres(target: StoreTarget, source: ChainSource) -> int:
     return count
 
 
-def _copy(cursor: Any, events: Any, chain: Any, rows: list[tuple[Any, ...]]) -> int:
+def _copy(cursor: Any, tables: tuple[Any, Any, Any], rows: list[Row],
+          signed: list[Row]) -> int:
+    """COPY events, their links and the signed heads into the three tables."""
     from psycopg.sql import SQL
 
+    events, chain, signatures = tables
     with cursor.copy(SQL("COPY {} (notification_id, originator_id, originator_version, "
                          "topic, state) FROM STDIN").format(events)) as copy:
         for r in rows:
@@ -156,4 +177,9 @@ def _copy(cursor: Any, events: Any, chain: Any, rows: list[tuple[Any, ...]]) -> 
     with cursor.copy(SQL("COPY {} (position, link) FROM STDIN").format(chain)) as copy:
         for r in rows:
             copy.write_row((r[0], r[5]))
+    if signed:
+        with cursor.copy(SQL("COPY {} (position, head, signature) FROM STDIN").format(
+                signatures)) as copy:
+            for r in signed:
+                copy.write_row(r)
     return len(rows)

@@ -6,6 +6,10 @@ same transaction, so a committed event always has its link and a link never exis
 without its event. The recorder takes the chain's head after its own inserts, while it
 holds the store's write lock (SQLite's single writer; PostgreSQL's table lock taken by
 the library before inserting), so concurrent writers extend the chain one at a time.
+
+With a signing key configured (:mod:`lifecycle.adapters.signing`, ADR 26), every insert
+also signs the chain's new head, in the same transaction: a row of ``chain_signatures``
+(position, head, signature) per commit.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Sequence
 from eventsourcing.persistence import StoredEvent
 
 from lifecycle.adapters.chain import link
+from lifecycle.adapters.signing import Signer
 
 CHAIN_TABLE = "event_chain"
 IN_CHUNK = 500
@@ -26,8 +31,21 @@ class ChainedRecorder(ABC):
     """The interface of the engine's application recorders (one per backend).
 
     A subclass also derives from the library's recorder of its backend and writes the
-    chain link of every event it inserts, in the insert's transaction.
+    chain link of every event it inserts, in the insert's transaction, and with a
+    :attr:`signer` the signature of the new head.
     """
+
+    signer: Signer | None = None
+    """Signs the chain's head at every commit (from the environment, see
+    :func:`lifecycle.adapters.signing.signer_from_environment`); None: no signing."""
+
+    def signature_row(self, head: tuple[int, bytes]) -> tuple[int, bytes, bytes] | None:
+        """The ``chain_signatures`` row of a commit whose last link is ``head``
+        (position, link), or None without a signer."""
+        if self.signer is None:
+            return None
+        position, chained = head
+        return position, chained, self.signer.sign(position, chained)
 
     @abstractmethod
     def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:

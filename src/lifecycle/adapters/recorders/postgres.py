@@ -12,7 +12,12 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from lifecycle.adapters.chain import GENESIS
-from lifecycle.adapters.recorders.base import CHAIN_TABLE, ChainedRecorder, links
+from lifecycle.adapters.recorders.base import (
+    CHAIN_TABLE,
+    ChainedRecorder,
+    links,
+)
+from lifecycle.adapters.signing import SIGNATURES_TABLE, signer_from_environment
 
 
 class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, ChainedRecorder):
@@ -37,6 +42,15 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, ChainedRec
         self.insert_chain = SQL(
             "INSERT INTO {schema}.{table} (position, link) VALUES (%s, %s)"
         ).format(schema=schema, table=self.chain_table)
+        signatures = Identifier(SIGNATURES_TABLE)
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+            "position bigint PRIMARY KEY, head bytea NOT NULL, signature bytea NOT NULL)"
+        ).format(schema=schema, table=signatures))
+        self.insert_signature = SQL(
+            "INSERT INTO {schema}.{table} (position, head, signature) VALUES (%s, %s, %s)"
+        ).format(schema=schema, table=signatures)
+        self.signer = signer_from_environment()
 
     def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         found: dict[str, list[StoredEvent]] = {}
@@ -66,4 +80,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, ChainedRec
         head = curs.fetchone()
         rows = links(bytes(head["link"]) if head else GENESIS, ids, stored_events)
         curs.executemany(self.insert_chain, rows)
+        signed = self.signature_row(rows[-1])
+        if signed is not None:
+            curs.execute(self.insert_signature, signed)
         return ids

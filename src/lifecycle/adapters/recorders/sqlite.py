@@ -10,7 +10,13 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from lifecycle.adapters.chain import GENESIS
-from lifecycle.adapters.recorders.base import CHAIN_TABLE, IN_CHUNK, ChainedRecorder, links
+from lifecycle.adapters.recorders.base import (
+    CHAIN_TABLE,
+    IN_CHUNK,
+    ChainedRecorder,
+    links,
+)
+from lifecycle.adapters.signing import SIGNATURES_TABLE, signer_from_environment
 
 _FEW_ROWS = 16
 """Up to this many events, a save inserts them row by row (see ``_insert_linked``)."""
@@ -30,12 +36,15 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, ChainedRecorde
                  events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name)
         self._committed_head: tuple[int, bytes] | None = None
+        self.signer = signer_from_environment()
 
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
             f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
             "position INTEGER PRIMARY KEY, link BLOB NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {SIGNATURES_TABLE} ("
+            "position INTEGER PRIMARY KEY, head BLOB NOT NULL, signature BLOB NOT NULL)",
         ]
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
@@ -81,6 +90,10 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, ChainedRecorde
             previous = found[0] if found else GENESIS
         rows = links(previous, ids, stored_events)
         c.executemany(f"INSERT INTO {CHAIN_TABLE} (position, link) VALUES (?, ?)", rows)
+        signed = self.signature_row(rows[-1])
+        if signed is not None:
+            c.execute(f"INSERT INTO {SIGNATURES_TABLE} (position, head, signature) "
+                      "VALUES (?, ?, ?)", signed)
         return ids, rows[-1]
 
     def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:

@@ -15,6 +15,7 @@ import click
 import orjson
 
 from lifecycle.adapters import logconfig
+from lifecycle.adapters.signing import SigningError
 from lifecycle.adapters.store import StoreError, StoreTarget, resolve_target
 from lifecycle.application.engine import Lifecycle, utc_today
 from lifecycle.bootstrap import open_engine, open_views
@@ -56,7 +57,7 @@ class Context:
         if self._engine is None:
             try:
                 self._engine = open_engine(self.target)
-            except StoreError as exc:
+            except (StoreError, SigningError) as exc:
                 fail(str(exc))
             except Exception as exc:  # the library raises several kinds for a bad store
                 fail(f"cannot open store '{self.target.location}': {exc}")

@@ -7,12 +7,11 @@ import sys
 
 import click
 
-from lifecycle.adapters.audit import verify
 from lifecycle.adapters.export import export_to
 from lifecycle.adapters.restore import StoreNotEmpty, has_history, load
 from lifecycle.adapters.store import StoreError
-from lifecycle.entrypoints.cli.app import Context, cli, fail, parse_timestamp, progress
-from lifecycle.entrypoints.cli.audit import chain_reader, open_export, read_digest
+from lifecycle.entrypoints.cli.app import Context, cli, fail, parse_timestamp
+from lifecycle.entrypoints.cli.audit import chain_reader, checked, open_export, read_digest
 
 
 @cli.command("export")
@@ -39,8 +38,12 @@ def export_command(obj: Context, file: str, as_at: str | None, compress: bool | 
 @click.argument("file", metavar="FILE")
 @click.option("--digest", "digest_file", metavar="FILE",
               help="A saved `audit digest --json`: the export must begin with that history.")
+@click.option("--public-key", "public_key", metavar="FILE",
+              help="The export's signed heads must verify with this public key, up to "
+                   "its last event.")
 @click.pass_obj
-def restore_command(obj: Context, file: str, digest_file: str | None) -> None:
+def restore_command(obj: Context, file: str, digest_file: str | None,
+                    public_key: str | None) -> None:
     """Load a verified export into an empty store, then build its views.
 
     Nothing is written when the store is not empty (exit 2) or the export does not
@@ -55,8 +58,7 @@ def restore_command(obj: Context, file: str, digest_file: str | None) -> None:
                  "empty store")
     except StoreError as exc:
         fail(str(exc))
-    with progress("verifying") as advance:
-        result = verify(reader, digest, progress=advance)
+    result = checked(reader, digest, public_key)
     if not result.ok:
         where = f" at position {result.position}" if result.position is not None else ""
         click.echo(f"lifecycle: error: export '{file}' does not verify{where}: "
