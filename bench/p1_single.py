@@ -4,7 +4,9 @@ Ratios against (a) the bare eventsourcing library doing the same commands with a
 minimal aggregate and (b) raw sqlite3 committing one small insert per transaction at
 the same durability setting (the disk's flush rate: the physical limit). A third,
 informational figure (c) is raw sqlite3 issuing just the SQL of the engine's
-transaction for one command.
+transaction for one command. ``P1-signed`` is the engine with a signing key (ADR 26):
+every command's transaction also signs the chain's head, against the same bare
+library (target still 2.5).
 
 The disk's flush time drifts by several times within minutes on a shared machine, so
 the contestants take turns: the commands are run in rounds, each round timing every
@@ -26,14 +28,22 @@ Step = Callable[[int, int], None]
 """Runs items ``[start, stop)`` of a contestant's work."""
 
 
-def ours(history: list[bytes], lines: list[bytes]) -> tuple[Step, Callable[[], None]]:
+def ours(history: list[bytes], lines: list[bytes], *,
+         signed: bool = False) -> tuple[Step, Callable[[], None]]:
     from lifecycle.adapters.store import resolve_target
     from lifecycle.application import Lifecycle
     from lifecycle.application.commands import parse_command
     from lifecycle.application.importer import Importer
 
-    db = fresh_db("p1-ours.db")
+    db = fresh_db("p1-signed.db" if signed else "p1-ours.db")
     engine = Lifecycle(resolve_target(str(db)).env)
+    if signed:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from lifecycle.adapters.signing import Signer
+
+        # As LIFECYCLE_SIGNING_KEY would configure it, without a key in the environment.
+        engine.app.recorder.signer = Signer(Ed25519PrivateKey.generate())  # type: ignore[attr-defined]
     Importer(engine).run(history)  # a live programme: the store holds its past
 
     def step(start: int, stop: int) -> None:
@@ -127,7 +137,8 @@ def main() -> None:
     every = head(pilot(500), past + count)
     history, lines = every[:past], every[past:]
     contestants: dict[str, Any] = {"ours": ours(history, lines), "bare": bare(history, lines),
-                                   "raw": raw_sqlite(), "writes": store_writes()}
+                                   "raw": raw_sqlite(), "writes": store_writes(),
+                                   "signed": ours(history, lines, signed=True)}
     rate = race(contestants, len(lines), rounds)
     result("P1", rate["ours"], "commands/s", baseline=rate["bare"],
            ratio=rate["ours"] / rate["bare"], target=2.5, commands=len(lines),
@@ -136,6 +147,9 @@ def main() -> None:
            ratio=rate["ours"] / rate["raw"], target=0.7, commands=len(lines), rounds=rounds)
     result("P1-writes", rate["ours"], "commands/s", baseline=rate["writes"],
            ratio=rate["ours"] / rate["writes"], target=None, commands=len(lines),
+           rounds=rounds)
+    result("P1-signed", rate["signed"], "commands/s", baseline=rate["bare"],
+           ratio=rate["signed"] / rate["bare"], target=2.5, commands=len(lines),
            rounds=rounds)
 
 
