@@ -32,6 +32,9 @@ from lifecycle.domain.base import Aggregate, DomainEvent, EventMeta
 from lifecycle.domain.duo import Duo
 from lifecycle.domain.errors import DomainError, UnknownReference
 from lifecycle.domain.markers import AppliedCommand, AppliedContent
+from lifecycle.domain.mentor import Mentor
+from lifecycle.domain.programme import Programme
+from lifecycle.domain.site import Site
 
 log = structlog.get_logger(__name__)
 
@@ -371,12 +374,32 @@ class Lifecycle:
         assert isinstance(found, Duo)
         return found
 
-    def history(self, duo_id: str) -> list[DomainEvent]:
-        """The duo's events in the order they were recorded (by version)."""
-        events = list(self.app.events.get(Duo.stream_id(duo_id)))
+    def history(self, contract_id: str, kind: str = "duo") -> list[DomainEvent]:
+        """A stream's events in the order they were recorded (by version): the duo's,
+        or, by ``kind`` (a key of :data:`HISTORY_KINDS`), the programme's, site's or
+        mentor's (UnknownReference when there is none)."""
+        events = list(self.app.events.get(HISTORY_KINDS[kind].stream_id(contract_id)))
         if not events:
-            raise UnknownReference(f"duo '{duo_id}' does not exist", field="duo_id")
+            raise UnknownReference(f"{kind} '{contract_id}' does not exist",
+                                   field=f"{kind}_id")
         return events  # type: ignore[return-value]
+
+    def log(self, batch: int = 1000) -> Iterator[tuple[int, str, DomainEvent]]:
+        """Every stored event in log order, as (position, stream id, event); the
+        engine's own markers (command ids, successions, departures) too."""
+        recorder = self.app.recorder
+        to_event = self.app.mapper.to_domain_event
+        start = 1
+        while notifications := recorder.select_notifications(start, batch):
+            for notification in notifications:
+                event: DomainEvent = to_event(notification)  # type: ignore[assignment]
+                yield notification.id, str(notification.originator_id), event
+            start = notifications[-1].id + 1
+
+
+HISTORY_KINDS: dict[str, type[Aggregate]] = {
+    "duo": Duo, "programme": Programme, "site": Site, "mentor": Mentor}
+"""The aggregates whose history ``lifecycle history`` shows, by the name of their kind."""
 
 
 def _raw_of(command: cmd.Command) -> dict[str, Any]:
