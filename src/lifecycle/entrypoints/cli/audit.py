@@ -18,10 +18,9 @@ from lifecycle.adapters.audit import (
     verify,
 )
 from lifecycle.adapters.export import ExportError, ExportReader
+from lifecycle.adapters.signed_heads import SignedSource, check_signatures
 from lifecycle.adapters.signing import (
-    SignedSource,
     SigningError,
-    check_signatures,
     generate,
     load_public_key,
 )

@@ -17,12 +17,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lifecycle.adapters.audit import SignedHead, Verification
+from lifecycle.adapters.signed_heads import check_signatures
 from lifecycle.adapters.signing import (
     KEY_FILE_VARIABLE,
     KEY_VARIABLE,
     Signer,
     SigningError,
-    check_signatures,
     fingerprint,
     generate,
     load_public_key,
