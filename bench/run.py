@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent
 DOCS = ROOT.parent / "docs" / "benchmarks.md"
 SCRIPTS = ["p1_single.py", "p2_import.py", "p3_rebuild.py", "p4_verify.py", "p5_report.py",
            "p8_http.py", "p9_http_report.py",
-           "p6_memory.py", "p7_postgres.py", "p8_export.py", "p10_html.py"]
+           "p6_memory.py", "p7_postgres.py", "p11_export.py", "p10_html.py"]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
