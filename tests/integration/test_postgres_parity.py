@@ -102,9 +102,41 @@ def without_recorded_at(text: str) -> list[dict[str, Any]]:
 def test_reports_and_histories_of_a_simulated_pilot_match_on_postgresql_and_sqlite(
         pilot: Path, stores: dict[str, str], engines: dict[str, tuple[Lifecycle, Views]],
         cli: Callable[..., Any]) -> None:
-    """One test for both (the import of the pilot into a fresh schema is the cost)."""
+    """One test for all (the import of the pilot into a fresh schema is the cost)."""
     assert_reports_are_byte_identical(stores, engines, cli)
     assert_histories_are_identical_but_for_recorded_at(pilot, stores, engines, cli)
+    assert_the_coordinators_queries_match(pilot, stores, engines, cli)
+
+
+def assert_the_coordinators_queries_match(
+        pilot: Path, stores: dict[str, str], engines: dict[str, tuple[Lifecycle, Views]],
+        cli: Callable[..., Any]) -> None:
+    """attention, mentors and suggest (the pilot holds corrections, departures and
+    mentors leaving the pool)."""
+    lines = [json.loads(line) for line in pilot.read_bytes().splitlines()]
+    assert {"correct", "record_departure", "deregister_mentor"} <= {c["type"] for c in lines}
+    printed = run_all(cli, *[("--db", db, "attention", "--as-of", DATES[1], "--json")
+                             for db in stores.values()])
+    assert printed[0].stdout == printed[1].stdout
+    assert json.loads(printed[0].stdout)
+
+    def rows(name: str, query: str, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return [row.as_json() for row in getattr(engines[name][1], query)(*args, **kwargs)]
+
+    for day in map(date.fromisoformat, DATES):
+        for programme in (None, *PROGRAMMES):
+            for query in ("attention", "mentors"):
+                assert rows("postgres", query, day, programme) == rows(
+                    "sqlite", query, day, programme), (query, day, programme)
+    selections = [(c["duo_id"], date.fromisoformat(c["occurred_on"]))
+                  for c in lines if c["type"] == "select"][:10]
+    for duo_id, day in selections:
+        assert rows("postgres", "suggest", duo_id, day) == rows("sqlite", "suggest", duo_id,
+                                                                day), duo_id
+    matched = [c["duo_id"] for c in lines if c["type"] == "match"][:5]
+    for duo_id in matched:
+        assert rows("postgres", "suggest", duo_id, date.max, at_match=True) == rows(
+            "sqlite", "suggest", duo_id, date.max, at_match=True), duo_id
 
 
 def assert_reports_are_byte_identical(
