@@ -38,7 +38,8 @@ from lifecycle.simulate.simulation import _Simulation
 __all__ = ["generate", "write_jsonl"]
 
 
-def generate(seed: int, duos: int, *, start: date = date(2025, 1, 6)) -> Iterator[dict[str, Any]]:
+def generate(seed: int, duos: int, *, start: date = date(2025, 1, 6),
+             today: date | None = None) -> Iterator[dict[str, Any]]:
     """Yield a realistic command stream (CONTRACT §2 command dicts) in file order.
 
     The stream opens four programmes shaped like the 2025 M4Pris pilot (``DK-2025``,
@@ -55,6 +56,8 @@ def generate(seed: int, duos: int, *, start: date = date(2025, 1, 6)) -> Iterato
             (as long as the whole stream lies before today).
         duos: Number of duos to recruit (``recruit`` commands).
         start: Day the first programme opens.
+        today: The day the stream stops, as if it were today: what would have been
+            entered after it is not generated (default: today, UTC).
 
     Returns:
         An iterator of command dicts, each with a unique ``command_id``
@@ -67,8 +70,7 @@ def generate(seed: int, duos: int, *, start: date = date(2025, 1, 6)) -> Iterato
         raise ValueError("duos must not be negative")
     if len(f"sim{seed}-") > 56:
         raise ValueError("seed too long for a 64-character command_id")
-    today = datetime.now(UTC).date()
-    return _Simulation(seed, duos, start, today).run()
+    return _Simulation(seed, duos, start, today or datetime.now(UTC).date()).run()
 
 
 def write_jsonl(path_or_stream: str | os.PathLike[str] | IO[Any], seed: int, duos: int,
@@ -80,7 +82,7 @@ def write_jsonl(path_or_stream: str | os.PathLike[str] | IO[Any], seed: int, duo
             stream (left open).
         seed: Passed to :func:`generate`.
         duos: Passed to :func:`generate`.
-        **kw: Passed to :func:`generate` (``start``).
+        **kw: Passed to :func:`generate` (``start``, ``today``).
 
     Returns:
         The number of lines written.

@@ -790,3 +790,12 @@ def test_check_ins_follow_the_monitoring_schedule(medium: Stats) -> None:
     months = [sum(1 for r in d.reviews if (r - d.matched).days >= 30)
               / (((d.closed or date.max) - d.matched).days / 30 - 1) for d in duos]
     assert 0.75 <= sum(months) / len(months) <= 1.05
+
+
+def test_a_stream_until_a_day_is_what_had_been_entered_by_then() -> None:
+    """As if today were that day: a prefix of the whole stream, nothing dated later."""
+    whole = list(generate(9, 80))
+    until = list(generate(9, 80, today=date(2025, 4, 1)))
+    assert until == whole[:len(until)]
+    assert max(c["occurred_on"] for c in until) <= "2025-04-01" < whole[-1]["occurred_on"]
+    check_stream(until)
