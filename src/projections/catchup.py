@@ -25,7 +25,7 @@ from projections.writing import (
     changed_rows,
     common_position,
     ensure_schema,
-    forget_months,
+    forget_derived_rows,
     read_tracking,
     set_position,
     write,
@@ -82,7 +82,7 @@ def _catch_up(recorder: Recorder, decoder: Decoder, dialect: Dialect, position: 
             prefetch(cursor, dialect, state, events)
             for event in events:
                 evolve_stored(state, *event)
-            forget_months(cursor, dialect, state)
+            forget_derived_rows(cursor, dialect, state)
             write(cursor, dialect, changed_rows(state), upsert=True)
             set_position(cursor, dialect, reached)
         state.changes.clear()

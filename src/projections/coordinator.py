@@ -34,19 +34,18 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from projections import schema as s
+from projections.attention import (
+    MENTEE_DEPARTED,
+    MENTOR_DEREGISTERED,
+    REASONS,
+    SHORT,
+)
 from projections.dialect import Dialect
 from projections.report import UnknownProgramme
 from projections.views import ACTIVE, MATCHED, RECRUITED, SELECTED
-
-REASONS: Final[tuple[str, ...]] = (
-    "first_meeting_overdue", "contact_overdue", "review_overdue", "beyond_max_duration",
-    "mentor_deregistered", "mentee_departed")
-"""The reasons a duo needs a coordinator, in the order they are listed."""
-(FIRST_MEETING_OVERDUE, CONTACT_OVERDUE, REVIEW_OVERDUE, BEYOND_MAX_DURATION,
- MENTOR_DEREGISTERED, MENTEE_DEPARTED) = REASONS
 
 
 class UnknownDuo(LookupError):
@@ -67,9 +66,9 @@ def _state(day: int, selected: int, matched: int, activated: int) -> str:
 
 
 # ---------------------------------------------------------------------- attention
-@dataclass(frozen=True, slots=True)
-class AttentionRow:
-    """A duo that needs a coordinator at ``as_of``, and why."""
+class AttentionRow(NamedTuple):
+    """A duo that needs a coordinator at ``as_of``, and why (a tuple: an attention list
+    at 100,000 duos may hold thousands)."""
 
     duo_id: str
     programme_id: str
@@ -78,43 +77,21 @@ class AttentionRow:
     reasons: tuple[str, ...]
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "reasons": list(self.reasons)}
-
-
-def _attention_sql(dialect: Dialect) -> str:
-    days, reviews, mentors, departures = (s.DUO_DAYS.name, s.REVIEWS.name, s.MENTORS.name,
-                                          s.DEPARTURES.name)
-    # The latest window that ended by :day is k = (day - matched + 1) / R - 1 (integer
-    # division of a non-negative number on both databases); it covers
-    # [matched + k*R, matched + (k+1)*R - 1].
-    window = "((? - a.matched + 1) / ?)"
-    return dialect.sql(f"""
-        SELECT * FROM (
-          SELECT a.duo_id, a.site_id, a.selected, a.matched, a.activated, a.last_contact,
-                 a.settled, m.deregistered_on, x.departed_on,
-                 CASE WHEN a.matched <= ? THEN {window} END AS windows,
-                 CASE WHEN a.matched <= ? THEN (
-                   SELECT count(*) FROM {reviews} r WHERE r.duo_id = a.duo_id
-                     AND r.day >= a.matched + ({window} - 1) * ?
-                     AND r.day <= a.matched + {window} * ? - 1) END AS reviews
-          FROM {days} a
-          LEFT JOIN {mentors} m ON m.mentor_id = a.mentor_id
-          LEFT JOIN {departures} x ON x.chain_id = a.chain_id
-          WHERE a.programme_id = ? AND a.recruited <= ? AND a.closed > ?
-        ) t
-        WHERE (matched <= ? AND activated > ? AND matched < ?)
-           OR (activated <= ? AND (settled > ? OR (last_contact < ? AND activated < ?)))
-           OR (windows >= 1 AND reviews < CASE WHEN windows = 1 THEN ? ELSE 1 END)
-           OR (activated < ?)
-           OR (matched <= ? AND deregistered_on <= ?)
-           OR (departed_on <= ?)
-        ORDER BY duo_id""")
+        return {"duo_id": self.duo_id, "programme_id": self.programme_id,
+                "site_id": self.site_id, "state": self.state, "reasons": list(self.reasons)}
 
 
 def attention(conn: Any, as_of: date, programme: str | None = None,
               reason: str | None = None) -> list[AttentionRow]:
     """The duos that need a coordinator at ``as_of`` (see the module's definitions),
     ordered by duo id; with ``reason``, only those with that reason.
+
+    Four reasons come from the duos' attention spans (``projections.attention``): the
+    short spans holding at ``as_of`` began less than :data:`~projections.attention.SHORT`
+    days before it, so both they and the long ones are read by a range of an index,
+    never by judging every open duo again; the other two come from the mentors who left
+    the pool and the departures recorded by then, joined to their duos. One query per
+    programme.
 
     Raises:
         UnknownProgramme: ``programme`` was never opened.
@@ -125,72 +102,67 @@ def attention(conn: Any, as_of: date, programme: str | None = None,
     dialect = Dialect(conn)
     day, text = as_of.toordinal(), as_of.isoformat()
     rows: list[AttentionRow] = []
+    order = {r: i for i, r in enumerate(REASONS)}
     with dialect.transaction(write=False) as cursor:
-        cursor.execute(
-            f"SELECT programme_id, first_meeting_within_days, contact_interval_days, "
-            f"max_duration_days, review_interval_days, reviews_first_interval "
-            f"FROM {s.PROGRAMMES.name} ORDER BY programme_id")
-        policies = cursor.fetchall()
-        if programme is not None and programme not in {p[0] for p in policies}:
+        cursor.execute(f"SELECT programme_id FROM {s.PROGRAMMES.name} ORDER BY programme_id")
+        programmes = [row[0] for row in cursor.fetchall()]
+        if programme is not None and programme not in programmes:
             raise UnknownProgramme(f"programme '{programme}' was never opened")
-        query = _attention_sql(dialect)
-        for programme_id, first_meeting, interval, longest, every, first in policies:
-            if programme is not None and programme_id != programme:
-                continue
-            cursor.execute(query, (
-                day, day, every, day, day, every, every, day, every, every,
-                programme_id, day, day,
-                day, day, day - first_meeting,
-                day, day, day - interval, day - interval,
-                first,
-                day - longest,
-                day, text,
-                text))
-            for found in cursor.fetchall():
-                row = _attention_row(cursor, dialect, programme_id, found, day, text,
-                                     first_meeting, interval, longest, first)
-                if row is not None and (reason is None or reason in row.reasons):
-                    rows.append(row)
-    rows.sort(key=lambda r: r.duo_id)
-    return rows
+        query = dialect.sql(_ATTENTION)
+        for programme_id in programmes if programme is None else [programme]:
+            cursor.execute(query, (programme_id, day - SHORT, day, day,
+                                   programme_id, day, day,
+                                   programme_id, text, day, day,
+                                   programme_id, text, day, day))
+            current: list[Any] = []
+            for duo_id, site_id, selected, matched, activated, why in cursor.fetchall():
+                if current and current[0] == duo_id:
+                    current[5].append(why)
+                    continue
+                if current:
+                    rows.append(_attention_row(programme_id, current, order, day))
+                current = [duo_id, site_id, selected, matched, activated, [why]]
+            if current:
+                rows.append(_attention_row(programme_id, current, order, day))
+    rows.sort()
+    return [row for row in rows if reason is None or reason in row.reasons]
 
 
-def _attention_row(cursor: Any, dialect: Dialect, programme_id: str, found: Any, day: int,
-                   text: str, first_meeting: int, interval: int, longest: int,
-                   first: int) -> AttentionRow | None:
-    (duo_id, site_id, selected, matched, activated, last_contact, settled,
-     deregistered_on, departed_on, windows, reviews) = found
-    state = _state(day, selected, matched, activated)
-    reasons = []
-    if state == MATCHED and day - matched > first_meeting:
-        reasons.append(FIRST_MEETING_OVERDUE)
-    if state == ACTIVE:
-        if settled > day:  # contacts changed after as_of: count those by then
-            last_contact = _last_contact(cursor, dialect, duo_id, text)
-        if day - max(last_contact, activated) > interval:
-            reasons.append(CONTACT_OVERDUE)
-    if reviews is not None and windows >= 1 and reviews < (first if windows == 1 else 1):
-        reasons.append(REVIEW_OVERDUE)
-    if state == ACTIVE and day - activated > longest:
-        reasons.append(BEYOND_MAX_DURATION)
-    if state in (MATCHED, ACTIVE) and deregistered_on is not None \
-            and deregistered_on <= text:
-        reasons.append(MENTOR_DEREGISTERED)
-    if departed_on is not None and departed_on <= text:
-        reasons.append(MENTEE_DEPARTED)
-    if not reasons:
-        return None
-    return AttentionRow(duo_id, programme_id, site_id, state, tuple(reasons))
+def _attention_row(programme_id: str, found: list[Any], order: dict[str, int],
+                   day: int) -> AttentionRow:
+    duo_id, site_id, selected, matched, activated, reasons = found
+    return AttentionRow(duo_id, programme_id, site_id,
+                        _state(day, selected, matched, activated),
+                        (reasons[0],) if len(reasons) == 1
+                        else tuple(sorted(set(reasons), key=order.__getitem__)))
 
 
-def _last_contact(cursor: Any, dialect: Dialect, duo_id: str, text: str) -> int:
-    """The day of the duo's latest contact counted at ``text`` (0: none)."""
-    cursor.execute(dialect.sql(
-        f"SELECT max(occurred_on) FROM {s.CONTACTS.name} WHERE duo_id = ? "
-        "AND occurred_on <= ? AND (retracted_on IS NULL OR retracted_on > ?)"),
-        (duo_id, text, text))
-    latest = cursor.fetchone()[0]
-    return 0 if latest is None else date.fromisoformat(latest).toordinal()
+_ATTENTION: Final = f"""
+    SELECT duo_id, site_id, selected, matched, activated, reason
+      FROM {s.ATTENTION_SPANS.name}
+      WHERE programme_id = ? AND long = 0 AND start_day > ? AND start_day <= ?
+      AND end_day > ?
+    UNION ALL
+    SELECT duo_id, site_id, selected, matched, activated, reason
+      FROM {s.ATTENTION_SPANS.name}
+      WHERE programme_id = ? AND long = 1 AND start_day <= ? AND end_day > ?
+    UNION ALL
+    SELECT d.duo_id, d.site_id, d.selected, d.matched, d.activated, '{MENTOR_DEREGISTERED}'
+      FROM {s.MENTORS.name} m JOIN {s.DUO_DAYS.name} d ON d.mentor_id = m.mentor_id
+      WHERE m.programme_id = ? AND m.deregistered_on <= ? AND d.matched <= ?
+      AND d.closed > ?
+    UNION ALL
+    SELECT d.duo_id, d.site_id, d.selected, d.matched, d.activated, '{MENTEE_DEPARTED}'
+      FROM {s.DEPARTURES.name} x JOIN {s.DUO_DAYS.name} d ON d.chain_id = x.chain_id
+      WHERE x.programme_id = ? AND x.single = 0 AND x.departed_on <= ?
+      AND d.recruited <= ? AND d.closed > ?
+    ORDER BY 1"""
+"""Per programme, each duo needing attention at a date once per reason: its spans
+holding then (short ones began less than SHORT days before; a departure recorded on a
+duo that is its chain alone is one of them), the duos in ``matched`` or ``active`` whose
+mentor left the pool by then, and the open duos of the longer chains a departure was
+recorded for by then (a mentee's chain stays in one programme: rule 12).
+"""
 
 
 # ---------------------------------------------------------------------- the mentor pool

@@ -215,6 +215,12 @@ def month_states(facts: Facts, timeline: Timeline) -> list[tuple[str, bytes]]:
     return months
 
 
+def contact_states(timeline: Timeline) -> list[tuple[int, int]]:
+    """(day, latest contact counted from that day, 0 for none) at each day the counted
+    contacts change, in day order (``timeline`` is sorted)."""
+    return [(state[0], state[5]) for state in _states(timeline)]
+
+
 def _states(timeline: Timeline) -> list[State]:
     """The counts at each day they change, in day order (``timeline`` is sorted)."""
     states: list[State] = []

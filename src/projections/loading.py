@@ -98,9 +98,13 @@ def prefetch(cursor: Any, dialect: Dialect, model: ReadModel,
                     duos.add(payload["predecessor_duo_id"])
         elif kind == "mentor":
             mentors.add(key)
-    load(cursor, dialect, model, programmes=sorted(programmes - model.programmes.keys()),
-          sites=[], mentors=sorted(mentors - model.mentors.keys()),
-          duos=sorted(duos - model.duos.keys()))
+    # Every programme at first (a handful): a duo's rows are judged by its programme's
+    # policy (its attention spans), whatever event changed it.
+    load(cursor, dialect, model,
+         programmes=None if not model.programmes else sorted(
+             programmes - model.programmes.keys()),
+         sites=[], mentors=sorted(mentors - model.mentors.keys()),
+         duos=sorted(duos - model.duos.keys()))
 
 
 def load_read_model(conn: Any, programme: str | None = None) -> ReadModel:

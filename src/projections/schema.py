@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Final, NamedTuple
 
+from projections.attention import SHORT
+from projections.attention import spans as attention_spans
 from projections.extras import pack_extras
-from projections.facts import day, iso_day, month_states, pack_facts, pack_timeline
+from projections.facts import NEVER, day, iso_day, month_states, pack_facts, pack_timeline
 from projections.facts import duo_facts as _duo_facts
 from projections.views import (
     MODULES,
@@ -39,7 +41,7 @@ from projections.views import (
     SurveyView,
 )
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 """Raised whenever a table or the meaning of a column changes: views of another version
 are rebuilt by the next catch-up."""
 
@@ -253,6 +255,7 @@ MENTORS = Table(
            "in the pool)"),
     ),
     ("mentor_id",),
+    (("programme_id", "deregistered_on"), ("site_id",)),
     record=MentorView,
 )
 
@@ -374,7 +377,36 @@ DUO_DAYS = Table(
                "later date `last_contact` holds as it is"),
     ),
     ("programme_id", "duo_id"),
-    (("mentor_id",),),
+    # What the coordinator's joins read by mentor and by chain, without the rows.
+    (("mentor_id", "closed", "matched"), ("chain_id", "closed", "recruited")),
+    clustered=True,
+)
+
+ATTENTION_SPANS = Table(
+    "proj_attention_spans",
+    "One row per span of days on which a duo needs a coordinator for a reason of its "
+    "own (`first_meeting_overdue`, `contact_overdue`, `review_overdue`, "
+    "`beyond_max_duration`; see `projections.attention`), worked out from its corrected "
+    "dates, contacts, reviews and its programme's policy; clustered by programme and "
+    "start, with what `attention` lists of the duo, so that a date's spans are one range "
+    "of rows.",
+    (
+        _c("programme_id", "text", "programme", not_null=True),
+        _c("long", "int", "1 when the span lasts more than 64 days: a shorter one holding "
+           "at a date began less than 64 days before it", not_null=True),
+        _c("start_day", "int", "first day it holds (a day number, as in `proj_duo_days`)",
+           not_null=True),
+        _c("duo_id", "text", "duo", not_null=True),
+        _c("reason", "text", "the reason", not_null=True),
+        _c("end_day", "int", "the day after the last (2147483647: still holding when the "
+           "log ends)"),
+        _c("site_id", "text", "the duo's site"),
+        _c("selected", "int", "the duo's selection day (as in `proj_duo_days`)"),
+        _c("matched", "int", "its matching day"),
+        _c("activated", "int", "its activation day"),
+    ),
+    ("programme_id", "long", "start_day", "duo_id", "reason"),
+    (("programme_id", "duo_id"),),
     clustered=True,
 )
 
@@ -447,8 +479,11 @@ DEPARTURES = Table(
         *_on("departed", "the mentee left the service", always=True),
         _c("reason", "text", "`resigned`, `dismissed`, `retired` or `other`",
            field="departure_reason"),
+        _given("single", "int", "1 when the chain is that one duo (its attention span "
+               "covers it; `attention` joins only the other chains' duos)"),
     ),
     ("chain_id",),
+    (("programme_id", "single", "departed_on"),),
 )
 
 SURVEYS = Table(
@@ -473,8 +508,8 @@ VIEWS: Final[dict[str, tuple[Table, ...]]] = {
     "programmes": (PROGRAMMES,),
     "sites": (SITES,),
     "mentors": (MENTORS,),
-    "duos": (DUOS, DUO_FACTS, DUO_MONTHS, DUO_DAYS, CONTACTS, REVIEWS, SURVEYS, CORRECTIONS,
-             DEPARTURES),
+    "duos": (DUOS, DUO_FACTS, DUO_MONTHS, DUO_DAYS, ATTENTION_SPANS, CONTACTS, REVIEWS,
+             SURVEYS, CORRECTIONS, DEPARTURES),
 }
 """Each view (a tracking row) and the tables it writes."""
 
@@ -495,12 +530,22 @@ class DuoRows(NamedTuple):
     months: list[Row]
     days: Row
     departure: Row | None
+    spans: list[Row]
 
 
-def duo_rows(d: DuoView) -> DuoRows:
+def duo_rows(d: DuoView, programme: ProgrammeView | None) -> DuoRows:
     """The duo's rows in ``proj_duos``, ``proj_duo_facts``, ``proj_duo_months``,
-    ``proj_duo_days`` and (with a departure) ``proj_departures``."""
+    ``proj_duo_days``, ``proj_attention_spans`` (judged by ``programme``'s policy) and
+    (with a departure) ``proj_departures``."""
     facts, timeline = _duo_facts(d)
+    found = [] if programme is None else attention_spans(
+        facts, timeline, [r.occurred_on for r in d.reviews],
+        NEVER if d.departed_on is None else day(d.departed_on),
+        first_meeting_within_days=programme.first_meeting_within_days,
+        contact_interval_days=programme.contact_interval_days,
+        max_duration_days=programme.max_duration_days,
+        review_interval_days=programme.review_interval_days,
+        reviews_first_interval=programme.reviews_first_interval)
     logged = len(d.contacts)
     settled = iso_day(facts[12])
     return DuoRows(
@@ -511,7 +556,10 @@ def duo_rows(d: DuoView) -> DuoRows:
                       pack_extras(d)),
         [DUO_MONTHS.row(d, month, states) for month, states in month_states(facts, timeline)],
         DUO_DAYS.row(d, *facts[:5], facts[11], facts[12]),
-        None if d.departed_on is None else DEPARTURES.row(d))
+        None if d.departed_on is None else DEPARTURES.row(
+            d, int(d.chain_id == d.duo_id and d.successor_duo_id is None)),
+        [(d.programme_id, int(end - start > SHORT), start, d.duo_id, reason, end, d.site_id,
+          facts[1], facts[2], facts[3]) for reason, start, end in found])
 
 
 def review_row(duo_id: str, r: ReviewView) -> Row:

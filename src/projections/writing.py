@@ -115,7 +115,8 @@ def view_rows(model: ReadModel, views: Iterable[str]) -> Iterator[tuple[s.Table,
         else:
             ids = sorted(model.duos)
             duos = [model.duos[k] for k in ids]
-            made = [s.duo_rows(d) for d in duos]
+            programmes = model.programmes
+            made = [s.duo_rows(d, programmes.get(d.programme_id)) for d in duos]
             yield s.DUOS, [rows.duo for rows in made]
             yield s.DUO_FACTS, sorted((rows.facts for rows in made), key=_FACTS_KEY)
             yield s.DUO_MONTHS, sorted((row for rows in made for row in rows.months),
@@ -123,6 +124,7 @@ def view_rows(model: ReadModel, views: Iterable[str]) -> Iterator[tuple[s.Table,
             yield s.DUO_DAYS, sorted((rows.days for rows in made), key=_FACTS_KEY)
             yield s.DEPARTURES, sorted(rows.departure for rows in made
                                        if rows.departure is not None)
+            yield s.ATTENTION_SPANS, sorted(row for rows in made for row in rows.spans)
             del made
             contact_row, review_row, survey_row = s.CONTACTS.row, s.review_row, s.SURVEYS.row
             yield s.CONTACTS, (contact_row(contacts[c], k)
@@ -185,7 +187,8 @@ def changed_rows(model: ReadModel) -> dict[str, list[s.Row]]:
     for duo_id, version in sorted(ch.reviews):
         found = next(r for r in duos[duo_id].reviews if r.version == version)
         reviews.append(s.review_row(duo_id, found))
-    made = [s.duo_rows(duos[k]) for k in sorted(ch.duos)]
+    programmes = model.programmes
+    made = [s.duo_rows(duos[k], programmes.get(duos[k].programme_id)) for k in sorted(ch.duos)]
     corrections = []
     for duo_id, version in sorted(ch.corrections):
         correction = next(c for c in duos[duo_id].corrections if c.version == version)
@@ -198,10 +201,12 @@ def changed_rows(model: ReadModel) -> dict[str, list[s.Row]]:
         s.DUO_FACTS.name: [rows.facts for rows in made],
         # A duo's months only ever extend (the latest change of its contacts never goes
         # back), so an upsert of its months leaves none behind; but for a corrected duo,
-        # whose old months are deleted first (see forget_months).
+        # whose old months are deleted first (see forget_derived_rows).
         s.DUO_MONTHS.name: [row for rows in made for row in rows.months],
         s.DUO_DAYS.name: [rows.days for rows in made],
         s.DEPARTURES.name: [rows.departure for rows in made if rows.departure is not None],
+        # Replacing the changed duos' spans, deleted first (see forget_derived_rows).
+        s.ATTENTION_SPANS.name: [row for rows in made for row in rows.spans],
         s.CORRECTIONS.name: corrections,
         s.CONTACTS.name: [s.CONTACTS.row(duos[d].contacts[c], d)
                             for d, c in sorted(ch.contacts)],
@@ -211,13 +216,21 @@ def changed_rows(model: ReadModel) -> dict[str, list[s.Row]]:
     }
 
 
-def forget_months(cursor: Any, dialect: Dialect, model: ReadModel) -> None:
-    """Delete the stored months of the duos corrected since the changes were cleared: a
-    corrected recruitment date may start a duo's months later than they were."""
-    keys = sorted((model.duos[k].programme_id, k) for k in model.changes.corrected)
-    if keys:
+def forget_derived_rows(cursor: Any, dialect: Dialect, model: ReadModel) -> None:
+    """Delete the stored rows that the changed duos' rows replace rather than update:
+    the attention spans of every changed duo (a new contact or review ends a span), and
+    the months of the duos corrected (a corrected recruitment may start them later)."""
+    duos = model.duos
+    changed = sorted((duos[k].programme_id, k) for k in model.changes.duos)
+    if changed:
         cursor.executemany(dialect.sql(
-            f"DELETE FROM {s.DUO_MONTHS.name} WHERE programme_id = ? AND duo_id = ?"), keys)
+            f"DELETE FROM {s.ATTENTION_SPANS.name} WHERE programme_id = ? AND duo_id = ?"),
+            changed)
+    corrected = sorted((duos[k].programme_id, k) for k in model.changes.corrected)
+    if corrected:
+        cursor.executemany(dialect.sql(
+            f"DELETE FROM {s.DUO_MONTHS.name} WHERE programme_id = ? AND duo_id = ?"),
+            corrected)
 
 
 def write(cursor: Any, dialect: Dialect, rows: dict[str, list[s.Row]], *,

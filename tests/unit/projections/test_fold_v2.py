@@ -127,7 +127,7 @@ def test_the_v2_rows_of_a_catch_up_equal_those_of_a_rebuild() -> None:
     rebuild.rebuild(recorder, MAPPER, conn)
     assert _tables(conn, *tables) == caught_up
     assert caught_up["proj_departures"] == [
-        ("A", "B", "P-1", d(41).isoformat(), _stamp(log, -2), "retired")]
+        ("A", "B", "P-1", d(41).isoformat(), _stamp(log, -2), "retired", 0)]
     [correction] = caught_up["proj_corrections"]
     assert correction[2:5] == ("recruited_on", d(20).isoformat(), d(21).isoformat())
     loaded = loading.load_read_model(conn)
