@@ -548,10 +548,16 @@ class _Publication:
                     captures = _match(totals, keys)
                     if captures is None:
                         continue
-                    cells = []
+                    cells: list[Path] = []
                     for pattern in group.cells:
                         compiled = _compiled(pattern)
-                        cells += _expand(_section(sections, compiled), compiled, captures)
+                        found = _expand(_section(sections, compiled), compiled, captures)
+                        if not found and compiled.count(None) == len(captures):
+                            # A named cell the report lacks (a v1 report has no
+                            # `closure`): the identity does not hold without it.
+                            cells = []
+                            break
+                        cells += found
                     if cells:
                         yield path, False, cells
 
@@ -585,11 +591,12 @@ class _Publication:
         hidden = [c for c in nonzero if c in self.suppressed]
         shown = [c for c in nonzero if c not in self.suppressed]
         # A pinned cell equals a figure the unbroken report publishes: hiding it would
-        # protect nothing, so another cell (or the total) is hidden instead.
+        # protect nothing, so another cell (or the total) is hidden instead, and when
+        # only pinned cells are left, nothing (ADR 20: what a breakdown cannot hide).
         free = [c for c in shown if c not in self.pinned]
         if hidden_total:
             # The cells must not add up to the suppressed total.
-            return self._smallest(free or shown) if shown and not hidden else None
+            return self._smallest(free) if free and not hidden else None
         if not hidden:
             return None
         if len(hidden) >= 2 and sum(self.figures[c].value for c in hidden) > len(hidden):

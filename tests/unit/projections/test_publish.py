@@ -423,6 +423,23 @@ def test_rows_and_columns_are_suppressed_until_nothing_changes() -> None:
     assert [published["groups"][g]["duos"]["total"] for g in "ABC"] == [50, 44, 60]
 
 
+def test_an_identity_whose_cells_the_report_lacks_is_not_applied() -> None:
+    """Activated = active + closed from active needs ``closure``, which a v1 report has
+    not: A's hidden ``n`` (the partner of B's 2) must not take A's active with it."""
+    def site(n: int, active: int) -> dict[str, Any]:
+        return {"duos": {"total": 20, "by_state": {"active": active, "closed": 20 - active}},
+                "duration": {"time_to_first_meeting_days": {"n": n, "median": 5,
+                                                            "mean": 5}}}
+
+    groups = {"A": site(4, 3), "B": site(2, 0)}
+    published = publish(breakdown(groups), 3, overall={
+        "duos": {"total": 40, "by_state": {"active": 3, "closed": 37}},
+        "duration": {"time_to_first_meeting_days": {"n": 6, "median": 5, "mean": 5}}})
+    a = published["groups"]["A"]
+    assert a["duration"]["time_to_first_meeting_days"]["n"] is None
+    assert a["duos"]["by_state"]["active"] == 3
+
+
 def test_a_group_key_with_a_dot_is_quoted_in_the_paths() -> None:
     groups = {"s.1": {"duos": {"total": 3}}, "s-2": {"duos": {"total": 30}}}
     published = publish(breakdown(groups), 10, overall={"duos": {"total": 33}})
@@ -579,9 +596,12 @@ def assert_no_small_count(published: dict[str, Any], k: int) -> None:
             assert row[key] is None or not 0 < row[key] < k
 
 
-def assert_groups_safe(original: dict[str, Any], published: dict[str, Any]) -> None:
+def assert_groups_safe(original: dict[str, Any], published: dict[str, Any],
+                       pinned: frozenset[str] = frozenset()) -> None:
     """No hidden cell can be worked out by subtraction within its group: if a cell is
-    hidden, the total is hidden or at least two cells are, and not all ones."""
+    hidden, the total is hidden or at least two cells are, and not all ones; a hidden
+    total has a hidden cell beside it, unless every non-zero cell is ``pinned`` (a
+    breakdown's cell equal to a figure the unbroken report shows: hiding it is futile)."""
     for total, patterns in ADDITIVE_GROUPS:
         if at(original, total) is None:
             continue
@@ -592,7 +612,7 @@ def assert_groups_safe(original: dict[str, Any], published: dict[str, Any]) -> N
         total_hidden = at(published, total) is None
         shown_sum = sum(at(published, c) for c in cells if c not in hidden_cells)
         if total_hidden:
-            if at(original, total):
+            if any(at(original, c) and c not in pinned for c in cells):
                 assert hidden_cells, (total, "the cells add up to the hidden total")
             continue
         if hidden_cells:
@@ -653,10 +673,27 @@ def test_random_stores_publish_no_small_count_and_no_recoverable_cell(
         published = publish(split, k, overall=overall)
         assert json.dumps(published) == json.dumps(
             publish(copy.deepcopy(split), k, overall=copy.deepcopy(overall)))
+        pinned = pinned_cells(split, overall, k)
         for name, group in published["groups"].items():
             assert_no_small_count(group, k)
-            assert_groups_safe(split["groups"][name], group)
+            assert_groups_safe(split["groups"][name], group, pinned[name])
         assert_columns_safe(split, published, overall, k)
+
+
+def pinned_cells(split: dict[str, Any], overall: dict[str, Any],
+                 k: int) -> dict[str, frozenset[str]]:
+    """Per group, the counts that are the only non-zero cell of their column while the
+    unbroken report shows the column's figure: equal to it, so never a secret."""
+    shown_overall = publish(overall, k)
+    pinned: dict[str, set[str]] = {g: set() for g in split["groups"]}
+    for path, total in _figures(overall):
+        name = ".".join(map(str, path))
+        if not isinstance(total, int) or at(shown_overall, name) is None:
+            continue
+        holders = [g for g, v in split["groups"].items() if at(v, name)]
+        if len(holders) == 1:
+            pinned[holders[0]].add(name)
+    return {g: frozenset(names) for g, names in pinned.items()}
 
 
 def assert_columns_safe(split: dict[str, Any], published: dict[str, Any],
@@ -776,7 +813,8 @@ def test_breakdowns_of_random_v2_groups_protect_rows_and_columns(
     published = publish(split, k, overall=overall)
     assert json.dumps(published) == json.dumps(publish(copy.deepcopy(split), k,
                                                        overall=copy.deepcopy(overall)))
+    pinned = pinned_cells(split, overall, k)
     for name, group in published["groups"].items():
         assert_no_small_count(group, k)
-        assert_groups_safe(split["groups"][name], group)
+        assert_groups_safe(split["groups"][name], group, pinned[name])
     assert_columns_safe(split, published, overall, k)
