@@ -25,7 +25,7 @@ from projections.listing import DuoRow, list_duos
 from projections.loading import load_read_model, load_report_rows, report_from_db
 from projections.reading import EventMapper, Recorder
 from projections.rebuild import rebuild
-from projections.report import build_breakdown, contact_minutes
+from projections.report import at_risk, build_breakdown, build_report, contact_minutes
 from projections.series import build_series
 from projections.writing import ensure_schema
 
@@ -108,21 +108,34 @@ class Views:
     def report(self, as_of: date, programme: str | None = None,
                as_at: datetime | None = None, *, catch_up: bool = True,
                publish: bool = False, threshold: int = publishing.DEFAULT_THRESHOLD,
-               tests: bool = False) -> dict[str, Any]:
+               tests: bool = False, minutes: bool = False) -> dict[str, Any]:
         """The report of CONTRACT §4 (UnknownProgramme for a programme never opened).
 
         With ``catch_up=False`` the views are read as they stand (kept current by a
-        ``lifecycle project --follow`` worker; see :meth:`wait_for`). With ``publish``,
-        the report with small-cell suppression at ``threshold`` (CONTRACT §6, see
+        ``lifecycle project --follow`` worker; see :meth:`wait_for`). With ``tests``,
+        each survey measure carries its signed-rank test. With ``minutes``, the report
+        carries a ``contact_minutes`` section (as a breakdown's groups do, see
+        :meth:`contact_minutes`). With ``publish``, the report (and its minutes, as one
+        publication) with small-cell suppression at ``threshold`` (CONTRACT §6, see
         :func:`projections.publish.publish`; PublishError for a threshold below 3).
-        With ``tests``, each survey measure carries its signed-rank test.
         """
         if publish:
             publishing.check_threshold(threshold)
         if catch_up:
             self.catch_up()
-        report = report_from_db(self.conn, as_of, programme, as_at=as_at, tests=tests)
-        return publishing.publish(report, threshold) if publish else report
+        if not (publish or minutes):
+            return report_from_db(self.conn, as_of, programme, as_at=as_at, tests=tests)
+        # The same rows give the report, its minutes and the at-risk counts.
+        source: Any = (load_read_model(self.conn, programme) if as_at is not None
+                       else load_report_rows(self.conn, as_of, programme))
+        report = build_report(source, as_of, programme, as_at=as_at, tests=tests)
+        if minutes:
+            section = contact_minutes(source, as_of, programme, as_at=as_at)
+            report["contact_minutes"] = {k: v for k, v in section.items() if k != "as_of"}
+        if not publish:
+            return report
+        return publishing.publish(report, threshold,
+                                  at_risk=at_risk(source, as_of, programme, as_at=as_at))
 
     def breakdown(self, as_of: date, by: str, programme: str | None = None,
                   as_at: datetime | None = None, *, publish: bool = False,
@@ -147,10 +160,14 @@ class Views:
                                 as_at=as_at, tests=tests)
         if not publish:
             return value
-        overall = self.report(as_of, programme, as_at, catch_up=False, tests=tests)
-        minutes = self.contact_minutes(as_of, programme, as_at, catch_up=False)
+        # The unbroken report and the at-risk counts from the same rows.
+        overall = build_report(source, as_of, programme, as_at=as_at, tests=tests)
+        minutes = contact_minutes(source, as_of, programme, as_at=as_at)
         overall["contact_minutes"] = {k: v for k, v in minutes.items() if k != "as_of"}
-        return publishing.publish(value, threshold, overall=overall)
+        return publishing.publish(
+            value, threshold, overall=overall,
+            at_risk=at_risk(source, as_of, programme, by=by, as_at=as_at),  # type: ignore[arg-type]
+            overall_at_risk=at_risk(source, as_of, programme, as_at=as_at))
 
     def contact_minutes(self, as_of: date, programme: str | None = None,
                         as_at: datetime | None = None, *,

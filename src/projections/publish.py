@@ -92,7 +92,8 @@ class Rate:
 @dataclass(frozen=True)
 class Survival:
     """S(t) at the time its key names: suppressed when fewer than K are at risk at t,
-    read from the curve at ``curve`` (None: the report holds no at-risk counts)."""
+    read from the curve at ``curve``, or (None) from the at-risk counts the caller
+    gives :func:`publish` for the estimates' path (none given: suppressed)."""
 
     curve: str | None
 
@@ -161,8 +162,8 @@ RULES: Final[tuple[tuple[str, Kind], ...]] = (
     ("closure.exit_interview_rate", Rate("closure.exit_interviews", "closure.closed")),
     ("retention.mentees|departed", COUNT),
     ("retention.by_reason.*", COUNT),
-    # The report holds no at-risk counts of staying in the service (no curve): these
-    # estimates are suppressed until it does.
+    # The report holds no curve of staying in the service: the at-risk counts come from
+    # the caller (projections.report.at_risk), and without them the estimates are hidden.
     ("retention.in_service.*", Survival(None)),
     ("surveys.*.*.pairs|improved|unchanged|worsened", COUNT),
     ("surveys.*.*.mean_change|median_change", Summary("surveys.*.*.pairs")),
@@ -257,7 +258,10 @@ def check_threshold(threshold: object) -> int:
 
 
 def publish(report: Mapping[str, Any], threshold: int = DEFAULT_THRESHOLD, *,
-            overall: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            overall: Mapping[str, Any] | None = None,
+            at_risk: Mapping[str, Mapping[str, int]] | None = None,
+            overall_at_risk: Mapping[str, Mapping[str, int]] | None = None,
+            ) -> dict[str, Any]:
     """The report with small-cell suppression (CONTRACT §6).
 
     Args:
@@ -269,6 +273,11 @@ def publish(report: Mapping[str, Any], threshold: int = DEFAULT_THRESHOLD, *,
             programme and recording time (with ``contact_minutes`` when the groups have
             it): each column of the breakdown adds up to its figure, published as
             :func:`publish` publishes it on its own.
+        at_risk: how many were at risk at each time of the survival estimates whose
+            curve the report does not hold, by the estimates' path (as
+            :func:`projections.report.at_risk` gives them); an estimate without them
+            is suppressed.
+        overall_at_risk: the same for ``overall``.
 
     Returns:
         A new dict: ``report`` with suppressed figures ``None`` (and the survival curve
@@ -283,8 +292,9 @@ def publish(report: Mapping[str, Any], threshold: int = DEFAULT_THRESHOLD, *,
     if _is_breakdown(report):
         if overall is None:
             raise PublishError("publishing a breakdown needs its unbroken report (overall)")
-        return _Publication(report, k, overall=_Publication(overall, k)).result()
-    return _Publication(report, k).result()
+        return _Publication(report, k, at_risk, overall=_Publication(
+            overall, k, overall_at_risk)).result()
+    return _Publication(report, k, at_risk).result()
 
 
 def path_text(path: Sequence[str | int]) -> str:
@@ -414,10 +424,12 @@ class _Figure:
 class _Publication:
     """One report's suppression, worked out when built."""
 
-    def __init__(self, report: Mapping[str, Any], k: int, *,
+    def __init__(self, report: Mapping[str, Any], k: int,
+                 at_risk: Mapping[str, Mapping[str, int]] | None = None, *,
                  overall: _Publication | None = None) -> None:
         self.report = report
         self.k = k
+        self.at_risk = at_risk or {}
         self.figures: dict[Path, _Figure] = {}
         self.curves: dict[Path, int] = {}
         """The curves, by path: how many rows are kept."""
@@ -488,6 +500,10 @@ class _Publication:
         if isinstance(kind, Rate):
             return self._below(figure, kind.denominator) or (
                 kind.population is not None and self._below(figure, kind.population))
+        if isinstance(kind, Survival) and kind.curve is None:
+            given = self.at_risk.get(path_text(figure.path[:-1]), {})
+            at_risk = given.get(str(figure.path[-1]))
+            return at_risk is None or at_risk < k
         if isinstance(kind, Survival | SurvivalMedian):
             rows = (None if kind.curve is None
                     else self.value(figure.root, kind.curve, figure.captures))

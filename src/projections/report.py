@@ -47,6 +47,7 @@ from projections.facts import (
     contacts_at,
     duo_facts,
 )
+from projections.publish import path_text
 from projections.summaries import summary
 from projections.views import STATES, DuoView, ProgrammeView, ReadModel, canonical_timestamp
 
@@ -446,6 +447,17 @@ class _Tally:
             "surveys": evaluation.surveys_section(m.extras.surveys, day, tests=tests),
         }
 
+    def at_risk(self) -> dict[str, dict[str, int]]:
+        """How many were at risk at each time of the survival estimates the report holds
+        no curve of (``retention.in_service``: mentees followed for at least t days), by
+        the estimate's path: publishing (CONTRACT §6) hides an estimate at a t where
+        fewer than K were."""
+        m = self.metrics()
+        durations, _ = evaluation.retention_observations(m.extras.chains(m.recruited),
+                                                         self.as_of.toordinal())
+        return {"retention.in_service": {
+            str(t): int(np.count_nonzero(durations >= t)) for t in evaluation.RETENTION_DAYS}}
+
     def survival_observations(self) -> list[tuple[int, bool]]:
         """(active days, dropped) of the §4 survival population."""
         m = self.metrics()
@@ -557,6 +569,36 @@ def build_breakdown(source: Source, as_of: date, by: Breakdown,
     Raises:
         ValueError: an unknown ``by``, or a breakdown by labels the rows lack.
     """
+    groups: dict[str, Any] = {}
+    observations: dict[str, list[tuple[int, bool]]] = {}
+    for key, tally in _breakdown_tallies(source, as_of, by, programme, as_at).items():
+        groups[key] = {**tally.sections(tests=tests),
+                       "contact_minutes": tally.minutes_section()}
+        observations[key] = tally.survival_observations()
+    return {"as_of": as_of.isoformat(), "by": by, "groups": groups,
+            "comparison": {"survival_logrank": comparisons.logrank(observations)}}
+
+
+def at_risk(source: Source, as_of: date, programme: str | None = None, *,
+            by: Breakdown | None = None,
+            as_at: datetime | str | None = None) -> dict[str, dict[str, int]]:
+    """The at-risk counts publishing needs for the survival estimates whose curve the
+    report does not hold, by the path of the estimates (e.g. ``retention.in_service``,
+    in a breakdown ``groups.<key>.retention.in_service``, keys as
+    :func:`projections.publish.path_text` writes them); arguments as
+    :func:`build_breakdown` (``by`` None: the unbroken report)."""
+    if by is None:
+        return _tally(source, as_of, programme, as_at).at_risk()
+    return {path_text(("groups", key, *path.split("."))): counts
+            for key, tally in _breakdown_tallies(source, as_of, by, programme, as_at).items()
+            for path, counts in tally.at_risk().items()}
+
+
+def _breakdown_tallies(source: Source, as_of: date, by: str, programme: str | None,
+                       as_at: datetime | str | None) -> dict[str, _Tally]:
+    """The duos of each group of a breakdown (see :func:`build_breakdown`), tallied,
+    in the order of the group keys; groups without a duo recruited by ``as_of`` left
+    out."""
     if by not in BREAKDOWNS:
         raise ValueError(f"unknown breakdown '{by}' (one of {', '.join(BREAKDOWNS)})")
     day = as_of.toordinal()
@@ -573,19 +615,14 @@ def build_breakdown(source: Source, as_of: date, by: Breakdown,
                 split.setdefault(label, []).append(i)
         for key, indices in split.items():
             parts.setdefault(key, []).append(group.subset(indices))
-    groups: dict[str, Any] = {}
-    observations: dict[str, list[tuple[int, bool]]] = {}
+    tallies: dict[str, _Tally] = {}
     for key in sorted(parts):
         tally = _Tally(as_of)
         for rows in parts[key]:
             tally.add(rows)
-        if tally.total == 0:
-            continue
-        groups[key] = {**tally.sections(tests=tests),
-                       "contact_minutes": tally.minutes_section()}
-        observations[key] = tally.survival_observations()
-    return {"as_of": as_of.isoformat(), "by": by, "groups": groups,
-            "comparison": {"survival_logrank": comparisons.logrank(observations)}}
+        if tally.total:
+            tallies[key] = tally
+    return tallies
 
 
 def _keys(group: ProgrammeRows, by: str, day: int,

@@ -377,15 +377,12 @@ def test_unknown_programme_and_unwritable_file_are_usage_errors(
 def _published_sources(store: Path, k: int, programme: str | None = None) -> dict[str, Any]:
     """The report and contact minutes published as one publication (as the text report
     of ``--publish`` does), and the series by the page's rules."""
-    from projections.publish import publish
     from projections.series import publish as publish_series
 
     day = date.fromisoformat(AS_OF)
     with _views(store) as views:
-        minutes = views.contact_minutes(day, programme)
         series = views.series(day, programme)
-        combined = publish({**views.report(day, programme), "contact_minutes": {
-            key: v for key, v in minutes.items() if key != "as_of"}}, k)
+        combined = views.report(day, programme, minutes=True, publish=True, threshold=k)
     shown_minutes = {"as_of": AS_OF, **combined.pop("contact_minutes")}
     n = combined["contact_frequency"]["contacts_per_30_days"]["n"]
     published_series, _ = publish_series(series, k, {

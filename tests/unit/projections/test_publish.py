@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from projection_builders import d, random_log
+from projection_builders import Log, d, random_log
 
 from projections.fold import fold
 from projections.publish import (
@@ -27,7 +27,7 @@ from projections.publish import (
     path_text,
     publish,
 )
-from projections.report import build_breakdown, build_report, contact_minutes
+from projections.report import at_risk, build_breakdown, build_report, contact_minutes
 
 V2_EXAMPLE = "small-pilot-v2.report-2025-12-31.json"
 """The contract's v2 worked report (in the shared examples, when at hand)."""
@@ -89,9 +89,9 @@ def curve(*rows: tuple[int, int, int, int]) -> list[dict[str, Any]]:
     """Curve rows from (t, at_risk, events, censored); S multiplied out as lifelines
     would (the band is not what publishing looks at, so it is S)."""
     s, out = 1.0, []
-    for t, at_risk, events, censored in rows:
-        s *= 1 - events / at_risk
-        out.append({"t": t, "at_risk": at_risk, "events": events, "censored": censored,
+    for t, risk, events, censored in rows:
+        s *= 1 - events / risk
+        out.append({"t": t, "at_risk": risk, "events": events, "censored": censored,
                     "s": s, "lower": s, "upper": s})
     return out
 
@@ -247,6 +247,46 @@ def test_survival_without_at_risk_counts_in_the_report_is_suppressed() -> None:
     published = publish(report, 3)
     assert published["dropouts"]["survival"]["30"] is None
     assert published["retention"]["in_service"] == {"90": None, "182": None, "365": None}
+
+
+def test_staying_in_the_service_is_shown_where_the_caller_gives_k_at_risk() -> None:
+    report = put(blank(), retention__mentees=40,
+                 retention__in_service={"90": 0.97, "182": 0.9, "365": 0.8})
+    published = publish(report, 10, at_risk={"retention.in_service": {
+        "90": 30, "182": 10, "365": 9}})
+    assert published["retention"]["in_service"] == {"90": 0.97, "182": 0.9, "365": None}
+    assert "retention.in_service.365" in hidden(published)
+
+
+def test_the_at_risk_counts_of_a_breakdown_are_given_per_group() -> None:
+    group = {"retention": {"mentees": 40, "in_service": {"90": 0.9, "182": 0.8, "365": None}}}
+    split = breakdown({"s.1": copy.deepcopy(group), "s-2": copy.deepcopy(group)})
+    overall = {"retention": {"mentees": 80, "in_service": {"90": 0.9, "182": 0.8,
+                                                           "365": None}}}
+    published = publish(split, 10, overall=overall, at_risk={
+        'groups["s.1"].retention.in_service': {"90": 12, "182": 4, "365": 0},
+        "groups.s-2.retention.in_service": {"90": 3, "182": 1, "365": 0}})
+    assert published["groups"]["s.1"]["retention"]["in_service"] == {
+        "90": 0.9, "182": None, "365": None}
+    assert published["groups"]["s-2"]["retention"]["in_service"] == {
+        "90": None, "182": None, "365": None}
+
+
+def test_the_reports_at_risk_counts_are_the_mentees_followed_long_enough() -> None:
+    """Three mentees: E-A recruited on day 0, E-B on day 10 (departed on day 50), E-C
+    on day 200; as of day 300 they were followed 300, 40 and 100 days."""
+    log = Log().world()
+    log.duo("A", 0).duo("B", 10).duo("C", 200).depart("B", 50)
+    model = fold(log.events)
+    counts = {"90": 2, "182": 1, "365": 0}
+    assert at_risk(model, d(300)) == {"retention.in_service": counts}
+    assert at_risk(model, d(300), by="month") == {
+        "groups.2025-01.retention.in_service": {"90": 1, "182": 1, "365": 0},
+        "groups.2025-07.retention.in_service": {"90": 1, "182": 0, "365": 0}}
+    report = build_report(model, d(300))
+    assert report["retention"]["mentees"] == 3
+    shown = publish(report, 3, at_risk=at_risk(model, d(300)))["retention"]["in_service"]
+    assert shown["90"] is None  # two at risk, fewer than 3
 
 
 def test_a_figure_no_rule_names_is_suppressed_and_labels_are_kept() -> None:

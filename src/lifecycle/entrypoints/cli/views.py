@@ -22,7 +22,6 @@ from lifecycle.entrypoints.cli.app import (
 from lifecycle.entrypoints.cli.audit import chain_reader
 from projections.coordinator import REASONS
 from projections.publish import DEFAULT_THRESHOLD, MIN_THRESHOLD
-from projections.publish import publish as published
 from projections.report import BREAKDOWNS, UnknownProgramme
 
 
@@ -64,24 +63,19 @@ def report_command(obj: Context, as_of: str, as_at: str | None, programme: str |
             value = views.breakdown(day, by, programme, moment, publish=publish, threshold=k,
                                     tests=tests)
         else:
-            value = views.report(day, programme, moment, tests=tests)
-            minutes = None if as_json else views.contact_minutes(day, programme, moment)
+            # The text report shows contact minutes too: a section of the report, so
+            # published with it by the same rules.
+            value = views.report(day, programme, moment, publish=publish, threshold=k,
+                                 tests=tests, minutes=not as_json)
     except UnknownProgramme:
         fail(f"programme '{programme}' was never opened in this store")
-    if publish and by is None:
-        if minutes is not None:
-            # The text report shows contact minutes too: a section of the same
-            # publication, so the same rules suppress its figures.
-            value["contact_minutes"] = {key: v for key, v in minutes.items() if key != "as_of"}
-            minutes = None
-        value = published(value, k)
     if as_json:
         click.echo(json.dumps(value, indent=2))
         return
     if by is not None:
         click.echo(tables.breakdown(tables.marked(value)))
     else:
-        click.echo(tables.report(tables.marked(value), minutes, programme))
+        click.echo(tables.report(tables.marked(value), None, programme))
 
 
 def _write_html(obj: Context, file: str, day: date, programme: str | None,

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from lifecycle.entrypoints.render.html import ChainHead, render
-from projections.publish import publish
+from projections.publish import DEFAULT_THRESHOLD
 from projections.series import publish as publish_series
 
 
@@ -39,8 +39,11 @@ def report_page(views: Any, as_of: date, *, programme: str | None = None,
         projections.report.UnknownProgramme: ``programme`` was never opened.
         projections.publish.PublishError: a threshold below 3.
     """
-    report = views.report(as_of, programme, as_at, catch_up=catch_up, tests=tests)
-    minutes = views.contact_minutes(as_of, programme, as_at, catch_up=False)
+    # Contact minutes are a section of the report: one publication (as the text report).
+    report = views.report(as_of, programme, as_at, catch_up=catch_up, tests=tests,
+                          minutes=True, publish=threshold is not None,
+                          threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
+    minutes = {"as_of": report["as_of"], **report.pop("contact_minutes")}
     series = views.series(as_of, programme, as_at, catch_up=False)
     series_suppressed: list[str] = []
     breakdown = None
@@ -49,10 +52,6 @@ def report_page(views: Any, as_of: date, *, programme: str | None = None,
             breakdown = views.breakdown(as_of, by, programme, as_at, tests=tests,
                                         catch_up=False)
     else:
-        # Contact minutes are a section of the same publication (as in the text report).
-        sections = {k: v for k, v in minutes.items() if k != "as_of"}
-        report = publish({**report, "contact_minutes": sections}, threshold)
-        minutes = {"as_of": minutes["as_of"], **report.pop("contact_minutes")}
         if by is not None:
             breakdown = views.breakdown(as_of, by, programme, as_at, publish=True,
                                         threshold=threshold, tests=tests, catch_up=False)
