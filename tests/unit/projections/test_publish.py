@@ -705,6 +705,11 @@ def test_random_stores_publish_no_small_count_and_no_recoverable_cell(
     model = fold(random_log(rnd, max_duos=40).events)
     report = build_report(model, d(day))
     assert_published(report, k)
+    risks = at_risk(model, d(day))
+    shown = publish(report, k, at_risk=risks)["retention"]["in_service"]
+    for t, value in shown.items():
+        if value is not None:
+            assert risks["retention.in_service"][t] >= k
     minutes = contact_minutes(model, d(day))
     del minutes["as_of"]
     overall = {**report, "contact_minutes": minutes}
