@@ -167,3 +167,10 @@ def test_the_readme_sends_readers_to_the_interface_inside_the_repository() -> No
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/interface.md" in links(readme)
     assert "CONTRACT.md" not in readme and "../" not in readme
+
+
+def test_no_two_test_modules_share_a_name() -> None:
+    """pytest imports test modules by their base name (``tests/`` has no packages), so
+    two ``test_x.py`` in different folders stop the whole suite at collection."""
+    names = Counter(path.name for path in (ROOT / "tests").rglob("test_*.py"))
+    assert [name for name, count in names.items() if count > 1] == []
