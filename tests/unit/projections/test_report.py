@@ -707,3 +707,13 @@ def test_a_duo_of_a_programme_the_read_model_lacks_is_named_in_the_error() -> No
     model = fold(Log().recruit("D-1", 0).events)  # programme P-1 was never opened
     with pytest.raises(UnknownProgramme, match=r"^duo 'D-1' names unknown programme 'P-1'$"):
         build_report(model, d(10))
+
+
+def test_a_breakdown_by_quarter_groups_duos_by_the_quarter_of_their_recruitment() -> None:
+    log = Log().world()
+    for duo_id, day in (("A", 9), ("B", 89), ("C", 90), ("D", 364), ("E", 400)):
+        log.duo(duo_id, day)  # 01-10, 03-31, 04-01 and 12-31 of 2025; E in 2026
+    groups = build_breakdown(fold(log.events), d(380), "quarter")["groups"]
+    # E, recruited after as_of (2026-01-16), is in no group
+    assert {k: v["duos"]["total"] for k, v in groups.items()} == {
+        "2025-Q1": 2, "2025-Q2": 1, "2025-Q4": 1}
