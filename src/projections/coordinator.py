@@ -1,11 +1,12 @@
 """The coordinator's queries (CONTRACT §3 v2), answered from the materialised views:
 the duos needing attention at a date, the mentor pool, and ranked match suggestions.
 
-Each is one or two SQL queries over the narrow ``proj_duo_days`` table (lifecycle days
-as integers, so the date arithmetic of a rule is integer arithmetic that SQLite and
-PostgreSQL do alike), ``proj_mentors``, ``proj_reviews`` (clustered by duo) and
-``proj_departures``; Python only finishes the rows the SQL selected. Every date used is
-the corrected one (a correction fixes when something happened).
+Each is a few SQL queries: ``attention`` over the duos' attention spans
+(``proj_attention_spans``, see :mod:`projections.attention`) and small joins of the
+mentors who left the pool and the departures to ``proj_duo_days`` (lifecycle days as
+integers, compared alike on SQLite and PostgreSQL); the pool and the suggestions over
+``proj_mentors`` and ``proj_duo_days``. Python only finishes the rows the SQL selected.
+Every date used is the corrected one (a correction fixes when something happened).
 
 Definitions (each duo judged by its own programme's policy):
 
