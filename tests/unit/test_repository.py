@@ -3,16 +3,16 @@ names a path that exists on one machine only.
 
 **Machine paths.** An absolute path into a folder that belongs to one machine or one
 person works where it was written and nowhere else, so none may appear in a file of the
-repository (code, tests, benchmarks, docs, Makefile, CI): home folders (``/home/…``,
-``/root/…``, ``/Users/…``, ``C:\\Users\\…``), temporary and scratch folders (``/tmp/…``,
-``/var/tmp/…``, ``/var/folders/…``, ``/private/…``, ``/scratch/…``) and work folders
-and mount points (``/work/…``, ``/mnt/…``, ``/media/…``, ``/srv/…``). Paths that mean the
-same thing on every machine of a kind are fine: device files (``/dev/stdin``), the
-system's own folders (``/usr/bin/…``, ``/etc/…``, ``/proc/…``) and paths inside URLs
-(``https://host/tmp/x``). Tests make their files under pytest's ``tmp_path``; a
-location the user chooses comes from an option or an environment variable. An
-exception needs an entry in :data:`ALLOWED` with its reason. This file itself is not
-scanned (it spells the patterns).
+repository (code, tests, benchmarks, docs, Makefile, CI): a path starting at the root
+with one of :data:`MACHINE_FOLDERS` — home folders (``home``, ``root``, ``Users``, and
+Windows' ``Users`` on a drive), temporary and scratch folders (``tmp``, ``var/tmp``,
+``var/folders``, ``private``, ``scratch``) and work folders and mount points (``work``,
+``mnt``, ``media``, ``srv``). Paths that mean the same thing on every machine of a kind
+are fine: device files (``/dev/stdin``), the system's own folders (``/usr/bin/…``,
+``/etc/…``, ``/proc/…``) and paths inside URLs. Tests make their files under pytest's
+``tmp_path``; a location the user chooses comes from an option or an environment
+variable. An exception needs an entry in :data:`ALLOWED` with its reason. This file is
+scanned too: its examples are built from pieces.
 
 **Links.** Every relative link of every Markdown file (``[text](path)``,
 ``[text](path#anchor)``, ``[text](#anchor)``, reference definitions) points to a file
@@ -35,7 +35,7 @@ MACHINE_FOLDERS = ("home", "root", "Users", "tmp", "var/tmp", "var/folders", "pr
                    "scratch", "work", "mnt", "media", "srv")
 MACHINE_PATH = re.compile(
     # Not preceded by a character that makes it part of a relative path or of a URL's
-    # host ("src/tmp", "./tmp", "example.org/home"); "file:///tmp" still counts.
+    # host ("src/tmp", "./tmp", "example.org/home"); a "file:" URL with three slashes still counts.
     r"(?<![\w.~%$-])/+(?:" + "|".join(re.escape(f) for f in MACHINE_FOLDERS) + r")(?![\w.-])"
     r"|\b[A-Za-z]:\\+(?:Users|Documents and Settings)\b")
 ALLOWED: dict[tuple[str, str], str] = {}
@@ -53,8 +53,7 @@ def repository_files() -> list[Path]:
     except (OSError, subprocess.SubprocessError):
         return sorted(p for p in ROOT.rglob("*") if p.is_file()
                       and not SKIPPED_FOLDERS & set(p.relative_to(ROOT).parts))
-    return sorted({ROOT / name for name in listed.decode().split("\0") if name}
-                  - {Path(__file__).resolve()})
+    return sorted({ROOT / name for name in listed.decode().split("\0") if name})
 
 
 def text_of(path: Path) -> str | None:
@@ -73,9 +72,14 @@ def machine_paths(text: str) -> list[str]:
 
 
 def test_the_machine_path_pattern_tells_machine_paths_from_generic_ones() -> None:
-    found = machine_paths('Path("/work/shared") /tmp/x.db "/home/ana/p" file:///tmp/y '
-                          "C:\\Users\\ana /Users/bo /var/tmp/z")
-    assert found == ["/work", "/tmp", "/home", "///tmp", "C:\\Users", "/Users", "/var/tmp"]
+    # Built from pieces, so that this file itself holds none of the paths it looks for.
+    roots = {name: "/" + name for name in ("work", "tmp", "home", "Users", "var/tmp")}
+    windows = "C:" + "\\" + "Users"
+    found = machine_paths(f'Path("{roots["work"]}/shared") {roots["tmp"]}/x.db '
+                          f'"{roots["home"]}/ana/p" file://{roots["tmp"]}/y '
+                          f'{windows}\\ana {roots["Users"]}/bo {roots["var/tmp"]}/z')
+    assert found == [roots["work"], roots["tmp"], roots["home"], "//" + roots["tmp"],
+                     windows, roots["Users"], roots["var/tmp"]]
     assert machine_paths("/dev/stdin /usr/bin/chromium /etc/postgresql src/tmp/x ./tmp "
                          "~/work https://example.org/home/x tests/work/y /tmpfile "
                          "--db pilot.db") == []
