@@ -166,7 +166,7 @@ NonNegativeInt = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
 
 
 class Policy(BaseModel):
-    """A programme's policy; every key optional, defaults per CONTRACT §2."""
+    """A programme's policy; every key optional, with the defaults of docs/interface.md."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

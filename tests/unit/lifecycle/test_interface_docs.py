@@ -339,6 +339,21 @@ def test_every_documented_subcommand_exists() -> None:
     assert not unknown, f"docs/interface.md documents subcommands that do not exist: {unknown}"
 
 
+def test_no_help_text_sends_the_reader_outside_the_repository() -> None:
+    """Help speaks in the project's own words: it may point into docs/interface.md, never
+    to the specification the engine was built to (which is not in the repository)."""
+    group = root_group()
+    texts = [(("lifecycle",), group.help or "")]
+    texts += [(("lifecycle", "--" + str(p.name)), getattr(p, "help", None) or "")
+              for p in group.params]
+    for path, command in command_paths(group).items():
+        texts.append((path, command.help or ""))
+        texts += [((*path, str(param.name)), getattr(param, "help", None) or "")
+                  for param in command.params]
+    outside = [" ".join(where) for where, text in texts if re.search(r"CONTRACT|§", text)]
+    assert not outside, f"help texts citing the outside specification: {outside}"
+
+
 def test_the_options_of_every_subcommand_are_documented() -> None:
     body = sections(area("Command line"), 3)["Options of every subcommand"]
     for param in root_group().params:

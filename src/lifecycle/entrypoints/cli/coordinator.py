@@ -18,7 +18,7 @@ from projections.report import UnknownProgramme
 @click.option("--as-of", "as_of", metavar="DATE", help="Business date (default: today).")
 @click.option("--programme", metavar="ID", help="Only this programme's duos.")
 @click.option("--reason", type=click.Choice(REASONS), help="Only duos with this reason.")
-@click.option("--json", "as_json", is_flag=True, help="Print the CONTRACT §3 JSON list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON list of docs/interface.md.")
 @click.pass_obj
 def attention_command(obj: Context, as_of: str | None, programme: str | None,
                       reason: str | None, as_json: bool) -> None:
@@ -37,7 +37,7 @@ def attention_command(obj: Context, as_of: str | None, programme: str | None,
 @cli.command("mentors")
 @click.option("--as-of", "as_of", metavar="DATE", help="Business date (default: today).")
 @click.option("--programme", metavar="ID", help="Only this programme's pool.")
-@click.option("--json", "as_json", is_flag=True, help="Print the CONTRACT §3 JSON list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON list of docs/interface.md.")
 @click.pass_obj
 def mentors_command(obj: Context, as_of: str | None, programme: str | None,
                     as_json: bool) -> None:
@@ -59,7 +59,7 @@ def mentors_command(obj: Context, as_of: str | None, programme: str | None,
 @click.option("--at-match", is_flag=True,
               help="Rank as on the morning of the duo's own match (the chosen mentor is "
                    "marked); --as-of is then ignored.")
-@click.option("--json", "as_json", is_flag=True, help="Print the CONTRACT §3 JSON list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON list of docs/interface.md.")
 @click.pass_obj
 def suggest_command(obj: Context, duo_id: str, as_of: str | None, at_match: bool,
                     as_json: bool) -> None:

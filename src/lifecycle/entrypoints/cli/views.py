@@ -33,11 +33,11 @@ from projections.report import BREAKDOWNS, UnknownProgramme
 @click.option("--programme", metavar="ID", help="Restrict to one programme.")
 @click.option("--by", type=click.Choice(BREAKDOWNS),
               help="Break the metrics down by a group of duos (beyond the contract).")
-@click.option("--json", "as_json", is_flag=True, help="Print the CONTRACT §4 JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON of docs/interface.md.")
 @click.option("--tests", is_flag=True,
               help="Add the signed-rank test of each survey measure's change.")
 @click.option("--publish", is_flag=True,
-              help="Suppress figures that could single people out (CONTRACT §6).")
+              help="Suppress figures that could single people out (publishing).")
 @click.option("--threshold", metavar="K",
               help="With --publish: the smallest count shown (an integer ≥ 3; default 10).")
 @click.option("--html", "html_file", metavar="FILE",
@@ -47,7 +47,7 @@ from projections.report import BREAKDOWNS, UnknownProgramme
 def report_command(obj: Context, as_of: str, as_at: str | None, programme: str | None,
                    by: str | None, as_json: bool, tests: bool, publish: bool,
                    threshold: str | None, html_file: str | None) -> None:
-    """Duration, contact frequency, dropouts and the evaluation sections (CONTRACT §4)."""
+    """Duration, contact frequency, dropouts and the evaluation sections (docs/interface.md)."""
     day = parse_date(as_of, "--as-of")
     moment = parse_timestamp(as_at, "--as-at") if as_at else None
     k = _threshold(threshold, publish)

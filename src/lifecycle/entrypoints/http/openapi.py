@@ -29,7 +29,7 @@ _WHY = {
          "(a command: send it again), or the duo is not in `selected` (suggestions).",
     412: "If-Match named another version of the duo; the ETag header gives the current one.",
     413: "The request body is larger than the service takes.",
-    422: "The command broke a rule of CONTRACT §2 (`rule`, `field`); nothing was written.",
+    422: "The command broke a rule (`rule`, `field`); nothing was written.",
     503: "The service is shutting down or its store failed; send the command again.",
 }
 
@@ -66,7 +66,7 @@ def document(app: FastAPI) -> dict[str, Any]:
     command = TypeAdapter(AnyCommand).json_schema(ref_template=_REF, mode="validation")
     schemas.update(command.pop("$defs", {}))
     command["title"] = "Command"
-    command["description"] = ("One command of CONTRACT §2: the object of one JSONL line "
+    command["description"] = ("One command: the object of one JSONL line "
                               "of `lifecycle import` (and of `lifecycle schema`).")
     schemas["Command"] = command
     schemas["Problem"] = ProblemModel.model_json_schema(ref_template=_REF)
@@ -94,7 +94,7 @@ def _tidy(operation: dict[str, Any]) -> None:
     if operation.pop("x-lifecycle-command-body", False):
         operation["requestBody"] = {
             "required": True,
-            "description": "One command (CONTRACT §2).",
+            "description": "One command (see docs/interface.md).",
             "content": {"application/json": {
                 "schema": {"$ref": _REF.format(model="Command")},
                 "examples": COMMAND_EXAMPLES}},

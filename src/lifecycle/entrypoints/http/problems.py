@@ -23,7 +23,7 @@ log = structlog.get_logger("lifecycle.http")
 
 MEDIA_TYPE = "application/problem+json"
 REJECTED = "urn:lifecycle:problem:command-rejected"
-"""The ``type`` of a command that broke a rule of CONTRACT §2 (422)."""
+"""The ``type`` of a command that broke a rule (422)."""
 STALE = "urn:lifecycle:problem:stale-version"
 """The ``type`` of a command whose ``If-Match`` names another version of the duo (412)."""
 
@@ -54,11 +54,11 @@ class ProblemModel(BaseModel):
 
 
 class RejectionModel(ProblemModel):
-    """A command rejected by a rule of CONTRACT §2: nothing was written."""
+    """A command rejected by a rule: nothing was written."""
 
     model_config = ConfigDict(extra="allow", title="Rejection")
 
-    rule: int = Field(description="The number of the rule of CONTRACT §2 that was broken.")
+    rule: int = Field(description="The number of the rule that was broken.")
     field: str | None = Field(description="The command field at fault, when one can be named.")
 
 
@@ -90,7 +90,7 @@ class Problem(Exception):
 
 
 def rejected(error: DomainError) -> Problem:
-    """The 422 problem of a command that broke a rule of CONTRACT §2."""
+    """The 422 problem of a command that broke a rule."""
     return Problem(422, error.message, type=REJECTED, rule=error.rule, field=error.field)
 
 

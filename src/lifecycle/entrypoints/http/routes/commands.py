@@ -66,7 +66,7 @@ def if_match(header: str | None, command: Command) -> frozenset[int] | str | Non
     "/commands", operation_id="postCommand", tags=["commands"],
     summary="Apply one command",
     description="One command, the object of one JSONL line of `lifecycle import` "
-                "(CONTRACT §2). It is applied whole or not at all; a rejected command "
+                "(docs/interface.md). It is applied whole or not at all; a rejected command "
                 "writes nothing. Commands sent at the same time share durable "
                 "transactions (group commit); the answer comes once the command is on "
                 "disk. With `If-Match` (a duo's ETag) the command is applied only while "

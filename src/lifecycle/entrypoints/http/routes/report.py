@@ -22,8 +22,8 @@ router = APIRouter(tags=["reports"])
 
 REPORT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "The report of CONTRACT §4 (with its v2 evaluation sections); "
-                   "published (CONTRACT §6), with `suppressed` and `threshold` too.",
+    "description": "The report (with its v2 evaluation sections); "
+                   "published, with `suppressed` and `threshold` too.",
     "required": ["as_of", "duos", "duration", "contact_frequency", "dropouts"],
     "additionalProperties": True,
 }
@@ -32,9 +32,9 @@ REPORT_SCHEMA: dict[str, Any] = {
 @router.get(
     "/report", operation_id="getReport", summary="The report",
     description="Duration, contact frequency, dropouts and the evaluation sections "
-                "(CONTRACT §4), of the whole store or of one programme. A coordinator "
+                "(docs/interface.md), of the whole store or of one programme. A coordinator "
                 "names one of its programmes; an analyst reads only the published report "
-                "(`publish=true`, CONTRACT §6).",
+                "(`publish=true`).",
     response_model=None,
     responses={200: {"description": "The report.",
                      "content": {"application/json": {"schema": REPORT_SCHEMA}}},
@@ -42,7 +42,7 @@ REPORT_SCHEMA: dict[str, Any] = {
 async def get_report(
         request: Request, principal: ReportReader, as_of: AsOf,
         programme: Programme = None, as_at: AsAt = None,
-        publish: Annotated[bool, Query(description="Suppress small cells (CONTRACT §6).")
+        publish: Annotated[bool, Query(description="Suppress small cells.")
                           ] = False,
         threshold: Annotated[int | None, Query(
             ge=3, description="The smallest count published (default 10, the threshold "
@@ -63,7 +63,7 @@ async def get_report(
 
 def _may_read(principal: Any, programme: str | None, publish: bool,
               threshold: int | None) -> None:
-    """The role rules of a report, as JSON or as a page (CONTRACT §7)."""
+    """The role rules of a report, as JSON or as a page (docs/interface.md, HTTP service)."""
     if principal.role is Role.ANALYST and not publish:
         raise Problem(403, "an analyst's token reads only the published report: "
                            "add publish=true", field="publish")
@@ -93,7 +93,7 @@ async def get_report_page(
         by: Annotated[str | None, Query(
             description=f"Break the figures down: one of {', '.join(BREAKDOWNS)}.",
             examples=["country"])] = None,
-        publish: Annotated[bool, Query(description="Suppress small cells (CONTRACT §6).")
+        publish: Annotated[bool, Query(description="Suppress small cells.")
                           ] = False,
         threshold: Annotated[int | None, Query(
             ge=3, description="The smallest count published (default 10); only with "
