@@ -30,10 +30,10 @@ departure recorded on another duo of the chain — is read by joins.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
-from projections.facts import NEVER, Facts, Timeline, contact_states, day
+from projections.facts import NEVER, Facts, State, Timeline, day, timeline_states
 
 REASONS: Final[tuple[str, ...]] = (
     "first_meeting_overdue", "contact_overdue", "review_overdue", "beyond_max_duration",
@@ -65,7 +65,7 @@ def _joined(reason: str, spans: Iterable[tuple[int, int]]) -> list[Span]:
 def spans(facts: Facts, timeline: Timeline, review_days: Iterable[str], departed: int, *,
           first_meeting_within_days: int, contact_interval_days: int,
           max_duration_days: int, review_interval_days: int,
-          reviews_first_interval: int) -> list[Span]:
+          reviews_first_interval: int, states: Sequence[State] | None = None) -> list[Span]:
     """The duo's spans of the reasons of its own (see the module's description).
 
     Args:
@@ -73,30 +73,52 @@ def spans(facts: Facts, timeline: Timeline, review_days: Iterable[str], departed
         timeline: its contact timeline, sorted.
         review_days: the ISO dates of its reviews.
         departed: the day of a departure recorded on the duo (NEVER: none).
+        states: :func:`projections.facts.timeline_states` of ``timeline``, when the
+            caller has them already (a rebuild makes them for the month states too).
     """
     recruited, matched, activated, closed = facts[0], facts[2], facts[3], facts[4]
-    found: list[Span] = _joined(MENTEE_DEPARTED, [(max(departed, recruited), closed)])
+    found: list[Span] = []
+    _add(found, MENTEE_DEPARTED, max(departed, recruited), closed)
     if matched != NEVER:
-        found += _joined(FIRST_MEETING_OVERDUE, [(
-            matched + first_meeting_within_days + 1, min(activated, closed))])
+        _add(found, FIRST_MEETING_OVERDUE, matched + first_meeting_within_days + 1,
+             min(activated, closed))
         found += _review_spans(matched, closed, sorted(day(d) for d in review_days),
                                review_interval_days, reviews_first_interval)
     if activated != NEVER:
-        found += _contact_spans(activated, closed, timeline, contact_interval_days)
-        found += _joined(BEYOND_MAX_DURATION, [(activated + max_duration_days + 1,
-                                                  closed)])
+        found += _contact_spans(activated, closed, timeline_states(timeline)
+                                if states is None else states, contact_interval_days)
+        _add(found, BEYOND_MAX_DURATION, activated + max_duration_days + 1, closed)
     return found
 
 
-def _contact_spans(activated: int, closed: int, timeline: Timeline,
+def _add(found: list[Span], reason: str, start: int, end: int) -> None:
+    """Append the span ``[start, end)`` of ``reason`` unless it is empty, joined to the
+    last one found when that one is of the same reason and ends where it starts (what
+    :func:`_joined` does, for one span at a time)."""
+    if start >= end:
+        return
+    if found and found[-1][2] == start and found[-1][0] == reason:
+        found[-1] = (reason, found[-1][1], end)
+    else:
+        found.append((reason, start, end))
+
+
+def _contact_spans(activated: int, closed: int, states: Sequence[State],
                    interval: int) -> list[Span]:
-    # (day of a change of the counted contacts, the latest one counted from that day)
-    changes = [(activated, 0), *((on, latest) for on, latest in contact_states(timeline)
-                                 if on >= activated)]
-    ends = [on for on, _ in changes[1:]] + [closed]
-    return _joined(CONTACT_OVERDUE, (
-        (max(start, (latest or activated) + interval + 1), min(end, closed))
-        for (start, latest), end in zip(changes, ends, strict=True)))
+    # Between two changes of the counted contacts from the activation on (a contact's
+    # day, a retraction's day), overdue from the latest one counted then (the
+    # activation without one) plus the interval, until the next change or the close.
+    found: list[Span] = []
+    start, latest = activated, 0
+    for state in states:
+        on = state[0]
+        if on < activated:
+            continue
+        _add(found, CONTACT_OVERDUE, max(start, (latest or activated) + interval + 1),
+             min(on, closed))
+        start, latest = on, state[5]
+    _add(found, CONTACT_OVERDUE, max(start, (latest or activated) + interval + 1), closed)
+    return found
 
 
 def _review_spans(matched: int, closed: int, reviews: list[int], every: int,

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 Observations = Sequence[tuple[int, bool]]
 
@@ -81,7 +80,16 @@ def logrank(groups: Mapping[str, Observations]) -> dict[str, Any] | None:
     return {"groups": [name for name, _ in named],
             "smallest_group": min(len(obs) for _, obs in named),
             "statistic": statistic, "df": df,
-            "p_value": float(stats.chi2.sf(statistic, df))}
+            "p_value": float(_stats().chi2.sf(statistic, df))}
+
+
+def _stats() -> Any:
+    """``scipy.stats``, imported when a comparison is first computed: it takes about 60 MB
+    and two seconds to import, which every process that only folds or lists the views
+    (a rebuild and its worker interpreters, a catch-up, the CLI's queries) would pay."""
+    from scipy import stats
+
+    return stats
 
 
 def _covariance(share: npt.NDArray[np.float64],
@@ -108,7 +116,7 @@ def signed_rank(changes: Sequence[int]) -> dict[str, Any] | None:
         # A sample too small for the normal approximation is still a valid test; SciPy
         # warns about its precision, which the p-value already shows.
         warnings.simplefilter("ignore", category=UserWarning)
-        result = stats.wilcoxon(nonzero, zero_method="wilcox", alternative="two-sided")
+        result = _stats().wilcoxon(nonzero, zero_method="wilcox", alternative="two-sided")
     p_value = float(result.pvalue)
     return {"n": len(nonzero), "statistic": float(result.statistic),
             "p_value": p_value if not math.isnan(p_value) else None}

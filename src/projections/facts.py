@@ -183,17 +183,20 @@ State = tuple[int, int, int, int, int, int]
 """Day, contacts, psychosocial, career, minutes, last contact day."""
 
 
-def month_states(facts: Facts, timeline: Timeline) -> list[tuple[str, bytes]]:
+def month_states(facts: Facts, timeline: Timeline,
+                 states: Sequence[State] | None = None) -> list[tuple[str, bytes]]:
     """The duo's contact states month by month (``YYYY-MM``, packed), for the months
     from its recruitment to ``settled``; none when it has no contact.
 
     Each contact counts from its day, and stops counting on the day it is retracted,
-    as in :func:`contacts_at`: the states are those counts at each day they change.
+    as in :func:`contacts_at`: the states are those counts at each day they change
+    (:func:`timeline_states` of ``timeline``, given as ``states`` when already known).
     """
     recruited, settled = facts[0], facts[12]
     if not settled or settled < recruited:
         return []
-    states = _states(timeline)
+    if states is None:
+        states = timeline_states(timeline)
     header = [0] * (STATE_INTS * HEADER_LINES)
     header[0], header[HEADER_SETTLED] = HEADER_MARK, settled
     for at, fact in zip(HEADER_FACTS, facts[:7], strict=True):
@@ -218,10 +221,10 @@ def month_states(facts: Facts, timeline: Timeline) -> list[tuple[str, bytes]]:
 def contact_states(timeline: Timeline) -> list[tuple[int, int]]:
     """(day, latest contact counted from that day, 0 for none) at each day the counted
     contacts change, in day order (``timeline`` is sorted)."""
-    return [(state[0], state[5]) for state in _states(timeline)]
+    return [(state[0], state[5]) for state in timeline_states(timeline)]
 
 
-def _states(timeline: Timeline) -> list[State]:
+def timeline_states(timeline: Timeline) -> list[State]:
     """The counts at each day they change, in day order (``timeline`` is sorted)."""
     states: list[State] = []
     n = psy = car = minutes = 0

@@ -27,7 +27,15 @@ from typing import Any, Final, NamedTuple
 from projections.attention import SHORT
 from projections.attention import spans as attention_spans
 from projections.extras import pack_extras
-from projections.facts import NEVER, day, iso_day, month_states, pack_facts, pack_timeline
+from projections.facts import (
+    NEVER,
+    day,
+    iso_day,
+    month_states,
+    pack_facts,
+    pack_timeline,
+    timeline_states,
+)
 from projections.facts import duo_facts as _duo_facts
 from projections.views import (
     MODULES,
@@ -538,6 +546,8 @@ def duo_rows(d: DuoView, programme: ProgrammeView | None) -> DuoRows:
     ``proj_duo_days``, ``proj_attention_spans`` (judged by ``programme``'s policy) and
     (with a departure) ``proj_departures``."""
     facts, timeline = _duo_facts(d)
+    # The counts at each change of the contacts, for the month states and the spans.
+    states = timeline_states(timeline)
     found = [] if programme is None else attention_spans(
         facts, timeline, [r.occurred_on for r in d.reviews],
         NEVER if d.departed_on is None else day(d.departed_on),
@@ -545,7 +555,7 @@ def duo_rows(d: DuoView, programme: ProgrammeView | None) -> DuoRows:
         contact_interval_days=programme.contact_interval_days,
         max_duration_days=programme.max_duration_days,
         review_interval_days=programme.review_interval_days,
-        reviews_first_interval=programme.reviews_first_interval)
+        reviews_first_interval=programme.reviews_first_interval, states=states)
     logged = len(d.contacts)
     settled = iso_day(facts[12])
     return DuoRows(
@@ -554,7 +564,8 @@ def duo_rows(d: DuoView, programme: ProgrammeView | None) -> DuoRows:
                  len(d.corrections)),
         DUO_FACTS.row(d, settled, pack_facts(facts), pack_timeline(timeline),
                       pack_extras(d)),
-        [DUO_MONTHS.row(d, month, states) for month, states in month_states(facts, timeline)],
+        [DUO_MONTHS.row(d, month, packed)
+         for month, packed in month_states(facts, timeline, states)],
         DUO_DAYS.row(d, *facts[:5], facts[11], facts[12]),
         None if d.departed_on is None else DEPARTURES.row(
             d, int(d.chain_id == d.duo_id and d.successor_duo_id is None)),
