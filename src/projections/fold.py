@@ -12,7 +12,7 @@ owned by its caller, never shared. Events the read models do not need (the marke
 ``AppliedCommand.Applied``, ``AppliedContent.Applied``, ``Succession.Claimed`` and
 ``Departure.Recorded``) leave it unchanged.
 
-Values that recur across many records (business dates, contact modes, survey
+Values that recur across many records (business dates, contact ids and modes, survey
 respondents and phases) are interned: a rebuild holds every contact of the store, and
 one copy of each date instead of one per contact halves their memory.
 """
@@ -172,7 +172,9 @@ def _closed(model: ReadModel, key: str, version: int, p: Payload) -> None:
 
 def _contact_logged(model: ReadModel, key: str, version: int, p: Payload) -> None:
     duo = _touch(model, key, version)
-    contact_id, functions = p["contact_id"], p["functions"]
+    # A contact id need only be unique within its duo (the simulator numbers them c0001,
+    # c0002, …), so the same ids tend to recur across duos.
+    contact_id, functions = shared(p["contact_id"]), p["functions"]
     duo.contacts[contact_id] = ContactView(
         contact_id, shared(p["occurred_on"]), canonical_timestamp(p["timestamp"]), version,
         p["minutes"], shared(p["mode"]), PSYCHOSOCIAL in functions, CAREER in functions)

@@ -103,7 +103,7 @@ def rebuild(recorder: Recorder, mapper: EventMapper, conn: Any, *,
             for table in reversed(s.ALL_TABLES):
                 cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
             create(cursor, dialect, indexes=False)
-            for table, rows in view_rows(state, s.VIEWS):
+            for table, rows in view_rows(state, s.VIEWS, release=True):
                 insert_all(cursor, dialect, table, rows)
             del state  # its records are written: make room for the next range's
             count += fold_and_insert(cursor, own[1:])

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from projections import schema as s
 from projections.dialect import Dialect
-from projections.views import ReadModel
+from projections.views import CorrectionView, ReadModel, ReviewView, SurveyView
 
 _ROWS_PER_INSERT: Final = 100
 """Rows per INSERT statement of a rebuild (fewer when the database allows fewer
@@ -97,12 +97,18 @@ def _insert_sql(dialect: Dialect, table: s.Table, rows: int = 1) -> str:
     return dialect.sql(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values}")
 
 
-def view_rows(model: ReadModel, views: Iterable[str]) -> Iterator[tuple[s.Table,
-                                                                        Iterable[s.Row]]]:
+def view_rows(model: ReadModel, views: Iterable[str], *,
+              release: bool = False) -> Iterator[tuple[s.Table, Iterable[s.Row]]]:
     """Every row of the given views' tables, table by table, each in key order.
 
     The rows of the per-contact, per-review and per-survey tables are made as they are
     consumed, so writing them never holds them all.
+
+    With ``release`` (a rebuild, which writes a model once and drops it), each duo is
+    taken out of ``model`` as its rows are made, while its contacts' rows are written:
+    a duo's contacts, most of what a pass holds, are let go as the rows of its other
+    tables grow, instead of being held beside all of them. Each table's rows must then
+    be consumed before the next table is asked for (as writing them does).
     """
     for view in views:
         if view == "programmes":
@@ -112,32 +118,72 @@ def view_rows(model: ReadModel, views: Iterable[str]) -> Iterator[tuple[s.Table,
             yield s.SITES, [s.SITES.row(model.sites[k]) for k in sorted(model.sites)]
         elif view == "mentors":
             yield s.MENTORS, [s.mentor_row(model.mentors[k]) for k in sorted(model.mentors)]
+        elif release:
+            yield from _released_duo_rows(model)
         else:
             ids = sorted(model.duos)
             duos = [model.duos[k] for k in ids]
             programmes = model.programmes
             made = [s.duo_rows(d, programmes.get(d.programme_id)) for d in duos]
-            yield s.DUOS, [rows.duo for rows in made]
-            yield s.DUO_FACTS, sorted((rows.facts for rows in made), key=_FACTS_KEY)
-            yield s.DUO_MONTHS, sorted((row for rows in made for row in rows.months),
-                                       key=_MONTHS_KEY)
-            yield s.DUO_DAYS, sorted((rows.days for rows in made), key=_FACTS_KEY)
-            yield s.DEPARTURES, sorted(rows.departure for rows in made
-                                       if rows.departure is not None)
-            yield s.ATTENTION_SPANS, sorted(row for rows in made for row in rows.spans)
+            yield from _whole_duo_rows(made)
             del made
-            contact_row, review_row, survey_row = s.CONTACTS.row, s.review_row, s.SURVEYS.row
+            contact_row = s.CONTACTS.row
             yield s.CONTACTS, (contact_row(contacts[c], k)
                                for k, d in zip(ids, duos, strict=True)
                                for contacts in (d.contacts,) for c in sorted(contacts))
-            # A duo's reviews are kept in version order (its events are folded in order).
-            yield s.REVIEWS, (review_row(k, r) for k, d in zip(ids, duos, strict=True)
-                              for r in d.reviews)
-            yield s.SURVEYS, (survey_row(surveys[r], k)
-                              for k, d in zip(ids, duos, strict=True)
-                              for surveys in (d.surveys,) for r in sorted(surveys))
-            yield s.CORRECTIONS, (s.CORRECTIONS.row(c, k) for k, d in zip(ids, duos, strict=True)
-                                  for c in d.corrections)
+            yield from _event_rows([(k, d.reviews, d.surveys, d.corrections)
+                                    for k, d in zip(ids, duos, strict=True)])
+
+
+_Kept = tuple[str, list[ReviewView], dict[tuple[str, str], SurveyView], list[CorrectionView]]
+"""A duo's id and the records of its per-review, per-survey and per-correction rows."""
+
+
+def _whole_duo_rows(made: list[s.DuoRows]) -> Iterator[tuple[s.Table, Iterable[s.Row]]]:
+    """The rows of the tables made from each duo as a whole, in key order."""
+    yield s.DUOS, [rows.duo for rows in made]
+    yield s.DUO_FACTS, sorted((rows.facts for rows in made), key=_FACTS_KEY)
+    yield s.DUO_MONTHS, sorted((row for rows in made for row in rows.months),
+                               key=_MONTHS_KEY)
+    yield s.DUO_DAYS, sorted((rows.days for rows in made), key=_FACTS_KEY)
+    yield s.DEPARTURES, sorted(rows.departure for rows in made
+                               if rows.departure is not None)
+    yield s.ATTENTION_SPANS, sorted(row for rows in made for row in rows.spans)
+
+
+def _event_rows(kept: list[_Kept]) -> Iterator[tuple[s.Table, Iterable[s.Row]]]:
+    """The rows of the per-review, per-survey and per-correction tables, in key order."""
+    review_row, survey_row, correction_row = s.review_row, s.SURVEYS.row, s.CORRECTIONS.row
+    # A duo's reviews are kept in version order (its events are folded in order).
+    yield s.REVIEWS, (review_row(k, r) for k, reviews, _, _ in kept for r in reviews)
+    yield s.SURVEYS, (survey_row(surveys[r], k) for k, _, surveys, _ in kept
+                      for r in sorted(surveys))
+    yield s.CORRECTIONS, (correction_row(c, k) for k, _, _, corrections in kept
+                          for c in corrections)
+
+
+def _released_duo_rows(model: ReadModel) -> Iterator[tuple[s.Table, Iterable[s.Row]]]:
+    """The duos' rows as :func:`view_rows` makes them with ``release``: the contacts'
+    first, each duo's other rows made (and the duo taken out of ``model``) as its
+    contacts' rows are consumed."""
+    duos, programmes = model.duos, model.programmes
+    made: list[s.DuoRows] = []
+    kept: list[_Kept] = []
+
+    def contacts() -> Iterator[s.Row]:
+        contact_row = s.CONTACTS.row
+        for k in sorted(duos):
+            d = duos.pop(k)
+            made.append(s.duo_rows(d, programmes.get(d.programme_id)))
+            kept.append((k, d.reviews, d.surveys, d.corrections))
+            found = d.contacts
+            for c in sorted(found):
+                yield contact_row(found[c], k)
+
+    yield s.CONTACTS, contacts()
+    yield from _whole_duo_rows(made)
+    del made[:]
+    yield from _event_rows(kept)
 
 
 _FACTS_KEY: Final = itemgetter(*s.DUO_FACTS.key_positions)
@@ -249,5 +295,7 @@ def set_position(cursor: Any, dialect: Dialect, position: int) -> None:
 
 
 def insert_duo_rows(cursor: Any, dialect: Dialect, state: ReadModel) -> None:
-    for table, rows in view_rows(state, ("duos",)):
+    """Insert the rows of the duos of ``state`` (a rebuild's pass), taking the duos out
+    of it as they are written."""
+    for table, rows in view_rows(state, ("duos",), release=True):
         insert_all(cursor, dialect, table, rows)
