@@ -17,52 +17,27 @@ import asyncio
 import json
 import sqlite3
 import statistics
+import sys
 import time
 from collections.abc import Iterator
 from itertools import count
 
-from common import env_int, fresh_db, result
+from common import ROOT, env_int, fresh_db, result
 from service import Connection, make_token, service
+
+# The load test's commands (one module for both, so they drive the same work).
+sys.path.insert(0, str(ROOT.parent / "tests" / "integration" / "http_service"))
+import load_commands
 
 _duos = count()
 
 
-def setup() -> list[dict[str, object]]:
-    commands: list[dict[str, object]] = [
-        {"type": "open_programme", "occurred_on": "2025-01-02", "programme_id": "P",
-         "name": "Bench pilot", "country": "DK"},
-        {"type": "register_site", "occurred_on": "2025-01-02", "site_id": "S",
-         "programme_id": "P", "name": "Prison", "setting": "adult"},
-        {"type": "register_mentor", "occurred_on": "2025-01-03", "mentor_id": "M",
-         "programme_id": "P", "site_id": "S", "department": "wing-A",
-         "shifts": ["early"], "years_experience": 4},
-    ]
-    for day, module in enumerate(("introduction", "communication", "interpersonal",
-                                  "pedagogical", "organisational"), start=4):
-        commands.append({"type": "record_training", "occurred_on": f"2025-01-{day:02d}",
-                         "mentor_id": "M", "module": module})
-    return commands
-
-
 def duo_commands() -> Iterator[bytes]:
-    """Endless commands of new duos, ten per duo, each with its own command id."""
+    """Endless commands of new duos (those of the load test), each with its own command
+    id."""
     while True:
         duo = f"D-{next(_duos)}"
-        steps: list[dict[str, object]] = [
-            {"type": "recruit", "occurred_on": "2025-02-01", "duo_id": duo,
-             "programme_id": "P", "site_id": "S", "mentee_id": f"E-{duo}",
-             "newcomer_kind": "transferred", "department": "wing-A", "shifts": ["early"]},
-            {"type": "select", "occurred_on": "2025-02-02", "duo_id": duo, "consent": True},
-            {"type": "match", "occurred_on": "2025-02-03", "duo_id": duo, "mentor_id": "M",
-             "mentor_kind": "peer"},
-            {"type": "activate", "occurred_on": "2025-02-04", "duo_id": duo},
-            *({"type": "log_contact", "occurred_on": f"2025-02-{day:02d}", "duo_id": duo,
-               "contact_id": f"K-{day}", "minutes": 30, "mode": "in_person",
-               "functions": ["psychosocial"]} for day in range(5, 10)),
-            {"type": "close", "occurred_on": "2025-03-01", "duo_id": duo,
-             "reason": "completed"},
-        ]
-        for number, raw in enumerate(steps):
+        for number, raw in enumerate(load_commands.duo_commands(duo, f"E-{duo}")):
             raw["command_id"] = f"{duo}-{number}"
             yield json.dumps(raw).encode()
 
@@ -130,7 +105,7 @@ def main() -> None:
     with service(db, "p8-serve") as running:
         async def run() -> dict[str, tuple[float, int, list[float]]]:
             connection = Connection(running.host, running.port, token)
-            for raw_setup in setup():
+            for raw_setup in load_commands.setup_commands():
                 status, answer = await connection.request(
                     "POST", "/commands", json.dumps(raw_setup).encode())
                 if status != 200:

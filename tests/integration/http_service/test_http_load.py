@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from load_commands import PER_DUO, duo_commands, setup_commands
 from served import Server
 
 from lifecycle.adapters.store import connect, resolve_target
@@ -23,27 +24,7 @@ from lifecycle.bootstrap import open_engine
 
 CLIENTS = 32
 PER_CLIENT = 250
-DUOS_PER_CLIENT = PER_CLIENT // 10
-
-
-def setup_commands() -> list[dict[str, Any]]:
-    """A programme, a site and a mentor trained by 2025-01-10."""
-    commands: list[dict[str, Any]] = [
-        {"type": "open_programme", "occurred_on": "2025-01-02", "programme_id": "P",
-         "name": "Load pilot", "country": "DK"},
-        {"type": "register_site", "occurred_on": "2025-01-02", "site_id": "S",
-         "programme_id": "P", "name": "Prison", "setting": "adult"},
-        {"type": "register_mentor", "occurred_on": "2025-01-03", "mentor_id": "M",
-         "programme_id": "P", "site_id": "S", "department": "wing-A", "shifts": ["early"],
-         "years_experience": 4},
-    ]
-    for day, module in enumerate(("introduction", "communication", "interpersonal",
-                                  "pedagogical", "organisational"), start=4):
-        commands.append({"type": "record_training", "occurred_on": f"2025-01-{day:02d}",
-                         "mentor_id": "M", "module": module})
-    for number, raw in enumerate(commands):
-        raw["command_id"] = f"setup-{number}"
-    return commands
+DUOS_PER_CLIENT = PER_CLIENT // PER_DUO
 
 
 def client_commands(client: int) -> list[dict[str, Any]]:
@@ -51,21 +32,7 @@ def client_commands(client: int) -> list[dict[str, Any]]:
     five contacts, closed."""
     commands: list[dict[str, Any]] = []
     for n in range(DUOS_PER_CLIENT):
-        duo = f"D-{client}-{n}"
-        commands += [
-            {"type": "recruit", "occurred_on": "2025-02-01", "duo_id": duo,
-             "programme_id": "P", "site_id": "S", "mentee_id": f"E-{client}-{n}",
-             "newcomer_kind": "transferred", "department": "wing-A", "shifts": ["early"]},
-            {"type": "select", "occurred_on": "2025-02-02", "duo_id": duo, "consent": True},
-            {"type": "match", "occurred_on": "2025-02-03", "duo_id": duo, "mentor_id": "M",
-             "mentor_kind": "peer"},
-            {"type": "activate", "occurred_on": "2025-02-04", "duo_id": duo},
-            *({"type": "log_contact", "occurred_on": f"2025-02-{day:02d}", "duo_id": duo,
-               "contact_id": f"K-{day}", "minutes": 30, "mode": "in_person",
-               "functions": ["psychosocial"]} for day in range(5, 10)),
-            {"type": "close", "occurred_on": "2025-03-01", "duo_id": duo,
-             "reason": "completed"},
-        ]
+        commands += duo_commands(f"D-{client}-{n}", f"E-{client}-{n}")
     for number, raw in enumerate(commands):
         raw["command_id"] = f"L-{client}-{number}"
     return commands
