@@ -33,14 +33,32 @@ MINUTE_BINS: Final = 10
 benchmark (240) is a bin edge, so the bins from it up are the duos meeting it."""
 
 
+MAX_MONTHS: Final = 240
+"""The most months ``states_by_month`` runs over (twenty years): the HTML report draws
+and tabulates every one, so an ``as_of`` centuries after the data would make a page of
+many megabytes and minutes of work."""
+
+
+class SeriesTooLong(ValueError):
+    """``as_of`` is more than :data:`MAX_MONTHS` months after the first recruitment."""
+
+
+def months_between(first: date, as_of: date) -> int:
+    """How many months ``month_ends(first, as_of)`` gives (0 when ``as_of`` is earlier)."""
+    return max(0, (as_of.year - first.year) * 12 + as_of.month - first.month + 1)
+
+
 def month_ends(first: date, as_of: date) -> list[date]:
     """The last day of each month from ``first``'s to ``as_of``'s, the last one
     replaced by ``as_of`` itself."""
     ends: list[date] = []
     year, month = first.year, first.month
     while (year, month) <= (as_of.year, as_of.month):
+        if (year, month) == (as_of.year, as_of.month):
+            ends.append(as_of)  # also in December of the last year a date can name
+            break
         following = date(year + month // 12, month % 12 + 1, 1)
-        ends.append(min(following - timedelta(days=1), as_of))
+        ends.append(following - timedelta(days=1))
         year, month = following.year, following.month
     return ends
 
@@ -84,12 +102,20 @@ def build_series(source: Source, as_of: date, programme: str | None = None, *,
         as :func:`histogram` gives it; ``states_by_month`` runs from the month of the
         first recruitment to ``as_of`` (empty without duos), each month at its last day
         (the last one at ``as_of``).
+
+    Raises:
+        SeriesTooLong: that is more than :data:`MAX_MONTHS` months.
     """
     figures = duo_figures(source, as_of, programme, as_at=as_at)
     facts = figures.facts
     months: list[dict[str, Any]] = []
     if len(facts):
         first = date.fromordinal(int(facts[:, 0].min()))
+        if months_between(first, as_of) > MAX_MONTHS:
+            raise SeriesTooLong(
+                f"as_of {as_of.isoformat()} is {months_between(first, as_of)} months from "
+                f"the first recruitment ({first.isoformat()[:7]}); the page draws at most "
+                f"{MAX_MONTHS}")
         for end in month_ends(first, as_of):
             counts = states_at(facts, end)
             months.append({"month": end.isoformat()[:7], "on": end.isoformat(),

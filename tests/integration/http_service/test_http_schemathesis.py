@@ -15,8 +15,8 @@ from served import World
 
 OPERATIONS = [
     ("POST", "/commands"), ("GET", "/duos/{duo_id}"), ("GET", "/duos/{duo_id}/history"),
-    ("GET", "/duos/{duo_id}/suggestions"), ("GET", "/report"), ("GET", "/attention"),
-    ("GET", "/mentors"),
+    ("GET", "/duos/{duo_id}/suggestions"), ("GET", "/report"), ("GET", "/report.html"),
+    ("GET", "/attention"), ("GET", "/mentors"),
 ]
 """Every operation of the document but ``GET /events``, whose stream never ends (it
 has tests of its own)."""
@@ -32,9 +32,7 @@ def test_the_operations_tested_are_every_operation_but_the_event_stream(
         api_schema: Any) -> None:
     documented = {(op.ok().method.upper(), op.ok().path)
                   for op in api_schema.get_all_operations()}
-    # /report.html is left out too: its fuzzed answers do not yet match the document
-    # (an open defect, named in the closing note); its own tests are in test_html_*.
-    assert documented == {*OPERATIONS, ("GET", "/events"), ("GET", "/report.html")}
+    assert documented == {*OPERATIONS, ("GET", "/events")}
 
 
 @pytest.mark.parametrize("mode", [schemathesis.GenerationMode.POSITIVE,

@@ -15,13 +15,38 @@ from projection_builders import Log, d, random_log
 
 from projections.fold import fold
 from projections.report import build_report, contact_minutes
-from projections.series import build_series, histogram, month_ends, publish, suppress
+from projections.series import (
+    MAX_MONTHS,
+    SeriesTooLong,
+    build_series,
+    histogram,
+    month_ends,
+    publish,
+    suppress,
+)
 
 
 def test_month_ends_run_to_the_as_of_date() -> None:
     assert month_ends(date(2024, 12, 15), date(2025, 3, 10)) == [
         date(2024, 12, 31), date(2025, 1, 31), date(2025, 2, 28), date(2025, 3, 10)]
     assert month_ends(date(2025, 3, 1), date(2025, 3, 1)) == [date(2025, 3, 1)]
+    # December of the last year a date can name has no following month to step back from.
+    assert month_ends(date(9999, 11, 5), date(9999, 12, 31)) == [
+        date(9999, 11, 30), date(9999, 12, 31)]
+    assert month_ends(date(2025, 3, 1), date(2025, 2, 1)) == []
+
+
+def test_the_months_by_state_run_over_at_most_max_months() -> None:
+    log = Log().world()
+    log.duo("A", 3, selected=10)  # recruited in January 2025
+    events = fold(log.events)
+    last = date(2025 + (MAX_MONTHS - 1) // 12, (MAX_MONTHS - 1) % 12 + 1, 28)
+    assert len(build_series(events, last)["states_by_month"]) == MAX_MONTHS
+    following = date(last.year + last.month // 12, last.month % 12 + 1, 1)
+    with pytest.raises(SeriesTooLong, match="as_of"):
+        build_series(events, following)
+    with pytest.raises(SeriesTooLong):
+        build_series(events, date(9999, 12, 31))
 
 
 def test_histogram_bins_from_zero_with_an_open_last_bin() -> None:

@@ -23,6 +23,7 @@ from lifecycle.entrypoints.cli.audit import chain_reader
 from projections.coordinator import REASONS
 from projections.publish import DEFAULT_THRESHOLD, MIN_THRESHOLD
 from projections.report import BREAKDOWNS, UnknownProgramme
+from projections.series import SeriesTooLong
 
 
 @cli.command("report")
@@ -92,6 +93,8 @@ def _write_html(obj: Context, file: str, day: date, programme: str | None,
                            threshold=threshold, tests=tests)
     except UnknownProgramme:
         fail(f"programme '{programme}' was never opened in this store")
+    except SeriesTooLong as exc:
+        fail(f"--as-of: {exc}")
     if file == "-":
         click.echo(page, nl=False)
         return

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from lifecycle.adapters.tokens import Role
+from lifecycle.application.commands import IsoDate
 from lifecycle.entrypoints.http.auth import ReportReader, out_of_scope
 from lifecycle.entrypoints.http.openapi import problems
 from lifecycle.entrypoints.http.params import AsAt, AsOf, Programme
@@ -17,8 +18,15 @@ from lifecycle.entrypoints.http.routes.duos import json_response
 from lifecycle.entrypoints.http.runtime import Runtime
 from projections.publish import DEFAULT_THRESHOLD
 from projections.report import BREAKDOWNS, UnknownProgramme
+from projections.series import MAX_MONTHS, SeriesTooLong
 
 router = APIRouter(tags=["reports"])
+
+PageAsOf = Annotated[IsoDate, Query(
+    description="Only what had happened by this date. The page draws the duos by state "
+                f"month by month from the first recruitment to this date: at most "
+                f"{MAX_MONTHS} months (a later date is a bad request).",
+    examples=["2025-07-31"])]
 
 REPORT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -88,7 +96,7 @@ def _may_read(principal: Any, programme: str | None, publish: bool,
                      "content": {"text/html": {"schema": {"type": "string"}}}},
                **problems(400, 401, 403, 404)})
 async def get_report_page(
-        request: Request, principal: ReportReader, as_of: AsOf,
+        request: Request, principal: ReportReader, as_of: PageAsOf,
         programme: Programme = None, as_at: AsAt = None,
         by: Annotated[str | None, Query(
             description=f"Break the figures down: one of {', '.join(BREAKDOWNS)}.",
@@ -121,4 +129,6 @@ async def get_report_page(
     except UnknownProgramme:
         raise Problem(404, f"programme '{programme}' was never opened in this store",
                       field="programme") from None
+    except SeriesTooLong as exc:
+        raise Problem(400, str(exc), field="as_of") from None
     return HTMLResponse(text, headers={"Cache-Control": "no-store"})
