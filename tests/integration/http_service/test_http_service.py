@@ -204,6 +204,31 @@ def test_the_report_is_the_clis_report_json_and_shows_what_was_just_written(
     assert unknown.status_code == 404
 
 
+def test_a_report_kept_by_the_service_gives_way_to_what_another_process_writes(
+        world: World, cli: Callable[..., Any], write_jsonl: Callable[..., Path]) -> None:
+    """The service keeps a report while the log stands still (ADR 37): a command
+    imported by another process, not through the service, shows in the next report."""
+    params = {"as_of": "2025-06-30", "programme": "P-1"}
+    raw = {"type": "recruit", "occurred_on": "2025-05-02", "duo_id": "D-kept",
+           "programme_id": "P-1", "site_id": "S-1", "mentee_id": "E-kept",
+           "newcomer_kind": "transferred", "department": "wing-C", "shifts": [],
+           "command_id": "svc-kept-1"}
+    with world.client() as client:
+        first = client.get("/report", params=params)
+        again = client.get("/report", params=params)
+        published = client.get("/report", params={**params, "publish": "true"})
+        imported = cli("--db", world.server.db, "import", write_jsonl([raw]))
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        after = client.get("/report", params=params)
+    assert first.status_code == again.status_code == after.status_code == 200
+    assert again.content == first.content
+    assert published.json() != first.json()  # another query, another answer
+    assert after.json()["duos"]["total"] == first.json()["duos"]["total"] + 1
+    printed = cli("--db", world.server.db, "report", "--as-of", "2025-06-30",
+                  "--programme", "P-1", "--json")
+    assert after.json() == json.loads(printed.stdout)
+
+
 @pytest.mark.parametrize("by", [None, "programme"])
 def test_the_report_page_is_the_clis_report_html(world: World, cli: Callable[..., Any],
                                                  by: str | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
@@ -14,7 +15,6 @@ from lifecycle.entrypoints.http.auth import ReportReader, out_of_scope
 from lifecycle.entrypoints.http.openapi import problems
 from lifecycle.entrypoints.http.params import AsAt, AsOf, Programme
 from lifecycle.entrypoints.http.problems import Problem
-from lifecycle.entrypoints.http.routes.duos import json_response
 from lifecycle.entrypoints.http.runtime import Runtime
 from projections.publish import DEFAULT_THRESHOLD
 from projections.report import BREAKDOWNS, UnknownProgramme
@@ -59,14 +59,18 @@ async def get_report(
     _may_read(principal, programme, publish, threshold)
     runtime: Runtime = request.app.state.runtime
     smallest = DEFAULT_THRESHOLD if threshold is None else threshold
+    # The answer depends on these and on the log alone: kept until the log moves on.
+    key = ("report", as_of, programme, None if as_at is None else as_at.isoformat(),
+           publish, smallest)
     try:
-        report = await runtime.readers.run(
-            lambda views: views.report(as_of, programme, as_at, catch_up=False,
-                                       publish=publish, threshold=smallest))
+        body = await runtime.readers.answer(
+            key, lambda views: views.report(as_of, programme, as_at, catch_up=False,
+                                            publish=publish, threshold=smallest),
+            orjson.dumps)
     except UnknownProgramme:
         raise Problem(404, f"programme '{programme}' was never opened in this store",
                       field="programme") from None
-    return json_response(report)
+    return Response(body, media_type="application/json")
 
 
 def _may_read(principal: Any, programme: str | None, publish: bool,
