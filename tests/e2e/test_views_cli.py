@@ -230,6 +230,18 @@ def test_report_for_a_programme_never_opened_exits_2_with_one_line(
     assert missing.stdout == ""
 
 
+def test_a_report_page_of_more_months_than_it_draws_exits_2_with_one_line(
+        pilot_db: Path, cli: Run, tmp_path: Path) -> None:
+    far, last = run_all(
+        cli,
+        ("--db", pilot_db, "report", "--as-of", "2300-01-01", "--html", tmp_path / "a.html"),
+        ("--db", pilot_db, "report", "--as-of", "9999-12-31", "--html", tmp_path / "b.html"))
+    for done in (far, last):
+        assert_one_line_usage_error(done)
+        assert "--as-of" in done.stderr and "at most 240" in done.stderr
+    assert not (tmp_path / "a.html").exists() and not (tmp_path / "b.html").exists()
+
+
 def test_report_breakdowns_partition_the_duos_by_every_dimension(
         pilot_db: Path, cli: Run) -> None:
     day = "2025-07-31"
