@@ -19,13 +19,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from export_cases import FILE_EDITS, FakeStore, chained_store, engine_cells, payload
 from lifecycle.adapters.audit import Digest, Verification, make_digest, verify
-from lifecycle.adapters.export import FORMAT, ExportError, ExportReader, write_export
+from lifecycle.adapters.export import (
+    FORMAT,
+    ExportError,
+    ExportReader,
+    _engine_found,
+    _engine_lines,
+    _event_line,
+    _Scan,
+    write_export,
+)
 
 
 def exported(store: FakeStore, folder: Path, name: str = "history.jsonl",
@@ -236,3 +246,58 @@ def test_a_file_that_is_not_an_export_of_this_format_is_refused_on_opening(
 def test_a_missing_export_is_refused_on_opening(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match=r"cannot read export .*No such file"):
         ExportReader(tmp_path / "missing.jsonl")
+
+
+# ---------------------------------------------------------------------- the batch paths
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.tuples(text, text, st.booleans()), min_size=1, max_size=6))
+def test_a_batch_formatted_by_columns_is_the_lines_of_the_general_path(
+        values: list[tuple[str, str, bool]]) -> None:
+    """Each event written alone by the general path (orjson) gives the very bytes the
+    batch path gives for the whole batch, whatever the strings hold (quotes, escapes,
+    non-ASCII, the dates in another key order); the batch path declines a batch it
+    cannot format by hand, never formats it differently."""
+    cells = []
+    for number, (name, date, reordered) in enumerate(values):
+        fields = {"timestamp": f"2025-02-01T10:00:0{number}Z", "occurred_on": date or "d",
+                  "name": name}
+        if reordered:
+            fields = {"name": name, **{k: v for k, v in fields.items() if k != "name"}}
+        cells.append((f"duo:{name}".encode(), number + 1, b"lifecycle.Duo.Selected",
+                      orjson.dumps(fields)))
+    records = chained_store(cells).rows
+    general = [_event_line(*record)[0] for record in records]
+    batch = _engine_lines(records)
+    if batch is not None:
+        assert batch[0] == general
+    singles = [_engine_lines([record]) for record in records]
+    assert [line[0][0] for line in singles if line is not None] == [
+        line for line, single in zip(general, singles, strict=True) if single is not None]
+
+
+def test_a_block_read_at_once_gives_the_rows_read_line_by_line(tmp_path: Path) -> None:
+    path = exported(chained_store(engine_cells(40)), tmp_path)
+    block = b"".join(lines_of(path)[1:-1])
+    assert _engine_found(block) is not None
+    assert _Scan().rows(block) == _Scan()._line_rows(block.splitlines(keepends=True))
+
+
+@pytest.mark.parametrize("payload_rest", [
+    b',"note":{"timestamp":"x"}', b',"occurred_on":"2025-01-01"', b',"a":"\\"q\\""'])
+def test_a_block_with_a_line_in_doubt_is_read_line_by_line(
+        tmp_path: Path, payload_rest: bytes) -> None:
+    """A payload naming its dates again (or any line the pattern does not take) sends
+    its block to the line-by-line reader, which gives the exact verdict."""
+    cells = engine_cells(6)
+    state = cells[3][3]
+    cells[3] = (*cells[3][:3], state[:-1] + payload_rest + b"}")
+    store = chained_store(cells)
+    path = exported(store, tmp_path)
+    block = b"".join(lines_of(path)[1:-1])
+    found = _engine_found(block)
+    assert (found is None) == (b"timestamp" in payload_rest or b"occurred_on" in payload_rest)
+    assert check(path) == verify(store)  # type: ignore[arg-type]
+    assert check(path).ok
