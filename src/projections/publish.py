@@ -41,6 +41,15 @@ when none is left, its total. Suppressing a cell may make another group unsafe (
 of a breakdown lies in a row and a column; a total may be a cell elsewhere), so the
 checks repeat until nothing changes: a fixed point, reached because suppression only
 grows. Nothing depends on set or hash order: the same report gives the same bytes.
+
+In a breakdown, some figures are given whatever it hides: subtraction along its rows,
+its columns and the unbroken report's groups works them out from the unbroken report's
+published figures and the zeros alone (the only non-zero cell of a column equals the
+published total; hidden cells of a column adding up to the published total only as
+ones are ones). Such a figure counts as shown in every check and is never suppressed
+in vain; a group that needs a partner for its hidden cell finds another one, or its
+total. With every group safe this way, no hidden figure can be worked out along any
+chain of groups, except those given (ADR 20 says which remain).
 """
 
 from __future__ import annotations
@@ -446,8 +455,11 @@ class _Publication:
                 else:
                     self._walk(value, (key,), (), BREAKDOWN_RULES)
         self.suppressed: set[Path] = set()
-        self.pinned: set[Path] = set()
-        """Cells of a breakdown that are the only non-zero cell of their column."""
+        self.rows: list[tuple[Path | None, bool, list[Path]]] = []
+        """The additive groups of every report root, as :meth:`_groups` gives them."""
+        self.determined: set[Path] = set()
+        """Figures of a breakdown that the unbroken report's published figures and the
+        zeros give by subtraction alone: hiding them protects nothing."""
         self.order = {path: i for i, path in enumerate(self.figures)}
         # The figures of each report root by their first key: (path, keys below root).
         self.under: dict[Path, dict[str, list[tuple[Path, tuple[str, ...]]]]] = {
@@ -530,9 +542,14 @@ class _Publication:
 
     # -------------------------------------------------------------- secondary
     def _secondary(self, overall: _Publication | None) -> None:
-        checks = list(self._groups())
+        self.rows = list(self._groups())
+        checks = list(self.rows)
         if overall is not None:
-            checks += self._columns(overall)
+            columns = self._columns(overall)
+            self.determined, given = self._determined(checks, columns, overall)
+            # A total the unbroken report hides but gives away counts as shown.
+            checks += [(None, total_hidden and relative not in given, cells)
+                       for relative, total_hidden, cells in columns]
         rates = [f for f in self.figures.values()
                  if isinstance(f.kind, Rate) and f.value is not None]
         changed = True
@@ -567,7 +584,13 @@ class _Publication:
                     cells: list[Path] = []
                     for pattern in group.cells:
                         compiled = _compiled(pattern)
-                        found = _expand(_section(sections, compiled), compiled, captures)
+                        exact = _exact(compiled, captures)
+                        if exact is not None:  # one key at each place: looked up
+                            cell = (*root, *exact)
+                            found = [cell] if cell in self.figures else []
+                        else:
+                            found = _expand(_section(sections, compiled), compiled,
+                                            captures)
                         if not found and compiled.count(None) == len(captures):
                             # A named cell the report lacks (a v1 report has no
                             # `closure`): the identity does not hold without it.
@@ -577,39 +600,71 @@ class _Publication:
                     if cells:
                         yield path, False, cells
 
-    def _columns(self, overall: _Publication) -> list[tuple[Path | None, bool, list[Path]]]:
+    def _columns(self, overall: _Publication) -> list[tuple[Path, bool, list[Path]]]:
         """Each additive figure across the breakdown's groups, against the unbroken
-        report's figure (whose suppression is that report's own)."""
+        report's figure (whose suppression is that report's own): (the figure's path in
+        the unbroken report, whether it is suppressed there, the groups' cells). A group
+        without the figure (a month with no dropout there) holds a zero cell."""
         columns: dict[Path, list[Path]] = {}
         for path, figure in self.figures.items():
             if figure.root and isinstance(figure.kind, ADDITIVE):
                 columns.setdefault(path[len(figure.root):], []).append(path)
-        checks: list[tuple[Path | None, bool, list[Path]]] = []
+        checks: list[tuple[Path, bool, list[Path]]] = []
         for relative, cells in columns.items():
             if relative not in overall.figures:
                 raise PublishError(f"the unbroken report has no {path_text(relative)}")
-            total_hidden = relative in overall.suppressed
-            checks.append((None, total_hidden, cells))
-            if not total_hidden:
-                nonzero = [c for c in cells if self.figures[c].value != 0]
-                if len(nonzero) == 1:
-                    self.pinned.add(nonzero[0])
+            checks.append((relative, relative in overall.suppressed, cells))
         return checks
+
+    def _determined(self, rows: list[tuple[Path | None, bool, list[Path]]],
+                    columns: list[tuple[Path, bool, list[Path]]],
+                    overall: _Publication) -> tuple[set[Path], set[Path]]:
+        """The breakdown's figures that subtraction gives from what no suppression of
+        the breakdown can hide: the unbroken report's published figures and every
+        zero. Along the breakdown's rows, its columns and the unbroken report's own
+        groups, a figure is given when it is the one unknown of an identity that holds,
+        or when the unknown cells of a group with a known total add up to as many as
+        they are (each is at least 1, so each is 1). Such a figure (say the only
+        non-zero cell of a column, equal to the published total) is never hidden in
+        vain, and a group in which it lies counts it as shown. Returns the breakdown's
+        figures so given, and the unbroken report's."""
+        mine, theirs = 0, 1
+        values: dict[Member, Any] = {}
+        for path, figure in self.figures.items():
+            values[mine, path] = figure.value
+        for path, figure in overall.figures.items():
+            values[theirs, path] = figure.value
+        equations: list[tuple[Member, list[Member]]] = []
+        for total, _, cells in rows:
+            if total is not None:
+                equations.append(((mine, total), [(mine, c) for c in cells]))
+        for total, _, cells in columns:
+            equations.append(((theirs, total), [(mine, c) for c in cells]))
+        for total, _, cells in overall.rows:
+            if total is not None:
+                equations.append(((theirs, total), [(theirs, c) for c in cells]))
+        known = {key for key, value in values.items() if _number(value) and value == 0}
+        known |= {(theirs, path) for path, figure in overall.figures.items()
+                  if path not in overall.suppressed and _number(figure.value)}
+        known = _given(equations, values, known)
+        return ({path for side, path in known if side == mine},
+                {path for side, path in known if side == theirs})
 
     def _victim(self, total: Path | None, total_hidden: bool,
                 cells: list[Path]) -> Path | None:
         """The figure to suppress next so that no suppressed cell of the group can be
         worked out, or None when the group is safe. ``total`` None: the total is
-        another report's (``total_hidden`` says whether it is suppressed there)."""
-        hidden_total = total_hidden or (total is not None and total in self.suppressed)
+        another report's (``total_hidden`` says whether it is suppressed there).
+
+        A figure :attr:`determined` counts as shown (it can be worked out whatever is
+        hidden) and is never chosen."""
+        known = self.determined
+        hidden_total = total_hidden or (
+            total is not None and total in self.suppressed and total not in known)
         nonzero = [c for c in cells
                    if _number(self.figures[c].value) and self.figures[c].value != 0]
-        hidden = [c for c in nonzero if c in self.suppressed]
-        shown = [c for c in nonzero if c not in self.suppressed]
-        # A pinned cell equals a figure the unbroken report publishes: hiding it would
-        # protect nothing, so another cell (or the total) is hidden instead, and when
-        # only pinned cells are left, nothing (ADR 20: what a breakdown cannot hide).
-        free = [c for c in shown if c not in self.pinned]
+        hidden = [c for c in nonzero if c in self.suppressed and c not in known]
+        free = [c for c in nonzero if c not in self.suppressed and c not in known]
         if hidden_total:
             # The cells must not add up to the suppressed total.
             return self._smallest(free) if free and not hidden else None
@@ -619,9 +674,10 @@ class _Publication:
             return None
         if free:
             return self._smallest(free)
-        if total is not None and self._total_shown(total):
+        if total is not None and total not in known and self._total_shown(total):
             return total
-        # The total is the unbroken report's and published there: nothing left to hide.
+        # Only figures the unbroken report gives are left: by the closure that finds
+        # them, the hidden cells are among them, so this is not reached.
         return None
 
     def _total_shown(self, total: Path) -> bool:
@@ -671,11 +727,57 @@ class _Publication:
         cls._get_in(target, path[:-1])[path[-1]] = value
 
 
+Member = tuple[int, Path]
+"""A figure in :meth:`_Publication._determined`: (0 the breakdown, 1 the unbroken
+report; its path)."""
+
+
+def _given(equations: Sequence[tuple[Member, Sequence[Member]]],
+           values: Mapping[Member, Any], known: set[Member]) -> set[Member]:
+    """``known`` and every figure that subtraction works out from it along the
+    identities (total, cells) that hold in ``values``: the one unknown of an identity,
+    and unknown cells adding up to as many as they are (each hidden figure is at least
+    1: zeros are shown), until nothing more follows."""
+    holding = [(total, cells) for total, cells in equations
+               if all(_number(values[m]) for m in (total, *cells))
+               and values[total] == sum(values[c] for c in cells)]
+    known = set(known)
+    changed = True
+    while changed:
+        changed = False
+        for total, cells in holding:
+            unknown = [m for m in (total, *cells) if m not in known]
+            if not unknown:
+                continue
+            rest = values[total] - sum(values[c] for c in cells if c in known)
+            if len(unknown) == 1 or (total in known and rest == len(unknown)):
+                known.update(unknown)
+                changed = True
+    return known
+
+
 def _section(sections: Mapping[str, list[tuple[Path, tuple[str, ...]]]],
              pattern: Pattern) -> list[tuple[Path, tuple[str, ...]]]:
     """The figures a pattern may match, by its first key (a pattern names it)."""
     first = pattern[0] or frozenset()
     return [figure for key in sorted(first) for figure in sections.get(key, ())]
+
+
+def _exact(pattern: Pattern, captures: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The one path a cell pattern names once its ``*`` take the captures, or None when
+    it may name several (a further ``*``, or a choice ``a|b``)."""
+    if pattern.count(None) != len(captures):
+        return None
+    keys: list[str] = []
+    taken = iter(captures)
+    for allowed in pattern:
+        if allowed is None:
+            keys.append(next(taken))
+        elif len(allowed) == 1:
+            keys.extend(allowed)
+        else:
+            return None
+    return tuple(keys)
 
 
 def _expand(figures: Sequence[tuple[Path, tuple[str, ...]]],
