@@ -73,6 +73,14 @@ settings.register_profile("mutation", derandomize=True)
 """``make mutate`` runs the tests with ``--hypothesis-profile=mutation``: every run draws
 the same examples, so that a mutant killed once is killed on every run."""
 
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True,
+                          deadline=None)
+"""In CI (``CI`` set, as ``.ci/run`` sets it): the same examples on every run, so a rare
+counterexample cannot make CI flaky; a failure prints the blob that reproduces it.
+Property tests find new examples on developers' machines, where they are random."""
+if os.environ.get("CI"):
+    settings.load_profile("ci")
+
 RECORDED_AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 MODULES = tuple(m.value for m in Module)
 LIFECYCLE_BIN = Path(sys.executable).parent / "lifecycle"

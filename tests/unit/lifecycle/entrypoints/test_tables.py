@@ -16,6 +16,7 @@ import pytest
 from lifecycle.entrypoints import tables
 from projections.fold import fold
 from projections.listing import COLUMNS, DuoRow, list_duos
+from projections.publish import publish
 from projections.report import build_breakdown, build_report, contact_minutes
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "projections"))
@@ -252,3 +253,21 @@ def test_the_duo_csv_keeps_long_ids_whole() -> None:
     header, *body = _csv(list_duos(fold(long_id_log().events), AS_OF))
     values = next(v for v in body if v[header.index("duo_id")].startswith("D.x"))
     assert values[header.index("duo_id")] == LONG_ID
+
+
+def test_a_published_breakdown_marks_every_figure_secondary_suppression_hides() -> None:
+    """The column of ones (CONTRACT §6, ADR 20): January's pairs are hidden only so that
+    its worsened cannot be worked out; the tables mark it as they mark the others."""
+    def month(pairs: int, improved: int, worsened: int) -> dict[str, Any]:
+        return {"surveys": {"mentee": {"wellbeing": {
+            "pairs": pairs, "improved": improved, "unchanged": 0, "worsened": worsened}}}}
+
+    split = {"as_of": "2025-07-31", "by": "month", "groups": {
+        "2025-01": month(3, 1, 2), "2025-02": month(2, 1, 1), "2025-03": month(1, 1, 0)}}
+    published = publish(split, 3, overall=month(6, 3, 3))
+    assert "groups.2025-01.surveys.mentee.wellbeing.pairs" in published["suppressed"]
+    shown = tables.marked(published)["groups"]
+    assert shown["2025-01"]["surveys"]["mentee"]["wellbeing"] == {
+        "pairs": tables.HIDDEN, "improved": tables.HIDDEN, "unchanged": 0,
+        "worsened": tables.HIDDEN}
+    assert shown["2025-03"]["surveys"]["mentee"]["wellbeing"]["worsened"] == 0
