@@ -1,5 +1,5 @@
 """What a process that only folds or lists the views loads: not SciPy, which only the
-report's comparisons use (it takes about 60 MB and two seconds to import, in the
+report's comparisons use (it takes about 65 MB and 0.9 s of CPU to import, in the
 rebuild's calling process and in each of its worker interpreters)."""
 
 from __future__ import annotations
