@@ -119,22 +119,29 @@ def curve_table(observations: Iterable[tuple[int, bool]]) -> list[dict[str, Any]
     ``upper`` = exp(−exp(log(−log S) + z√V / log S)); both 1.0 where S = 1 and 0.0
     where S = 0. No subject, no row.
     """
-    events: dict[int, int] = {}
-    leaving: dict[int, int] = {}
-    for duration, event in observations:
-        leaving[duration] = leaving.get(duration, 0) + 1
-        if event:
-            events[duration] = events.get(duration, 0) + 1
-    if not leaving:
+    pairs = list(observations)
+    return curve_table_arrays(np.array([d for d, _ in pairs], dtype=np.int64),
+                              np.array([bool(e) for _, e in pairs], dtype=bool))
+
+
+def curve_table_arrays(durations: npt.NDArray[np.int64],
+                       events: npt.NDArray[np.bool_]) -> list[dict[str, Any]]:
+    """:func:`curve_table` of the pairs ``zip(durations, events)``, counted with array
+    operations (the same table, to the bit)."""
+    times_found, gone = np.unique(durations, return_counts=True)
+    if not len(times_found):
         return []
-    times = sorted(leaving)
+    died_at, died_count = np.unique(durations[events], return_counts=True)
+    leaving = dict(zip(times_found.tolist(), gone.tolist(), strict=True))
+    died_by_time = dict(zip(died_at.tolist(), died_count.tolist(), strict=True))
+    times = times_found.tolist()
     if times[0] != 0:
         times.insert(0, 0)
-    at_risk = sum(leaving.values())
+    at_risk = len(durations)
     estimate, variance = 1.0, 0.0
     rows: list[dict[str, Any]] = []
     for t in times:
-        died = events.get(t, 0)
+        died = died_by_time.get(t, 0)
         if died:
             estimate *= 1.0 - died / at_risk
             if died < at_risk:
