@@ -126,6 +126,50 @@ class Chains:
         return cls(_empty(), _empty(), _empty())
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """What the monitoring section counts of some duos at any ``as_of``, worked out
+    once (see :func:`schedule`).
+
+    Attributes:
+        review_row, review_day, review_health: the reviews, one entry each (the duo's
+            row, its day and the health it gave), in the order of row, day and
+            recording: a row's latest review by a date is its last entry dated by then.
+        met_row, met_day: the windows of the monitoring schedule that hold the reviews
+            they require and end on or before the duo's ``closed_on``, one entry each
+            (the duo's row and the window's last day), in the order of row and day: at
+            an ``as_of`` on or after that last day, the window is due and met.
+    """
+
+    review_row: Ints
+    review_day: Ints
+    review_health: Ints
+    met_row: Ints
+    met_day: Ints
+
+    @classmethod
+    def none(cls) -> Schedule:
+        return cls(_empty(), _empty(), _empty(), _empty(), _empty())
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Survey pairs: the pre and post answer sets of one duo and respondent, one entry
+    each, in the order of row and respondent: the duo's row, the respondent (index in
+    :data:`RESPONDENTS`), the day of the later of the two (the pair counts at an
+    ``as_of`` on or after it) and the four changes post − pre (columns in
+    :data:`MEASURES` order)."""
+
+    row: Ints
+    respondent: Ints
+    day: Ints
+    changes: Ints
+
+    @classmethod
+    def none(cls) -> Pairs:
+        return cls(_empty(), _empty(), _empty(), np.empty((0, len(MEASURES)), dtype=np.int64))
+
+
 def first_meeting(duos: Lifecycle, policies: Policies, day: int) -> dict[str, int]:
     """Over duos matched by ``as_of``: ``on_time`` (activated by then within
     ``first_meeting_within_days`` of matching), ``late`` (activated by then, later),
@@ -157,21 +201,35 @@ def windows_due(duos: Lifecycle, policies: Policies, day: int) -> Ints:
     return np.maximum(due, 0)
 
 
-def review_windows(duos: Lifecycle, policies: Policies, reviews: Reviews,
-                   day: int) -> tuple[Ints, Ints, Ints]:
-    """The (duo row, window k, reviews in it) of every window holding a review dated
-    by ``as_of`` on or after the duo's match, sorted by row then window."""
-    kept = reviews.day <= day
-    rows, days = reviews.row[kept], reviews.day[kept]
+def schedule(duos: Lifecycle, policies: Policies, reviews: Reviews) -> Schedule:
+    """The :class:`Schedule` of the duos: their reviews in order, and the windows each
+    duo met. Window k of a duo matched on m (see :func:`windows_due`) is met when it
+    holds at least ``reviews_first_interval`` reviews (k = 0) or one (k > 0) dated on or
+    after m, and counts from its last day m + (k+1)R − 1 on, when that day is on or
+    before the duo's ``closed_on``: a window is due at ``as_of`` exactly when its last
+    day is on or before both ``as_of`` and the close, and every review in it is then
+    dated by ``as_of``."""
+    order = np.lexsort((reviews.order, reviews.day, reviews.row))
+    rows, days = reviews.row[order], reviews.day[order]
     matched = duos.matched[rows]
     on_schedule = matched <= days
     rows, days, matched = rows[on_schedule], days[on_schedule], matched[on_schedule]
-    k = (days - matched) // policies.review_interval_days[rows]
-    if not len(rows):
-        return _empty(), _empty(), _empty()
-    # One int64 key per (row, window): windows of a duo number fewer than 2**31.
-    keys, counts = np.unique(rows << 31 | k, return_counts=True)
-    return keys >> 31, keys & (2**31 - 1), counts.astype(np.int64)
+    interval = policies.review_interval_days[rows]
+    k = (days - matched) // interval
+    met_row, met_day = _empty(), _empty()
+    if len(rows):
+        # One int64 key per (row, window): windows of a duo number fewer than 2**31.
+        keys, counts = np.unique(rows << 31 | k, return_counts=True)
+        w_row, w_k = keys >> 31, keys & (2**31 - 1)
+        required = np.where(w_k == 0, policies.reviews_first_interval[w_row], 1)
+        start, step = duos.matched[w_row], policies.review_interval_days[w_row]
+        # (k+1)R ≤ close − m + 1, without forming (k+1)R for a window that never ends.
+        cap = np.minimum(duos.closed[w_row], NEVER)
+        met = (counts >= required) & (w_k + 1 <= (cap - start + 1) // step)
+        met_row = w_row[met]
+        met_day = start[met] + (w_k[met] + 1) * step[met] - 1
+    return Schedule(reviews.row[order], reviews.day[order], reviews.health[order],
+                    met_row, met_day)
 
 
 def monitoring(duos: Lifecycle, policies: Policies, reviews: Reviews,
@@ -180,39 +238,35 @@ def monitoring(duos: Lifecycle, policies: Policies, reviews: Reviews,
     ``windows_met`` summed over duos matched by ``as_of`` and their ``compliance``;
     ``latest_health``, the health of each reviewed duo's latest review (latest day,
     then latest recorded)."""
-    due = windows_due(duos, policies, day)
-    rows, k, counts = review_windows(duos, policies, reviews, day)
-    required = np.where(k == 0, policies.reviews_first_interval[rows], 1)
-    met = int(np.count_nonzero((k < due[rows]) & (counts >= required)))
-    windows = int(due.sum())
-    kept = reviews.day <= day
-    latest = _latest_per_row(reviews.row[kept], reviews.day[kept], reviews.order[kept])
+    due = int(windows_due(duos, policies, day).sum())
+    return monitoring_at(due, schedule(duos, policies, reviews), day)
+
+
+def monitoring_at(windows: int, done: Schedule, day: int) -> dict[str, Any]:
+    """:func:`monitoring` of duos with ``windows`` windows due at ``as_of`` and the
+    schedule ``done`` (see :func:`schedule`)."""
+    kept = np.flatnonzero(done.review_day <= day)
+    rows = done.review_row[kept]
+    # Each row's entries are together and in order: its latest is its last one kept.
+    latest = kept[np.append(rows[1:] != rows[:-1], True)] if len(kept) else kept
+    met = int(np.count_nonzero(done.met_day <= day))
     return {
-        "reviews": int(np.count_nonzero(kept)),
+        "reviews": len(kept),
         "windows_due": windows,
         "windows_met": met,
         "compliance": met / windows if windows else None,
-        "latest_health": summary(reviews.health[kept][latest], whole=True),
+        "latest_health": summary(done.review_health[latest], whole=True),
     }
 
 
-def _latest_per_row(rows: Ints, days: Ints, order: Ints) -> Ints:
-    """Index of the latest entry (by day, then order) of each row present."""
-    if not len(rows):
-        return _empty()
-    # One int64 key: rows below 2**22, days (ordinals) and versions below 2**20 each.
-    ranked: Ints = np.argsort(rows << 40 | days << 20 | order, kind="stable")
-    last = np.append(rows[ranked][1:] != rows[ranked][:-1], True)
-    latest: Ints = ranked[last]
-    return latest
-
-
-def closure(duos: Lifecycle, policies: Policies, exit_interview: npt.NDArray[np.bool_],
+def closure(duos: Lifecycle, policies: Policies, exit_days: Ints,
             day: int) -> dict[str, Any]:
     """How duos closed by ``as_of`` ended: ``from_active``, ``completed``, ``early``
     (closed from ``active`` with fewer active days than ``min_duration_days``,
     whatever the reason) and its rate; ``beyond_max_active`` (still ``active`` at
-    ``as_of`` past ``max_duration_days``); exit interviews and their rate."""
+    ``as_of`` past ``max_duration_days``); exit interviews and their rate.
+    ``exit_days`` holds the ``closed_on`` of each close that held an exit interview
+    (NEVER for the other duos; in any order)."""
     closed = duos.closed <= day
     from_active = closed & duos.from_active
     active_days = duos.closed - duos.activated
@@ -222,7 +276,7 @@ def closure(duos: Lifecycle, policies: Policies, exit_interview: npt.NDArray[np.
         running & (day - duos.activated > policies.max_duration_days)))
     n_closed = int(np.count_nonzero(closed))
     n_from_active = int(np.count_nonzero(from_active))
-    interviews = int(np.count_nonzero(closed & exit_interview))
+    interviews = int(np.count_nonzero(exit_days <= day))
     return {
         "closed": n_closed,
         "from_active": n_from_active,
@@ -263,23 +317,39 @@ def retention(chains: Chains, day: int) -> dict[str, Any]:
     }
 
 
-def survey_changes(surveys: Surveys, day: int) -> dict[tuple[str, str], Ints]:
+def pairs(surveys: Surveys) -> Pairs:
+    """The survey :class:`Pairs` of the duos: each duo and respondent with both a pre
+    and a post answer set (rule 10: at most one of each)."""
+    size = int(surveys.row.max()) + 1 if len(surveys.row) else 0
+    found: list[tuple[Ints, Ints, Ints, Ints]] = []
+    for r in range(len(RESPONDENTS)):
+        # One slot per duo and phase.
+        have = np.zeros((2, size), dtype=bool)
+        when = np.zeros((2, size), dtype=np.int64)
+        answers = np.zeros((2, size, len(MEASURES)), dtype=np.int64)
+        mine = surveys.respondent == r
+        phase, rows = surveys.phase[mine], surveys.row[mine]
+        have[phase, rows] = True
+        when[phase, rows] = surveys.day[mine]
+        answers[phase, rows] = surveys.scores[mine]
+        paired = np.flatnonzero(have[0] & have[1])
+        found.append((paired, np.full(len(paired), r, dtype=np.int64),
+                      np.maximum(when[0, paired], when[1, paired]),
+                      answers[1, paired] - answers[0, paired]))
+    row = np.concatenate([f[0] for f in found])
+    by_row = np.argsort(row, kind="stable")
+    return Pairs(row[by_row], np.concatenate([f[1] for f in found])[by_row],
+                 np.concatenate([f[2] for f in found])[by_row],
+                 np.concatenate([f[3] for f in found]).reshape(-1, len(MEASURES))[by_row])
+
+
+def survey_changes(paired: Pairs, day: int) -> dict[tuple[str, str], Ints]:
     """The paired changes (post − pre) per (respondent, measure), over the duos with
     both surveys of that respondent dated by ``as_of`` (in the duos' order)."""
-    kept = surveys.day <= day
-    rows, who, phase = surveys.row[kept], surveys.respondent[kept], surveys.phase[kept]
-    scores = surveys.scores[kept]
-    size = int(rows.max()) + 1 if len(rows) else 0
+    counted = paired.day <= day
     changes: dict[tuple[str, str], Ints] = {}
     for r, respondent in enumerate(RESPONDENTS):
-        # One slot per duo and phase (rule 10: at most one survey each).
-        have = np.zeros((2, size), dtype=bool)
-        answers = np.zeros((2, size, len(MEASURES)), dtype=np.int64)
-        mine = who == r
-        have[phase[mine], rows[mine]] = True
-        answers[phase[mine], rows[mine]] = scores[mine]
-        paired = have[0] & have[1]
-        difference = answers[1, paired] - answers[0, paired]
+        difference = paired.changes[counted & (paired.respondent == r)]
         for m, measure in enumerate(MEASURES):
             changes[respondent, measure] = difference[:, m].copy()
     return changes
@@ -321,7 +391,12 @@ def _median(values: Ints) -> int | float | None:
 
 def surveys_section(surveys: Surveys, day: int, *, tests: bool = False) -> dict[str, Any]:
     """Survey change per respondent and measure (see :func:`change_summary`)."""
-    changes = survey_changes(surveys, day)
+    return pairs_section(pairs(surveys), day, tests=tests)
+
+
+def pairs_section(paired: Pairs, day: int, *, tests: bool = False) -> dict[str, Any]:
+    """:func:`surveys_section` of the survey pairs ``paired`` (see :func:`pairs`)."""
+    changes = survey_changes(paired, day)
     return {respondent: {measure: change_summary(changes[respondent, measure], measure,
                                                  tests=tests)
                          for measure in MEASURES}
@@ -355,9 +430,8 @@ def survival_curve(active_days: Ints,
                    dropped: npt.NDArray[np.bool_]) -> tuple[list[dict[str, Any]], int | None]:
     """The Kaplan-Meier table of the report's ``survival`` population and its median
     (see :func:`projections.survival.curve_table`)."""
-    table = survival.curve_table(zip(active_days.tolist(), dropped.tolist(), strict=True))
+    table = survival.curve_table_arrays(active_days, dropped)
     return table, survival.median_time(table)
-
 
 
 OUTCOMES: Final = ("completed", "dropout", "other_close", "open")

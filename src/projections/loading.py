@@ -13,8 +13,15 @@ import numpy as np
 from projections import schema as s
 from projections.dialect import Dialect
 from projections.evaluation import DEPARTURE_REASONS, Chains
-from projections.extras import DuoExtras, PolicyDays, unpack_extras
-from projections.facts import NEVER
+from projections.extras import (
+    HEAD_INTS,
+    DuoExtras,
+    Packed,
+    PackedExtras,
+    PolicyDays,
+    unpack_extras,
+)
+from projections.facts import FACT_COUNT, NEVER
 from projections.facts import day as day_of
 from projections.fold import (
     contract_id,
@@ -23,6 +30,7 @@ from projections.fold import (
 from projections.reading import RECRUITED, Decoded
 from projections.report import (
     LABELLED,
+    SETTLED,
     Ints,
     ProgrammeRows,
     ReportRows,
@@ -132,10 +140,13 @@ def load_report_rows(conn: Any, as_of: date | None = None, programme: str | None
     """The report rows from the tables alone.
 
     For an ``as_of`` (without sites or labels), the facts and evaluation extras come as
-    blobs per programme, concatenated by the database: those of the duos whose contacts
-    had settled by then from the facts table's covering index, and those of the others
-    with the contact states of that month (their counts at ``as_of`` without their
-    timelines); see :func:`_facts_at`. The chains' departures come from their own index.
+    blobs per programme, concatenated by the database: the extras of every duo
+    recruited by then and the facts of those whose contacts had settled by then from
+    one pass over the facts table's covering index, and the others' facts from the
+    contact states of that month (their counts at ``as_of`` without their timelines);
+    see :func:`_facts_at`. The extras are then in an order of their own, not the
+    facts' (see :class:`~projections.report.ProgrammeRows`). The chains' departures by
+    ``as_of`` come from their own index.
 
     Args:
         conn: connection to the views' database.
@@ -169,8 +180,8 @@ def load_report_rows(conn: Any, as_of: date | None = None, programme: str | None
                 continue
             if as_of is not None and not sites and not labels:
                 facts, extras = _facts_at(cursor, dialect, programme_id, as_of)
-                extras = _with_departures(extras, facts[:, 0],
-                                          _departures(cursor, dialect, programme_id))
+                extras = _with_departures(extras, _departures(cursor, dialect,
+                                                              programme_id, as_of))
                 groups[programme_id] = ProgrammeRows(programme_id, country, interval, facts,
                                                      policy=policy, extras=extras)
                 continue
@@ -178,7 +189,7 @@ def load_report_rows(conn: Any, as_of: date | None = None, programme: str | None
             departures = ({} if not labels else
                           {chain: (day_of(on), DEPARTURE_REASONS.index(reason)) for
                            _, on, reason, chain in _departures(cursor, dialect,
-                                                                programme_id)})
+                                                                programme_id, None)})
             groups[programme_id] = ProgrammeRows(
                 programme_id, country, interval,
                 facts_array(b"".join([bytes(r[0]) for r in rows])),
@@ -194,7 +205,7 @@ def _row_extras(rows: Sequence[Any], departures: dict[str, tuple[int, int]],
                 labels: bool) -> DuoExtras:
     """The extras of rows read by :func:`_fact_rows` (chains and departures when the
     rows hold their chain ids)."""
-    records = b"".join([bytes(r[2]) for r in rows])
+    records = Packed(*(b"".join([bytes(r[2][i]) for r in rows]) for i in range(2)))
     if not labels:
         return unpack_extras(records)
     chain_ids = [r[4] for r in rows]
@@ -208,42 +219,65 @@ def _row_extras(rows: Sequence[Any], departures: dict[str, tuple[int, int]],
         np.array([f[1] for f in found], dtype=np.int64)))
 
 
-def _departures(cursor: Any, dialect: Dialect, programme_id: str) -> list[Any]:
-    """(first duo's recruitment date, departure date, reason, chain) of every departure
-    recorded in the programme (one row per departed mentee in ``proj_departures``)."""
+def _departures(cursor: Any, dialect: Dialect, programme_id: str,
+                as_of: date | None) -> list[Any]:
+    """(first duo's recruitment day, departure date, reason, chain) of every departure
+    recorded in the programme (one row per departed mentee in ``proj_departures``), by
+    ``as_of`` when given (a later departure leaves every figure as none does). A chain's
+    duos are all of one programme (rule 12)."""
+    by = "" if as_of is None else " AND p.departed_on <= ?"
     cursor.execute(dialect.sql(
-        f"SELECT r.recruited_on, p.departed_on, p.reason, p.chain_id "
-        f"FROM {s.DEPARTURES.name} p JOIN {s.DUOS.name} r ON r.duo_id = p.chain_id "
-        f"WHERE p.programme_id = ? ORDER BY p.chain_id"), (programme_id,))
+        f"SELECT r.recruited, p.departed_on, p.reason, p.chain_id "
+        f"FROM {s.DEPARTURES.name} p JOIN {s.DUO_DAYS.name} r "
+        f"ON r.programme_id = p.programme_id AND r.duo_id = p.chain_id "
+        f"WHERE p.programme_id = ?{by}"),
+        (programme_id,) if as_of is None else (programme_id, as_of.isoformat()))
     found: list[Any] = cursor.fetchall()
     return found
 
 
-def _with_departures(extras: DuoExtras, recruited: Ints,
-                     departures: Sequence[Any]) -> DuoExtras:
+def _with_departures(extras: PackedExtras, departures: Sequence[Any]) -> PackedExtras:
     """``extras`` with each departure put on a first duo recruited on its chain's first
-    date (rows without chain ids: which of several such duos carries it does not change
-    any figure, which count chains by their first date and departure alone)."""
+    day (rows without chain ids: which of several such duos carries it does not change
+    any figure, which count chains by their first day and departure alone)."""
     if not departures:
         return extras
+    firsts = np.flatnonzero(extras.first_of_chain)
+    firsts = firsts[np.argsort(extras.recruited[firsts], kind="stable")]
+    first_days = extras.recruited[firsts]
+    wanted = np.array([d[0] for d in departures], dtype=np.int64)
+    by_day = np.argsort(wanted, kind="stable")
+    wanted = wanted[by_day]
+    # The i-th departure of a first day goes to the i-th first duo of that day, if any.
+    rank = np.arange(len(wanted)) - np.searchsorted(wanted, wanted, side="left")
+    begin = np.searchsorted(first_days, wanted, side="left")
+    end = np.searchsorted(first_days, wanted, side="right")
+    placed = rank < end - begin
+    rows = firsts[(begin + rank)[placed]]
+    chosen = by_day[placed]
     departed, reason = extras.chain_departed.copy(), extras.chain_reason.copy()
-    free: dict[int, list[int]] = {}
-    for row in np.flatnonzero(extras.first_of_chain).tolist():
-        free.setdefault(int(recruited[row]), []).append(row)
-    for first_on, on, why, _ in departures:
-        rows = free.get(day_of(first_on))
-        if rows:
-            row = rows.pop()
-            departed[row], reason[row] = day_of(on), DEPARTURE_REASONS.index(why)
+    departed[rows] = _ordinals([departures[i][1] for i in chosen.tolist()])
+    codes = {r: i for i, r in enumerate(DEPARTURE_REASONS)}
+    reason[rows] = [codes[departures[i][2]] for i in chosen.tolist()]
     return replace(extras, chain_departed=departed, chain_reason=reason)
+
+
+_EPOCH: Final = date(1970, 1, 1).toordinal()
+
+
+def _ordinals(days: Sequence[str]) -> Ints:
+    """The ordinals of ISO dates, parsed all at once."""
+    found: Ints = np.array(days, dtype="datetime64[D]").astype(np.int64) + _EPOCH
+    return found
 
 
 def _fact_rows(cursor: Any, dialect: Dialect, programme_id: str, as_of: date | None,
                sites: bool, labels: bool = False) -> list[Any]:
-    """(facts, timeline or None, extras, site, chain, labels…) of each duo of the
-    programme (site onwards when asked for), recruited by ``as_of`` when given (then
-    with the timeline only where that date needs it)."""
+    """(facts, timeline or None, extras (its two records), site, chain, labels…) of
+    each duo of the programme (site onwards when asked for), recruited by ``as_of`` when
+    given (then with the timeline only where that date needs it)."""
     table = s.DUO_FACTS.name
+    extras = ", ".join(f"f.{c}" for c in s.EXTRAS_COLUMNS)
     more = ", f.site_id" if sites else ""
     join = ""
     if labels:
@@ -253,17 +287,19 @@ def _fact_rows(cursor: Any, dialect: Dialect, programme_id: str, as_of: date | N
                 f"LEFT JOIN {s.SITES.name} st ON st.site_id = f.site_id")
     if as_of is None:
         cursor.execute(dialect.sql(
-            f"SELECT f.report_facts, f.contact_timeline, f.evaluation_extras{more} "
+            f"SELECT f.report_facts, f.contact_timeline, {extras}{more} "
             f"FROM {table} f{join} WHERE f.programme_id = ? ORDER BY f.duo_id"),
             (programme_id,))
     else:
         day = as_of.isoformat()
         cursor.execute(dialect.sql(
             f"SELECT f.report_facts, CASE WHEN f.contacts_settled_on > ? THEN "
-            f"f.contact_timeline END, f.evaluation_extras{more} FROM {table} f{join} "
+            f"f.contact_timeline END, {extras}{more} FROM {table} f{join} "
             f"WHERE f.programme_id = ? AND f.recruited_on <= ? ORDER BY f.duo_id"),
             (day, programme_id, day))
     found: list[Any] = cursor.fetchall()
+    # The extras' records as one cell.
+    found = [(r[0], r[1], r[2:4], *r[4:]) for r in found]
     if labels:
         found = [(*r[:5], *_label_values(r[5:])) for r in found]
     return found
@@ -277,34 +313,31 @@ def _label_values(values: Sequence[Any]) -> tuple[str, ...]:
 
 
 def _facts_at(cursor: Any, dialect: Dialect, programme_id: str,
-              as_of: date) -> tuple[Ints, DuoExtras]:
+              as_of: date) -> tuple[Ints, PackedExtras]:
     """The facts at ``as_of`` of the programme's duos recruited by then, and their
-    extras: of those whose contacts had settled, as stored; of the others, from their
-    contact states of the month of ``as_of`` (one short record each, not their
-    timelines). Both aggregates of a query see the same rows in the same order."""
+    extras (as loaded): the facts and extras of all from one pass over the covering
+    index, then instead of the facts of those whose contacts settled after ``as_of``,
+    their facts from their contact states of the month of ``as_of`` (one short record
+    each, not their timelines). The extras are not in the order of the facts."""
     day = as_of.isoformat()
     cursor.execute(dialect.sql(
-        f"SELECT {dialect.concatenated('report_facts')}, "
-        f"{dialect.concatenated('evaluation_extras')} FROM {s.DUO_FACTS.name} "
-        "WHERE programme_id = ? AND recruited_on <= ? "
-        "AND (contacts_settled_on IS NULL OR contacts_settled_on <= ?)"),
-        (programme_id, day, day))
-    settled, settled_extras = cursor.fetchone()
+        f"SELECT {dialect.concatenated('report_facts || evaluation_extras')}, "
+        f"{dialect.concatenated('evaluation_entries')} FROM {s.DUO_FACTS.name} "
+        "WHERE programme_id = ? AND recruited_on <= ?"), (programme_id, day))
+    both, entries = cursor.fetchone()
+    both = np.frombuffer(b"" if both is None else bytes(both), dtype="<i4").reshape(
+        -1, FACT_COUNT + HEAD_INTS)
+    facts = both[:, :FACT_COUNT].astype(np.int64)
+    facts = facts[facts[:, SETTLED] <= as_of.toordinal()]
+    found = PackedExtras.of(both[:, FACT_COUNT:], b"" if entries is None else bytes(entries))
     cursor.execute(dialect.sql(
-        f"SELECT {dialect.concatenated('m.contact_states')}, "
-        f"{dialect.concatenated('f.evaluation_extras')} FROM {s.DUO_MONTHS.name} m "
-        f"JOIN {s.DUO_FACTS.name} f ON f.programme_id = m.programme_id "
-        "AND f.duo_id = m.duo_id WHERE m.programme_id = ? AND m.month = ?"),
-        (programme_id, day[:7]))
-    states, states_extras = cursor.fetchone()
-    facts = facts_array(b"" if settled is None else bytes(settled))
-    extras = unpack_extras(b"" if settled_extras is None else bytes(settled_extras))
+        f"SELECT {dialect.concatenated('contact_states')} FROM {s.DUO_MONTHS.name} "
+        "WHERE programme_id = ? AND month = ?"), (programme_id, day[:7]))
+    (states,) = cursor.fetchone()
     if states is None:
-        return facts, extras
+        return facts, found
     later, kept = month_facts(bytes(states), as_of)
-    return (np.concatenate([facts, later[kept]]),
-            DuoExtras.join([extras, unpack_extras(bytes(states_extras)).subset(
-                np.flatnonzero(kept))]))
+    return np.concatenate([facts, later[kept]]), found
 
 
 def report_from_db(conn: Any, as_of: date, programme: str | None = None, *,

@@ -30,7 +30,7 @@ import numpy.typing as npt
 from lifecycle.domain.vocabulary import DROPOUT_REASONS
 from projections import comparisons, evaluation, survival, views
 from projections.evaluation import Lifecycle
-from projections.extras import DuoExtras, PolicyDays, extras_from_views
+from projections.extras import DuoExtras, Extras, PackedExtras, PolicyDays, extras_from_views
 from projections.facts import (
     ACTIVE,
     CLOSE_REASONS,
@@ -49,7 +49,7 @@ from projections.facts import (
 )
 from projections.publish import path_text
 from projections.summaries import summary
-from projections.views import STATES, DuoView, ProgrammeView, ReadModel, canonical_timestamp
+from projections.views import STATES, DuoView, ReadModel, canonical_timestamp
 
 SURVIVAL_DAYS: Final = (30, 90, 182, 365)
 BENCHMARK_MINUTES: Final = 240
@@ -151,7 +151,10 @@ class ProgrammeRows:
             it only where that date needs it.
         sites: the site of each row (same order), when loaded.
         policy: the programme's policy values the evaluation sections use.
-        extras: what the evaluation sections need of each row beyond its facts.
+        extras: what the evaluation sections need of each duo beyond its facts, one
+            entry per row: in the rows' order, or (rows loaded for one ``as_of``
+            without labels) in an order of their own, as the sections take nothing of
+            them by row (see :mod:`projections.extras`).
         labels: per breakdown of :data:`LABELLED`, the label of each row, when loaded.
     """
 
@@ -162,17 +165,20 @@ class ProgrammeRows:
     timelines: Mapping[int, Timeline | bytes] = field(default_factory=dict)
     sites: Sequence[str] | None = None
     policy: PolicyDays = field(default_factory=PolicyDays)
-    extras: DuoExtras = field(default_factory=DuoExtras.empty)
+    extras: Extras = field(default_factory=DuoExtras.empty)
     labels: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
-    def subset(self, rows: Sequence[int]) -> ProgrammeRows:
-        """The given rows only (in that order)."""
+    def subset(self, rows: Sequence[int],
+               extras_rows: Sequence[int] | None = None) -> ProgrammeRows:
+        """The given rows only (in that order), and the given rows of the extras (by
+        default the same)."""
         renumbered = {new: self.timelines[old] for new, old in enumerate(rows)
                       if old in self.timelines}
         sites = None if self.sites is None else [self.sites[i] for i in rows]
         return ProgrammeRows(self.programme_id, self.country, self.contact_interval_days,
                              self.facts[list(rows)], renumbered, sites, self.policy,
-                             self.extras.subset(rows),
+                             self.extras.subset(rows if extras_rows is None
+                                                else extras_rows),
                              {k: [v[i] for i in rows] for k, v in self.labels.items()})
 
 
@@ -216,20 +222,14 @@ def report_rows(model: ReadModel, programme: str | None = None,
         group[0].append(facts)
         group[2].append(duo.site_id)
         members[duo.programme_id].append(duo)
-    return ReportRows({
-        p: ProgrammeRows(p, view.country, view.contact_interval_days,
-                         facts_array(grouped[p][0]), grouped[p][1], grouped[p][2],
-                         policy_days(view), extras_from_views(members[p], stamp),
-                         _labels(model, members[p], stamp))
-        for p, view in model.programmes.items()
-    })
-
-
-def policy_days(view: ProgrammeView) -> PolicyDays:
-    """The policy values of a programme that the evaluation sections use."""
-    return PolicyDays(view.first_meeting_within_days, view.min_duration_days,
-                      view.max_duration_days, view.reviews_first_interval,
-                      view.review_interval_days)
+    found: dict[str, ProgrammeRows] = {}
+    for p, view in model.programmes.items():
+        array, policy = facts_array(grouped[p][0]), PolicyDays.of(view)
+        found[p] = ProgrammeRows(p, view.country, view.contact_interval_days, array,
+                                 grouped[p][1], grouped[p][2], policy,
+                                 extras_from_views(members[p], array, policy, stamp),
+                                 _labels(model, members[p], stamp))
+    return ReportRows(found)
 
 
 def match_labels(mentor_kind: str | None, shift_overlap: bool | None,
@@ -299,7 +299,6 @@ class _Metrics:
     lifecycle: Lifecycle
     policies: evaluation.Policies
     extras: DuoExtras
-    recruited: Ints
 
 
 class _Tally:
@@ -310,7 +309,7 @@ class _Tally:
         self._facts: list[Ints] = []
         self._intervals: list[Ints] = []
         self._policies: list[evaluation.Policies] = []
-        self._extras: list[DuoExtras] = []
+        self._extras: list[Extras] = []
         self._metrics: _Metrics | None = None
 
     def add(self, rows: ProgrammeRows) -> None:
@@ -326,13 +325,17 @@ class _Tally:
                 if timeline is None:
                     raise ValueError("a timeline is missing: rows loaded for another as_of")
                 facts[row, COUNTS] = contacts_at(timeline, day)
-        if len(rows.extras.chain) != len(rows.facts):
+        if len(rows.extras) != len(rows.facts):
             raise ValueError("rows were loaded without what the evaluation sections need")
         self._facts.append(facts)
         self._intervals.append(np.full(len(facts), rows.contact_interval_days,
                                        dtype=np.int64))
         self._policies.append(rows.policy.arrays(len(facts)))
-        self._extras.append(rows.extras.subset(kept))
+        # The extras by their own recruitment day (they may be in another order).
+        extras = rows.extras
+        recruited = np.flatnonzero(extras.recruited <= day)
+        self._extras.append(extras if len(recruited) == len(extras)
+                            else extras.subset(recruited))
         self._metrics = None
 
     @property
@@ -401,8 +404,7 @@ class _Tally:
                 np.concatenate([getattr(p, name) for p in self._policies]) if self._policies
                 else np.empty(0, dtype=np.int64)
                 for name in evaluation.Policies.__dataclass_fields__)),
-            extras=DuoExtras.join(self._extras),
-            recruited=recruited,
+            extras=_joined(self._extras),
         )
 
     def sections(self, *, tests: bool = False) -> dict[str, Any]:
@@ -439,12 +441,12 @@ class _Tally:
                 "survival_curve": table,
             },
             "first_meeting": evaluation.first_meeting(m.lifecycle, m.policies, day),
-            "monitoring": evaluation.monitoring(m.lifecycle, m.policies, m.extras.reviews,
-                                                day),
-            "closure": evaluation.closure(m.lifecycle, m.policies, m.extras.exit_interview,
-                                          day),
-            "retention": evaluation.retention(m.extras.chains(m.recruited), day),
-            "surveys": evaluation.surveys_section(m.extras.surveys, day, tests=tests),
+            "monitoring": evaluation.monitoring_at(
+                int(evaluation.windows_due(m.lifecycle, m.policies, day).sum()),
+                m.extras.schedule, day),
+            "closure": evaluation.closure(m.lifecycle, m.policies, m.extras.exit_day, day),
+            "retention": evaluation.retention(m.extras.chains(), day),
+            "surveys": evaluation.pairs_section(m.extras.pairs, day, tests=tests),
         }
 
     def at_risk(self) -> dict[str, dict[str, int]]:
@@ -453,7 +455,7 @@ class _Tally:
         the estimate's path: publishing (CONTRACT §6) hides an estimate at a t where
         fewer than K were."""
         m = self.metrics()
-        durations, _ = evaluation.retention_observations(m.extras.chains(m.recruited),
+        durations, _ = evaluation.retention_observations(m.extras.chains(),
                                                          self.as_of.toordinal())
         return {"retention.in_service": {
             str(t): int(np.count_nonzero(durations >= t)) for t in evaluation.RETENTION_DAYS}}
@@ -475,6 +477,14 @@ class _Tally:
             "duos_meeting_benchmark": meeting,
             "share_meeting_benchmark": meeting / n if n else None,
         }
+
+
+def _joined(parts: Sequence[Extras]) -> DuoExtras:
+    """The extras of ``parts`` one after the other, decoded (as loaded, all at once)."""
+    packed = [p for p in parts if isinstance(p, PackedExtras)]
+    if len(packed) == len(parts) and packed:
+        return PackedExtras.join(packed).decoded()
+    return DuoExtras.join([p.decoded() for p in parts])
 
 
 def _tally(source: Source, as_of: date, programme: str | None,
@@ -609,12 +619,14 @@ def _breakdown_tallies(source: Source, as_of: date, by: str, programme: str | No
             key = group.programme_id if by == "programme" else group.country
             parts.setdefault(key, []).append(group)
             continue
-        split: dict[str, list[int]] = {}
-        for i, label in enumerate(_keys(group, by, day, months)):
-            if label is not None:
-                split.setdefault(label, []).append(i)
+        split = _split(_keys(group, by, day, months))
+        # By the day of recruitment, the extras go by their own (rows loaded for one
+        # as_of hold them in an order of their own); by the other labels, by row.
+        extras_split = split if by not in ("month", "quarter") else _split(
+            _day_keys(group.extras.recruited, by, day, months))
         for key, indices in split.items():
-            parts.setdefault(key, []).append(group.subset(indices))
+            parts.setdefault(key, []).append(
+                group.subset(indices, extras_split.get(key, [])))
     tallies: dict[str, _Tally] = {}
     for key in sorted(parts):
         tally = _Tally(as_of)
@@ -625,18 +637,33 @@ def _breakdown_tallies(source: Source, as_of: date, by: str, programme: str | No
     return tallies
 
 
+def _split(keys: Sequence[str | None]) -> dict[str, list[int]]:
+    """The rows of each group (rows in no group left out)."""
+    split: dict[str, list[int]] = {}
+    for i, label in enumerate(keys):
+        if label is not None:
+            split.setdefault(label, []).append(i)
+    return split
+
+
+def _day_keys(recruited: Ints, by: str, day: int,
+              months: dict[int, str]) -> list[str | None]:
+    """The month or quarter of each recruitment day (None: after ``as_of``)."""
+    name = _month if by == "month" else _quarter
+    return [name(r, months) if r <= day else None for r in recruited.tolist()]
+
+
 def _keys(group: ProgrammeRows, by: str, day: int,
           months: dict[int, str]) -> list[str | None]:
     """Each row's group for a breakdown within a programme (None: not recruited by
     ``as_of``, so in no group); ``months`` remembers the month of each day seen."""
     recruited = group.facts[:, RECRUITED]
-    if by == "month":
-        keys: Sequence[str] = [_month(r, months) for r in recruited.tolist()]
-    elif by == "quarter":
-        keys = [_quarter(r, months) for r in recruited.tolist()]
-    elif by == "outcome":
-        keys = evaluation.outcomes(recruited, group.facts[:, CLOSED], group.facts[:, REASON],
-                                   group.extras.chain, day)
+    if by in ("month", "quarter"):
+        return _day_keys(recruited, by, day, months)
+    if by == "outcome":
+        keys: Sequence[str] = evaluation.outcomes(
+            recruited, group.facts[:, CLOSED], group.facts[:, REASON],
+            group.extras.decoded().chain, day)
     elif by == "site" and group.sites is not None:
         keys = group.sites
     else:

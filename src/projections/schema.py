@@ -26,7 +26,7 @@ from typing import Any, Final, NamedTuple
 
 from projections.attention import SHORT
 from projections.attention import spans as attention_spans
-from projections.extras import pack_extras
+from projections.extras import PolicyDays, pack_extras
 from projections.facts import (
     NEVER,
     day,
@@ -49,7 +49,7 @@ from projections.views import (
     SurveyView,
 )
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 """Raised whenever a table or the meaning of a column changes: views of another version
 are rebuilt by the next catch-up."""
 
@@ -321,6 +321,9 @@ DUOS = Table(
     record=DuoView,
 )
 
+EXTRAS_COLUMNS: Final = ("evaluation_extras", "evaluation_entries")
+"""The columns of a duo's packed evaluation extras (:class:`projections.extras.Packed`)."""
+
 DUO_FACTS = Table(
     "proj_duo_facts",
     "One narrow row per duo, clustered by programme: what the report reads (the "
@@ -335,14 +338,16 @@ DUO_FACTS = Table(
         _given("report_facts", "blob", "13 little-endian int32 (see below)"),
         _given("contact_timeline", "blob", "one entry of 4 little-endian int32 per contact "
                "(see below)"),
-        _given("evaluation_extras", "blob", "what the report's evaluation sections need "
-               "beyond the facts: exit interview, first of its chain, reviews, surveys (see "
-               "below)"),
+        _given("evaluation_extras", "blob", "6 little-endian int32: what the report's "
+               "evaluation sections need of the duo beyond its facts, and how many "
+               "entries of each kind `evaluation_entries` holds (see below)"),
+        _given("evaluation_entries", "blob", "the duo's reviews, met monitoring windows "
+               "and survey pairs as little-endian int32 (see below)"),
     ),
     ("programme_id", "duo_id"),
     # Covering the report's query: it reads the packed facts without the timelines.
     (("programme_id", "recruited_on", "contacts_settled_on", "report_facts",
-      "evaluation_extras"),),
+      *EXTRAS_COLUMNS),),
     clustered=True,
 )
 
@@ -491,7 +496,8 @@ DEPARTURES = Table(
                "covers it; `attention` joins only the other chains' duos)"),
     ),
     ("chain_id",),
-    (("programme_id", "single", "departed_on"),),
+    # Covering attention's departures and the report's (joined to the chain's first duo).
+    (("programme_id", "single", "departed_on", "reason", "chain_id"),),
 )
 
 SURVEYS = Table(
@@ -563,7 +569,8 @@ def duo_rows(d: DuoView, programme: ProgrammeView | None) -> DuoRows:
                  len(d.reviews), max((r.occurred_on for r in d.reviews), default=None),
                  len(d.corrections)),
         DUO_FACTS.row(d, settled, pack_facts(facts), pack_timeline(timeline),
-                      pack_extras(d)),
+                      *pack_extras(d, facts, PolicyDays() if programme is None
+                                   else PolicyDays.of(programme))),
         [DUO_MONTHS.row(d, month, packed)
          for month, packed in month_states(facts, timeline, states)],
         DUO_DAYS.row(d, *facts[:5], facts[11], facts[12]),

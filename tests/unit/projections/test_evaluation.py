@@ -194,8 +194,9 @@ def test_the_schedule_agrees_with_a_count_over_days(seed: int) -> None:
 def test_closure_counts_early_closes_below_the_minimum_whatever_the_reason() -> None:
     d = duos([D] * 4, [D] * 4, [D + 181, D + 182, D + 10, D + 5],
              [COMPLETED, MISMATCH, REMATCHED, MISMATCH], [True, True, True, False])
-    exit_interview = np.array([True, False, False, True])
-    assert closure(d, policies(4), exit_interview, D + 400) == {
+    # exit interviews at the first and the last close (the other duos: NEVER)
+    exit_days = _a([D + 181, NEVER, NEVER, D + 5])
+    assert closure(d, policies(4), exit_days, D + 400) == {
         "closed": 4, "from_active": 3, "completed": 1, "early": 2,
         "early_rate": 2 / 3, "beyond_max_active": 0, "exit_interviews": 2,
         "exit_interview_rate": 0.5}
@@ -203,7 +204,7 @@ def test_closure_counts_early_closes_below_the_minimum_whatever_the_reason() -> 
 
 def test_an_active_duo_is_beyond_the_maximum_only_past_it() -> None:
     d = duos([D, D], [D, D - 1])
-    result = closure(d, policies(2), np.zeros(2, dtype=bool), D + 365)
+    result = closure(d, policies(2), _a([NEVER, NEVER]), D + 365)
     assert result["beyond_max_active"] == 1
     assert result["early_rate"] is None and result["exit_interview_rate"] is None
 
