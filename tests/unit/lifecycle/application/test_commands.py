@@ -160,7 +160,7 @@ def test_each_score_is_from_1_to_5(cmd: Build, score: str, value: int) -> None:
     "2025-1-02", "2025-01-2", "2025/01/02", "02-01-2025", "20250102", "2025-01-02T00:00:00",
     "2025-01-02 ", " 2025-01-02", "2025-01-02\n", "2025-02-29", "2025-13-01", "2025-00-10",
     "", 20250102, None, "+2025-01-02", "٢٠٢٥-٠١-٠٢",
-], ids=repr)
+], ids=lambda value: ascii(value).replace("\\", "/"))  # see BAD_ID_NAMES
 def test_occurred_on_must_be_a_real_date_written_exactly_yyyy_mm_dd(
         cmd: Build, value: Any) -> None:
     rejects(cmd("activate", value), "occurred_on")
@@ -187,16 +187,20 @@ def test_functions_accepts_every_non_empty_subset(cmd: Build, functions: list[st
 
 # ---------------------------------------------------------------------- ids
 BAD_IDS = ["", "x" * 65, "a b", "a/b", "é", "dk\nduo", "a,b", "duo#1", 7, None, ["D-1"]]
+# Test ids of plain ASCII without backslashes: pytest, run in process with node ids as
+# arguments (as mutmut runs the tests), does not find `'\xe9'` or `'dk\\nduo'`.
+BAD_ID_NAMES = ["empty", "65-characters", "space", "slash", "non-ascii", "newline", "comma",
+                "hash", "number", "null", "list"]
 
 
-@pytest.mark.parametrize("value", BAD_IDS, ids=repr)
+@pytest.mark.parametrize("value", BAD_IDS, ids=BAD_ID_NAMES)
 @pytest.mark.parametrize(("kind", "field"), ID_FIELDS, ids=str)
 def test_ids_are_1_to_64_characters_of_the_id_alphabet(
         cmd: Build, kind: str, field: str, value: Any) -> None:
     rejects(cmd(kind, "2025-01-02", **{field: value}), field)
 
 
-@pytest.mark.parametrize("value", BAD_IDS[:-2], ids=repr)
+@pytest.mark.parametrize("value", BAD_IDS[:-2], ids=BAD_ID_NAMES[:-2])
 def test_command_id_and_predecessor_duo_id_are_ids_too(cmd: Build, value: Any) -> None:
     rejects(cmd("activate", "2025-01-02", command_id=value), "command_id")
     rejects(cmd("recruit", "2025-01-02", predecessor_duo_id=value), "predecessor_duo_id")
