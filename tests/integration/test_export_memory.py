@@ -12,7 +12,7 @@ interpreter, which reads its only child's peak with ``getrusage(RUSAGE_CHILDREN)
 figure then starts at the wrapper's few megabytes, not at the test process's size.
 
 The 2M-event figures (an export and a verification of the benchmark's 2M-event store)
-are measured by ``bench/p8_export.py`` and shown in docs/benchmarks.md.
+are measured by ``bench/p11_export.py`` and shown in docs/benchmarks.md.
 """
 
 from __future__ import annotations
