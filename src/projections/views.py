@@ -86,16 +86,12 @@ class SiteView:
 class MentorView:
     """A mentor of the pool and the date each training module was first completed."""
 
-    mentor_key: str
-    """What names the mentor's stream (the id; a sealed store's keyed reference)."""
     mentor_id: str
-    """The id; a sealed store's forgotten mentor is named by the reference instead
-    (ADR 35)."""
     programme_id: str
     site_id: str
-    department: str | None
+    department: str
     shifts: tuple[str, ...]
-    years_experience: int | None
+    years_experience: int
     registered_on: str
     registered_at: str
     version: int
@@ -137,7 +133,7 @@ class ReviewView:
     version: int
     occurred_on: str
     recorded_at: str
-    health: int | None
+    health: int
 
 
 @dataclass(slots=True)
@@ -148,10 +144,10 @@ class SurveyView:
     phase: str
     occurred_on: str
     recorded_at: str
-    wellbeing: int | None
-    stress: int | None
-    integration: int | None
-    confidence: int | None
+    wellbeing: int
+    stress: int
+    integration: int
+    confidence: int
 
 
 @dataclass(slots=True)
@@ -185,9 +181,9 @@ class DuoView:
     programme_id: str
     site_id: str
     country: str | None
-    mentee_id: str | None
+    mentee_id: str
     newcomer_kind: str
-    department: str | None
+    department: str
     predecessor_duo_id: str | None
     recruited_on: str
     recruited_at: str
