@@ -111,6 +111,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "deregister_mentor": {"mentor_id": "M-1", "reason": "left_service"},
     "correct": {"duo_id": "D-1", "fact": "closed_on", "value": "2025-02-05"},
     "record_departure": {"duo_id": "D-1", "reason": "resigned"},
+    "forget": {"person_id": "M-1"},
 }
 """A valid value for every field of every command type (CONTRACT §2)."""
 
@@ -420,6 +421,9 @@ def copy_sqlite(source: Path, target: Path) -> Path:
     finally:
         src.close()
         dst.close()
+    key = Path(f"{source}.master.key")  # a sealed store's master key goes with it
+    if key.exists():
+        Path(f"{target}.master.key").write_bytes(key.read_bytes())
     return target
 
 
@@ -594,3 +598,31 @@ def postgres_url() -> Iterator[str]:
                              connect_timeout=10) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
                 sql.Identifier(schema)))
+
+
+def store_keys(db: str | Path) -> Any:
+    """The keys of a sealed SQLite store created by the engine (its master key file
+    beside it, or ``$LIFECYCLE_MASTER_KEY``), for tests that name what the store keeps
+    of an id: a mentor's stream by the keyed reference, a command id by its digest."""
+    from lifecycle.adapters.crypto import PersonKeys, load_master_key
+
+    return PersonKeys(load_master_key(Path(f"{db}.master.key"), create=False))
+
+
+def sealed_command_id(db: str | Path, command_id: str) -> str:
+    """What a sealed store keeps of a command id (ADR 35)."""
+    keys = store_keys(db)
+    return str(keys.command_digest(f"id:{command_id}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_master_key_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """PostgreSQL stores keep their master key under ``$XDG_CONFIG_HOME`` (ADR 34): the
+    tests' own folder, never the user's (also for the commands they run)."""
+    before = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = before

@@ -73,7 +73,7 @@ def _compare(recorder: Recorder, mapper: EventMapper, conn: Any,
     by_position: dict[int, list[str]] = {}
     for view in s.VIEWS:
         by_position.setdefault(tracking.get(view, (0, 0))[0], []).append(view)
-    decoder, state, reached = Decoder(mapper), initial(), 0
+    decoder, state, reached = Decoder(mapper, preload=True), initial(), 0
     for position in sorted(by_position):
         fold_log(recorder, decoder, state, reached, position, batch_size, None)
         reached = max(reached, position)

@@ -310,6 +310,8 @@ def suggest(conn: Any, duo_id: str, as_of: date, *, at_match: bool = False
             f"SELECT mentor_id, department, shifts, years_experience FROM {s.MENTORS.name} "
             "WHERE site_id = ? AND programme_id = ? AND registered_on <= ? "
             "AND (deregistered_on IS NULL OR deregistered_on > ?) "
+            # A forgotten mentor (ADR 35) cannot be matched (rule 16).
+            "AND years_experience IS NOT NULL "
             "AND (? = 0 OR trained_on <= ?) ORDER BY mentor_id"),
             (duo.site_id, duo.programme_id, text, text, int(bool(require_trained)), text))
         mentors = cursor.fetchall()
@@ -321,11 +323,12 @@ def suggest(conn: Any, duo_id: str, as_of: date, *, at_match: bool = False
         open_duos = loads.get(mentor_id, 0)
         last = last_kinds.get(mentor_id)
         kind = last if last in kinds else kinds[0]
-        points = score(shared_shifts=len(shared), same_department=department == duo.department,
+        same_department = department is not None and department == duo.department
+        points = score(shared_shifts=len(shared), same_department=same_department,
                        open_duos=open_duos, max_duos=max_duos, years_experience=years,
                        mentor_kind=kind)
         reasons = {"shift_overlap": bool(shared), "shared_shifts": shared,
-                   "same_department": department == duo.department, "open_duos": open_duos,
+                   "same_department": same_department, "open_duos": open_duos,
                    "max_duos_per_mentor": max_duos, "years_experience": years,
                    "mentor_kind": kind, "points": points}
         if at_match:

@@ -34,6 +34,9 @@ Ints = npt.NDArray[np.int64]
 
 RETENTION_DAYS: Final = (90, 182, 365)
 MEASURES: Final = ("wellbeing", "stress", "integration", "confidence")
+ERASED: Final = 0
+"""A health or survey score that no longer opens (its person was forgotten, §8): valid
+ones are 1-5."""
 LOWER_IS_BETTER: Final = frozenset({"stress"})
 RESPONDENTS: Final = tuple(r.value for r in Respondent)
 PHASES: Final = tuple(p.value for p in Phase)
@@ -250,12 +253,14 @@ def monitoring_at(windows: int, done: Schedule, day: int) -> dict[str, Any]:
     # Each row's entries are together and in order: its latest is its last one kept.
     latest = kept[np.append(rows[1:] != rows[:-1], True)] if len(kept) else kept
     met = int(np.count_nonzero(done.met_day <= day))
+    health = done.review_health[latest]
     return {
         "reviews": len(kept),
         "windows_due": windows,
         "windows_met": met,
         "compliance": met / windows if windows else None,
-        "latest_health": summary(done.review_health[latest], whole=True),
+        # A forgotten mentee's health is ERASED: their duo leaves the summary (§8).
+        "latest_health": summary(health[health != ERASED], whole=True),
     }
 
 
@@ -327,7 +332,8 @@ def pairs(surveys: Surveys) -> Pairs:
         have = np.zeros((2, size), dtype=bool)
         when = np.zeros((2, size), dtype=np.int64)
         answers = np.zeros((2, size, len(MEASURES)), dtype=np.int64)
-        mine = surveys.respondent == r
+        # A forgotten respondent's answers are ERASED: they pair with nothing (§8).
+        mine = (surveys.respondent == r) & (surveys.scores[:, 0] != ERASED)
         phase, rows = surveys.phase[mine], surveys.row[mine]
         have[phase, rows] = True
         when[phase, rows] = surveys.day[mine]

@@ -43,6 +43,7 @@ import numpy.typing as npt
 
 from projections.evaluation import (
     DEPARTURE_REASONS,
+    ERASED,
     MEASURES,
     PHASES,
     RESPONDENTS,
@@ -59,7 +60,7 @@ from projections.evaluation import (
 )
 from projections.facts import FACT_COUNT, NEVER, Facts
 from projections.facts import day as ordinal
-from projections.views import DuoView, ProgrammeView
+from projections.views import DuoView, ProgrammeView, SurveyView
 
 
 def _empty() -> Ints:
@@ -228,13 +229,13 @@ def extras_from_views(duos: Sequence[DuoView], facts: Ints, policy: PolicyDays,
                 r_row.append(i)
                 r_day.append(ordinal(review.occurred_on))
                 r_order.append(review.version)
-                r_health.append(review.health)
+                r_health.append(review.health or ERASED)
         for survey in duo.surveys.values():
             if _recorded(survey.recorded_at, stamp):
                 s_rows.append((i, RESPONDENTS.index(survey.respondent),
                                PHASES.index(survey.phase), ordinal(survey.occurred_on),
-                               survey.wellbeing, survey.stress, survey.integration,
-                               survey.confidence))
+                               survey.wellbeing or ERASED, survey.stress or ERASED,
+                               survey.integration or ERASED, survey.confidence or ERASED))
     departed = np.full(n, NEVER, dtype=np.int64)
     reason = np.full(n, -1, dtype=np.int64)
     for i, duo in enumerate(duos):
@@ -286,6 +287,14 @@ def met_windows(matched: int, closed: int, review_days: Sequence[int],
             and k + 1 <= fitting]
 
 
+def _scores(survey: SurveyView | None) -> tuple[int, ...] | None:
+    """A survey's four scores in :data:`MEASURES` order (None: none, or erased)."""
+    if survey is None:
+        return None
+    found = (survey.wellbeing, survey.stress, survey.integration, survey.confidence)
+    return None if any(v is None for v in found) else tuple(v or 0 for v in found)
+
+
 def _ints(values: Sequence[int]) -> bytes:
     return struct.pack(f"<{len(values)}i", *values)
 
@@ -294,16 +303,18 @@ def pack_extras(duo: DuoView, facts: Facts, policy: PolicyDays) -> Packed:
     """The duo's extras as records (see the module's table), given its current
     ``facts`` (see :func:`projections.facts.duo_facts`) and its programme's policy."""
     # In a set order, so that a record does not depend on how the duo was loaded.
-    reviews = sorted((ordinal(r.occurred_on), r.version, r.health) for r in duo.reviews)
+    reviews = sorted((ordinal(r.occurred_on), r.version, r.health or ERASED)
+                     for r in duo.reviews)
     met = met_windows(facts[2], facts[4], [r[0] for r in reviews], policy)
     found: list[int] = []
     for r, respondent in enumerate(RESPONDENTS):
         pre = duo.surveys.get((respondent, PHASES[0]))
         post = duo.surveys.get((respondent, PHASES[1]))
-        if pre is not None and post is not None:
+        # A forgotten respondent's answers no longer open (None): no pair (ADR 35).
+        before, after = _scores(pre), _scores(post)
+        if pre is not None and post is not None and before and after:
             found += (r, max(ordinal(pre.occurred_on), ordinal(post.occurred_on)),
-                      post.wellbeing - pre.wellbeing, post.stress - pre.stress,
-                      post.integration - pre.integration, post.confidence - pre.confidence)
+                      *(b - a for a, b in zip(before, after, strict=True)))
     head = (facts[0], int(not duo.chain_id or duo.chain_id == duo.duo_id),
             facts[4] if duo.exit_interview else NEVER, len(reviews), len(met),
             len(found) // PAIR_INTS)

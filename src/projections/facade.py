@@ -16,7 +16,10 @@ from typing import Any
 
 import structlog
 
+from lifecycle.adapters.sealing import Sealing
 from lifecycle.adapters.store import StoreTarget, connect, setup_lock
+from lifecycle.domain.duo import Duo
+from lifecycle.domain.mentor import Mentor
 from projections import coordinator
 from projections import publish as publishing
 from projections.catchup import ViewStatus, catch_up, status
@@ -30,6 +33,12 @@ from projections.series import build_series
 from projections.writing import ensure_schema
 
 log = structlog.get_logger(__name__)
+
+ERASED_TOPICS = (Duo.Erased.TOPIC, Mentor.Erased.TOPIC)
+PERSONAL_TABLES = ("proj_duos", "proj_mentors", "proj_reviews", "proj_surveys",
+                   "proj_duo_days", "proj_duo_facts")
+"""The views whose rows hold opened personal fields (rewritten after an erasure on
+PostgreSQL)."""
 
 
 class Views:
@@ -48,10 +57,20 @@ class Views:
         self._conn: Any = None
 
     @property
+    def sealing(self) -> Sealing | None:
+        """The store's sealing of personal fields (None: a plain store)."""
+        found = getattr(self.mapper, "sealing", None)
+        return found if isinstance(found, Sealing) else None
+
+    @property
     def conn(self) -> Any:
         """The views' connection to the store's database (tables created on first use)."""
         if self._conn is None:
             self._conn = connect(self.target)
+            if self.sealing is not None and not self.target.is_postgres:
+                # View rows hold opened personal fields until their person is forgotten:
+                # the bytes an update or a rebuild frees are overwritten (ADR 35).
+                self._conn.execute("PRAGMA secure_delete = ON")
             ensure_schema(self._conn)
         return self._conn
 
@@ -61,14 +80,47 @@ class Views:
             self._conn = None
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Apply the events the views have not seen yet; returns how many."""
+        """Apply the events the views have not seen yet; returns how many.
+
+        A sealed store opened without its master key reads its views as they stand: it
+        writes nothing (their personal fields would not open). After an erasure was
+        folded in, the store's freed bytes are scrubbed (:meth:`scrub`).
+        """
+        sealing = self.sealing
+        if sealing is not None and not sealing.writable:
+            return 0
+        before = self.position() if sealing is not None else 0
         # One maintainer at a time: a catch-up that has to rebuild drops and creates
         # tables, which deadlocks on PostgreSQL against another process's catch-up.
         with setup_lock(self.target):
             count = catch_up(self.recorder, self.mapper, self.conn, progress=progress)
         if count:
             log.info("views_caught_up", events=count)
+            if sealing is not None and self.recorder.select_notifications(
+                    before + 1, 1, topics=ERASED_TOPICS):
+                self.scrub()
         return count
+
+    def scrub(self) -> bool:
+        """Remove the freed copies of view rows from the store's files: on SQLite (whose
+        views connection zeroes what it frees) a full checkpoint that truncates the
+        write-ahead log; on PostgreSQL ``VACUUM FULL`` of the views holding personal
+        fields, which writes their files anew. Returns whether it could complete (a
+        reader elsewhere can hold a SQLite checkpoint back)."""
+        conn = self.conn
+        if not self.target.is_postgres:
+            conn.commit()
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return bool(busy == 0)
+        conn.commit()
+        autocommit = conn.autocommit
+        conn.autocommit = True  # VACUUM cannot run inside a transaction
+        try:
+            for table in PERSONAL_TABLES:
+                conn.execute(f"VACUUM FULL {table}")
+        finally:
+            conn.autocommit = autocommit
+        return True
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None, *,
                 processes: int | None = None) -> int:

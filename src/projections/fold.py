@@ -49,6 +49,8 @@ from projections.views import (
 )
 
 Payload = Mapping[str, Any]
+MENTEE_RESPONDENT: Final = "mentee"
+MENTOR_RESPONDENT: Final = "mentor"
 Handler = Callable[[ReadModel, str, int, Payload], None]
 
 
@@ -89,9 +91,11 @@ def _site_registered(model: ReadModel, key: str, version: int, p: Payload) -> No
 
 
 def _mentor_registered(model: ReadModel, key: str, version: int, p: Payload) -> None:
+    # A plain store's mentor is named by its stream; a sealed store's by the opened id,
+    # or by its reference (the stream's key) when the id does not open.
     model.mentors[key] = MentorView(
-        mentor_id=key, programme_id=p["programme_id"], site_id=p["site_id"],
-        department=p["department"], shifts=tuple(p["shifts"]),
+        mentor_key=key, mentor_id=p.get("mentor_id") or key, programme_id=p["programme_id"],
+        site_id=p["site_id"], department=p["department"], shifts=tuple(p["shifts"] or ()),
         years_experience=p["years_experience"], registered_on=p["occurred_on"],
         registered_at=canonical_timestamp(p["timestamp"]), version=version,
     )
@@ -102,7 +106,7 @@ def _training_recorded(model: ReadModel, key: str, version: int, p: Payload) -> 
     mentor = _mentor(model, key)
     module, on = p["module"], p["occurred_on"]
     known = mentor.first_completed.get(module)
-    if known is None or on < known:
+    if module is not None and (known is None or on < known):
         mentor.first_completed[module] = on
     mentor.training_records += 1
     mentor.version = max(mentor.version, version)
@@ -134,7 +138,7 @@ def _recruited(model: ReadModel, key: str, version: int, p: Payload) -> None:
         mentee_id=p["mentee_id"], newcomer_kind=p["newcomer_kind"],
         department=p["department"], predecessor_duo_id=predecessor_id,
         recruited_on=p["occurred_on"], recruited_at=canonical_timestamp(p["timestamp"]),
-        version=version, shifts=tuple(p["shifts"]), chain_id=chain_id,
+        version=version, shifts=tuple(p["shifts"] or ()), chain_id=chain_id,
     )
     model.changes.duos.add(key)
     if predecessor is not None:
@@ -203,10 +207,55 @@ def _reviewed(model: ReadModel, key: str, version: int, p: Payload) -> None:
 def _survey_recorded(model: ReadModel, key: str, version: int, p: Payload) -> None:
     duo = _touch(model, key, version)
     respondent, phase, scores = shared(p["respondent"]), shared(p["phase"]), p["scores"]
-    duo.surveys[respondent, phase] = SurveyView(
-        respondent, phase, shared(p["occurred_on"]), canonical_timestamp(p["timestamp"]),
-        scores["wellbeing"], scores["stress"], scores["integration"], scores["confidence"])
+    if scores is None:  # its respondent was forgotten (ADR 35)
+        survey = SurveyView(respondent, phase, shared(p["occurred_on"]),
+                            canonical_timestamp(p["timestamp"]), None, None, None, None)
+    else:
+        survey = SurveyView(
+            respondent, phase, shared(p["occurred_on"]), canonical_timestamp(p["timestamp"]),
+            scores["wellbeing"], scores["stress"], scores["integration"],
+            scores["confidence"])
+    duo.surveys[respondent, phase] = survey
     model.changes.surveys.add((key, respondent, phase))
+
+
+def _duo_erased(model: ReadModel, key: str, version: int, p: Payload) -> None:
+    """A person of the duo was forgotten: what a rebuild can no longer open, the views
+    no longer hold (ADR 35), so that they still equal a rebuild."""
+    duo = _touch(model, key, version)
+    changes = model.changes
+    if p["role"] == MENTEE_RESPONDENT:
+        duo.mentee_id = duo.department = None
+        duo.shifts = ()
+        for review in duo.reviews:
+            review.health = None
+            changes.reviews.add((key, review.version))
+        erased = [k for k, survey in duo.surveys.items() if _mentee_sealed(duo, survey)]
+    else:
+        erased = [k for k, survey in duo.surveys.items()
+                  if k[0] == MENTOR_RESPONDENT and not _mentee_sealed(duo, survey)]
+        duo.mentor_id = p["person"]
+    for respondent, phase in erased:
+        survey = duo.surveys[respondent, phase]
+        survey.wellbeing = survey.stress = survey.integration = survey.confidence = None
+        changes.surveys.add((key, respondent, phase))
+
+
+def _mentee_sealed(duo: DuoView, survey: SurveyView) -> bool:
+    """Whether a survey was sealed under the mentee's key: the mentee's, and a mentor's
+    recorded before the duo had a mentor (the engine's rule, ADR 35)."""
+    return survey.respondent == MENTEE_RESPONDENT or duo.matched_at is None or (
+        survey.recorded_at < duo.matched_at)
+
+
+def _mentor_erased(model: ReadModel, key: str, version: int, p: Payload) -> None:
+    mentor = _mentor(model, key)
+    mentor.mentor_id = key
+    mentor.department = mentor.years_experience = None
+    mentor.shifts = ()
+    mentor.first_completed.clear()
+    mentor.version = max(mentor.version, version)
+    model.changes.mentors.add(key)
 
 
 def _corrected(model: ReadModel, key: str, version: int, p: Payload) -> None:
@@ -263,6 +312,8 @@ HANDLERS: Final[dict[str, Handler]] = {
     Duo.Closed.TOPIC: _closed,
     Duo.Corrected.TOPIC: _corrected,
     Duo.DepartureRecorded.TOPIC: _departure_recorded,
+    Duo.Erased.TOPIC: _duo_erased,
+    Mentor.Erased.TOPIC: _mentor_erased,
 }
 """The handler of each event topic the read models follow."""
 

@@ -74,8 +74,9 @@ def load(cursor: Any, dialect: Dialect, model: ReadModel, *,
         model.programmes[row[0]] = s.PROGRAMMES.read(row)
     for row in select(cursor, dialect, s.SITES, "site_id", sites):
         model.sites[row[0]] = s.SITES.read(row)
-    for row in select(cursor, dialect, s.MENTORS, "mentor_id", mentors):
-        model.mentors[row[0]] = s.mentor_from_row(row)
+    for row in select(cursor, dialect, s.MENTORS, "mentor_key", mentors):
+        mentor = s.mentor_from_row(row)
+        model.mentors[mentor.mentor_key] = mentor
     for row in select(cursor, dialect, s.DUOS, "duo_id", duos):
         model.duos[row[0]] = s.DUOS.read(row)
     for row in select(cursor, dialect, s.CONTACTS, "duo_id", duos, "duo_id, logged_version"):

@@ -20,8 +20,10 @@ from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper, upcast
+from lifecycle.adapters.sealing import Sealing
 from lifecycle.domain.base import event_class_for_topic
 from lifecycle.domain.duo import Duo
+from lifecycle.domain.mentor import Mentor
 from lifecycle.domain.programme import Programme
 from projections.fold import (
     HANDLERS,
@@ -106,9 +108,16 @@ class Decoder:
     building pydantic models; with any other mapper, through the mapper.
     """
 
-    def __init__(self, mapper: EventMapper) -> None:
+    def __init__(self, mapper: EventMapper, *, preload: bool = False) -> None:
         self.mapper = mapper
         self.loads: Callable[[bytes], Any] | None = None
+        # A sealed store's personal fields are opened as they are read (None where
+        # they cannot be); a forgotten mentor's id gives way to their reference, which
+        # still names them in the views (ADR 35). Only the events with personal fields
+        # are opened, each data key unwrapped once (the key ring keeps it).
+        self.sealing: Sealing | None = getattr(mapper, "sealing", None)
+        if self.sealing is not None and preload:
+            self.sealing.preload()
         if (isinstance(mapper, PydanticMapper) and mapper.cipher is None
                 and mapper.compressor is None):
             transcoder = mapper.transcoder
@@ -121,12 +130,20 @@ class Decoder:
     def plain(self) -> bool:
         """Whether stored states are plain orjson (what a worker interpreter decodes
         without the mapper, and so without any key)."""
-        return self.loads is orjson.loads
+        return self.loads is orjson.loads and self.sealing is None
+
+    def _open(self, payload: dict[str, Any]) -> dict[str, Any]:
+        assert self.sealing is not None
+        return self.sealing.open(payload, _KEEP_REFERENCE)
 
     def __call__(self, raw: Raw) -> Decoded:
         _, stream_id, version, topic, state = raw
         if self.loads is not None:
-            return self._upcast(topic, stream_id, version, self.loads(state))
+            payload = self.loads(state)
+            if self.sealing is not None and topic in SEALED_TOPICS:
+                self._open(payload)
+            return self._upcast(topic, stream_id, version, payload)
+        # (the mapper opens a sealed store's fields itself)
         event = self.mapper.to_domain_event(StoredEvent(stream_id, version, topic, state))
         return (type(event).TOPIC, event.originator_id, event.originator_version,
                 event.model_dump(mode="json", exclude=_EXCLUDE))
@@ -145,9 +162,9 @@ class Decoder:
                 evolve_stored(state, *self((0, stream_id, version, topic, blob)))
             return
         handlers = HANDLERS
-        if _UPCAST:
+        if _UPCAST or self.sealing is not None:
             for stream_id, version, topic, blob in batch:
-                evolve_stored(state, *self._upcast(topic, stream_id, version, loads(blob)))
+                evolve_stored(state, *self((0, stream_id, version, topic, blob)))
             return
         # No followed class is above version 1, so no payload needs upcasting (one
         # stored with a class_version keeps it as a key the handlers do not read).
@@ -156,6 +173,12 @@ class Decoder:
             if handler is not None:
                 handler(state, stream_id.partition(":")[2], version, loads(blob))
 
+
+SEALED_TOPICS: Final = frozenset((
+    Duo.Recruited.TOPIC, Duo.Matched.TOPIC, Duo.Reviewed.TOPIC, Duo.SurveyRecorded.TOPIC,
+    Mentor.Registered.TOPIC, Mentor.TrainingRecorded.TOPIC))
+"""The events whose personal fields a sealed store seals (ADR 34)."""
+_KEEP_REFERENCE: Final = ("mentor_id",)
 
 _UPCAST: Final = frozenset(topic for topic in TOPICS
                            if event_class_for_topic(topic).class_version > 1)

@@ -62,7 +62,7 @@ def rebuild(recorder: Recorder, mapper: EventMapper, conn: Any, *,
     """
     dialect = Dialect(conn)
     stop = recorder.max_notification_id() or 0
-    decoder = Decoder(mapper)
+    decoder = Decoder(mapper, preload=True)
     store = sqlite_file(recorder) if decoder.plain and not dialect.is_postgres else None
     wanted = available_processes() if processes is None else max(1, processes)
     if wanted < 2 or store is None or not can_start_workers():

@@ -244,7 +244,8 @@ MENTORS = Table(
     "One row per registered mentor, with the date each training module was first "
     "completed.",
     (
-        _c("mentor_id", "text", "mentor id", not_null=True),
+        _c("mentor_id", "text", "mentor id (a forgotten mentor's: their keyed reference, "
+           "ADR 35)", not_null=True),
         _c("programme_id", "text", "programme of the mentor's pool"),
         _c("site_id", "text", "the mentor's site"),
         _c("department", "text", "the mentor's department"),
@@ -261,8 +262,10 @@ MENTORS = Table(
         *_on("deregistered", "the mentor left the pool"),
         _c("deregistration_reason", "text", "`left_service`, `withdrew` or `other` (null: "
            "in the pool)"),
+        _c("mentor_key", "text", "what names the mentor's event stream: the mentor id, or "
+           "in a sealed store its keyed reference (ADR 34)", not_null=True),
     ),
-    ("mentor_id",),
+    ("mentor_key",),
     (("programme_id", "deregistered_on"), ("site_id",)),
     record=MentorView,
 )

@@ -86,12 +86,16 @@ class SiteView:
 class MentorView:
     """A mentor of the pool and the date each training module was first completed."""
 
+    mentor_key: str
+    """What names the mentor's stream (the id; a sealed store's keyed reference)."""
     mentor_id: str
+    """The id; a sealed store's forgotten mentor is named by the reference instead
+    (ADR 35)."""
     programme_id: str
     site_id: str
-    department: str
+    department: str | None
     shifts: tuple[str, ...]
-    years_experience: int
+    years_experience: int | None
     registered_on: str
     registered_at: str
     version: int
@@ -133,7 +137,7 @@ class ReviewView:
     version: int
     occurred_on: str
     recorded_at: str
-    health: int
+    health: int | None
 
 
 @dataclass(slots=True)
@@ -144,10 +148,10 @@ class SurveyView:
     phase: str
     occurred_on: str
     recorded_at: str
-    wellbeing: int
-    stress: int
-    integration: int
-    confidence: int
+    wellbeing: int | None
+    stress: int | None
+    integration: int | None
+    confidence: int | None
 
 
 @dataclass(slots=True)
@@ -181,9 +185,9 @@ class DuoView:
     programme_id: str
     site_id: str
     country: str | None
-    mentee_id: str
+    mentee_id: str | None
     newcomer_kind: str
-    department: str
+    department: str | None
     predecessor_duo_id: str | None
     recruited_on: str
     recruited_at: str

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import store_keys
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -134,10 +135,12 @@ def test_history_all_is_every_stored_event_in_log_order_as_json_lines(
     assert set(every[0]) == {"position", "stream", "type", "version", "occurred_on",
                              "recorded_at", "data"}
     streams = {r["stream"] for r in every}
-    assert {"programme:P-1", "site:S-1", "site:S-2", "mentor:M-1", "duo:M-1"} <= streams
+    # A sealed store names a mentor's stream by the mentor's keyed reference (ADR 34).
+    stream = f"mentor:{store_keys(db).reference('M-1')}"
+    assert {"programme:P-1", "site:S-1", "site:S-2", stream, "duo:M-1"} <= streams
     markers = [r for r in every if r["stream"].startswith("command:")]
     assert len(markers) == len(first) + len(second)  # one per applied command
-    mentor = [r for r in every if r["stream"] == "mentor:M-1"]
+    mentor = [r for r in every if r["stream"] == stream]
     assert [{k: r[k] for k in r if k not in ("position", "stream")} for r in mentor] == \
         rows(cli, db, "M-1", "--kind", "mentor")
 

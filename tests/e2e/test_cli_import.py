@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import sealed_command_id, store_keys
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "worked.jsonl"
 """The project's own worked example (tests/examples/)."""
@@ -81,9 +82,13 @@ def test_valid_lines_are_applied_around_rejected_ones_and_blank_lines_count(
     assert (result["applied"], result["duplicates"]) == (3, 0)
     assert [(r["line"], r["command_id"], r["error"][:6]) for r in result["rejected"]] == [
         (4, "m-4", "rule 2"), (6, None, "rule 1"), (9, "m-9", "rule 5")]
+    # A sealed store keeps command ids as keyed digests and names a mentor's stream by
+    # the mentor's keyed reference (ADR 34, ADR 35).
+    keys = store_keys(db_path)
     assert {row[1] for row in stored_rows(db_path)} == {
-        "programme:P-1", "command:m-1", "site:S-1", "command:m-5", "mentor:M-1",
-        "command:m-7"}
+        "programme:P-1", f"command:{sealed_command_id(db_path, 'm-1')}", "site:S-1",
+        f"command:{sealed_command_id(db_path, 'm-5')}", f"mentor:{keys.reference('M-1')}",
+        f"command:{sealed_command_id(db_path, 'm-7')}"}
 
 
 def test_an_integer_too_large_to_store_is_reported_not_a_crash(

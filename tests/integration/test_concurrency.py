@@ -40,6 +40,7 @@ import pytest
 from lifecycle.adapters.store import resolve_target
 from lifecycle.application import MAX_ATTEMPTS, Lifecycle, Outcome, UnitOfWork
 from lifecycle.application.commands import parse_command
+from lifecycle.bootstrap import open_engine
 from lifecycle.domain.duo import Duo
 from lifecycle.domain.markers import AppliedCommand
 
@@ -207,7 +208,10 @@ class Stored:
     ids: list[tuple[int, str, int]] = field(default_factory=list)
 
 
-def read_store(engine: Lifecycle) -> Stored:
+def read_store(engine: Lifecycle, command_ids: set[str]) -> Stored:
+    """What the store holds, each command id as sent (a sealed store keeps a keyed
+    digest of it, ADR 35, told back by the ``command_ids`` that were sent)."""
+    sent = {engine.command_key(cid): cid for cid in command_ids}
     stored = Stored()
     for n in engine.app.recorder.select_notifications(start=1, limit=10**8):
         oid = str(n.originator_id)
@@ -215,10 +219,12 @@ def read_store(engine: Lifecycle) -> Stored:
         stored.versions[oid].append(n.originator_version)
         state = orjson.loads(n.state)
         if oid.startswith(AppliedCommand.PREFIX + ":"):
-            stored.markers[oid.split(":", 1)[1]] += 1
+            key = oid.split(":", 1)[1]
+            stored.markers[sent.get(key, key)] += 1
             continue
         if state.get("command_id"):
-            stored.events_of[state["command_id"]].append((oid, n.topic, state))
+            key = state["command_id"]
+            stored.events_of[sent.get(key, key)].append((oid, n.topic, state))
         if n.topic == Duo.ContactLogged.TOPIC:
             stored.contacts[oid].append(state["contact_id"])
     return stored
@@ -235,7 +241,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def reader(store: str) -> Iterator[Lifecycle]:
-    engine = Lifecycle(resolve_target(store).env)
+    engine = open_engine(resolve_target(store))
     yield engine
     engine.shutdown()
 
@@ -294,7 +300,7 @@ def test_concurrent_writers_store_every_acknowledged_command_exactly_once(
     # after another writer's is stale. (Not a timing claim: any interleaving does it.)
     assert conflicted, "the workload never made two writers collide"
 
-    stored = read_store(reader)
+    stored = read_store(reader, {c["command_id"] for c in workload.setup} | set(told))
 
     # -- acknowledged exactly once, rejected not at all, nothing lost
     acknowledged = {cid for cid, outs in told.items()

@@ -22,6 +22,7 @@ import pytest
 
 from lifecycle.adapters.store import ensure_postgres_schema, resolve_target
 from lifecycle.application import Lifecycle
+from lifecycle.bootstrap import open_engine
 from lifecycle.entrypoints.cli import history_rows
 from projections.facade import Views
 
@@ -68,7 +69,7 @@ def engines(stores: dict[str, str]) -> Iterator[dict[str, tuple[Lifecycle, Views
     for name, db in stores.items():
         target = resolve_target(db)
         ensure_postgres_schema(target)
-        engine = Lifecycle(target.env)
+        engine = open_engine(target)  # a sealed store: its mapper opens personal fields
         opened[name] = (engine, Views(target, engine.app.recorder, engine.app.mapper))
     yield opened
     for engine, views in opened.values():

@@ -29,9 +29,22 @@ from projections.schema import ALL_TABLES
 
 
 @pytest.fixture(scope="module")
-def pilot(simulated_store: Callable[[Path, int, int], Path],
-          tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulated_store(tmp_path_factory.mktemp("rebuild"), 11, 40)
+def pilot(cli: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain store (made as before sealing): worker interpreters fold the passes of
+    a plain store's log; a sealed store is rebuilt in one process (ADR 35)."""
+    from lifecycle.adapters.store import resolve_target
+    from lifecycle.application import Lifecycle
+    from lifecycle.application.importer import Importer
+
+    folder = tmp_path_factory.mktemp("rebuild")
+    stream, db = folder / "pilot.jsonl", folder / "pilot.db"
+    made = cli("simulate", "--seed", 11, "--duos", 40, "--out", stream)
+    assert made.returncode == 0, made.stderr
+    engine = Lifecycle(resolve_target(str(db)).env)
+    with stream.open("rb") as lines:
+        assert not Importer(engine).run(lines).rejected
+    engine.shutdown()
+    return db
 
 
 @pytest.fixture

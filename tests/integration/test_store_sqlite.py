@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import sealed_command_id
 
 from lifecycle.adapters.store import resolve_target
 from lifecycle.application import Lifecycle, Outcome, UnitOfWork
@@ -100,8 +101,9 @@ def test_two_processes_importing_the_same_file_apply_every_command_exactly_once(
 
     rows = stored_rows(db_path)
     markers = [r for r in rows if r[3] == "lifecycle.AppliedCommand.Applied"]
-    assert sorted(r[1] for r in markers) == sorted(f"command:{c['command_id']}"
-                                                   for c in commands)
+    # A sealed store keeps command ids as keyed digests (ADR 35).
+    assert sorted(r[1] for r in markers) == sorted(
+        f"command:{sealed_command_id(db_path, c['command_id'])}" for c in commands)
     rematches = sum(1 for c in commands if c.get("predecessor_duo_id"))
     assert len(rows) == 2 * len(commands) + rematches
 

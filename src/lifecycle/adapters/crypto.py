@@ -113,8 +113,8 @@ def load_master_key(key_file: Path, *, create: bool) -> bytes:
     return _create_key_file(key_file)
 
 
-def _create_key_file(key_file: Path) -> bytes:
-    key = AESGCM.generate_key(bit_length=8 * KEY_BYTES)
+def _create_key_file(key_file: Path, key: bytes | None = None) -> bytes:
+    key = AESGCM.generate_key(bit_length=8 * KEY_BYTES) if key is None else key
     try:
         key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # O_EXCL: two engines starting on a new store at once must not each write a key
@@ -129,6 +129,17 @@ def _create_key_file(key_file: Path) -> bytes:
         out.flush()
         os.fsync(out.fileno())
     return key
+
+
+def save_master_key(key_file: Path, key: bytes) -> None:
+    """Write ``key`` to a new key file (mode 0600; an existing file is left as it is,
+    and must hold the same key).
+
+    Raises:
+        MasterKeyError: the file cannot be written, or holds another key.
+    """
+    if _create_key_file(key_file, key) != key:
+        raise MasterKeyError(f"master key file {key_file} exists and holds another key")
 
 
 def _derive(master: bytes, purpose: bytes) -> bytes:
@@ -149,6 +160,7 @@ class PersonKeys:
         self._reference_key = _derive(master, b"person reference")
         self._wrapping = AESGCM(_derive(master, b"data key wrapping"))
         self._check_key = _derive(master, b"master key check")
+        self._digest_key = _derive(master, b"command digest")
 
     def check_value(self) -> str:
         """A value kept in the store that tells whether a master key is the store's one
@@ -173,6 +185,14 @@ class PersonKeys:
         from the short ids of the contract)."""
         return hmac.new(self._reference_key, person_id.encode("utf-8"),
                         hashlib.sha256).hexdigest()
+
+    def command_digest(self, digest: str) -> str:
+        """The keyed digest a sealed store's idempotency markers keep (ADR 4, ADR 28) in
+        place of a command's SHA-256: a command names people, and a plain hash of it
+        is found by trying the few values its fields can take. Equal for equal
+        commands, so a command re-imported after its person was forgotten is still
+        known as a duplicate."""
+        return hmac.new(self._digest_key, digest.encode("ascii"), hashlib.sha256).hexdigest()
 
     @staticmethod
     def new_data_key() -> bytes:

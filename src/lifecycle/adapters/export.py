@@ -74,6 +74,30 @@ _BASE64_KEYS = {"stream": "stream_base64", "version": "version_base64",
 _TRAILER_KEYS = frozenset({"end", "events", "links", "signatures", "last_position", "head"})
 
 
+SealedKeys = tuple[str, list[tuple[str, bytes | None]]]
+"""A sealed store's master key check value and key rows (reference, wrapped or None)."""
+
+
+def sealed_keys(header: dict[str, Any]) -> SealedKeys | None:
+    """The check value and key rows an export's header carries (None: a plain store's).
+
+    Raises:
+        ExportError: the header's ``sealed`` entry is malformed.
+    """
+    sealed = header.get("sealed")
+    if sealed is None:
+        return None
+    try:
+        check = sealed["check"]
+        rows = [(str(reference), None if wrapped is None else base64.b64decode(wrapped))
+                for reference, wrapped in sealed["keys"]]
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise ExportError("the export's header holds a malformed 'sealed' entry") from None
+    if not isinstance(check, str):
+        raise ExportError("the export's header holds a malformed 'sealed' entry")
+    return check, rows
+
+
 class RecordSource(Protocol):
     """A store's history as :meth:`lifecycle.adapters.audit.ChainReader.record_batches` reads it."""
 
@@ -108,7 +132,8 @@ class ExportSummary:
 
 # ---------------------------------------------------------------------- writing
 def write_export(reader: RecordSource, out: Writable, *,
-                 as_at: datetime | None = None) -> ExportSummary:
+                 as_at: datetime | None = None, keys: SealedKeys | None = None
+                 ) -> ExportSummary:
     """Write the store's history to ``out`` in the export format.
 
     Args:
@@ -117,6 +142,10 @@ def write_export(reader: RecordSource, out: Writable, *,
         as_at: export the history as it had been recorded by then: the longest prefix
             of the log whose events were all recorded by ``as_at`` (an event whose
             recorded time cannot be read does not end it).
+        keys: a sealed store's master key check value and key table (ADR 34): carried
+            in the header, outside the chain, so that a restore under the same master
+            key opens the same fields (a forgotten person's row, a tombstone, holds
+            only the keyed reference).
 
     Returns:
         The trailer's figures.
@@ -124,8 +153,13 @@ def write_export(reader: RecordSource, out: Writable, *,
     # Nothing in the file depends on when or from where it was written: the same
     # history always gives the same bytes, so two exports compare with any checksum
     # tool, and export → restore → export gives the file back.
-    header = {"format": FORMAT, "version": VERSION, "algorithm": ALGORITHM,
-              "as_at": None if as_at is None else _iso(as_at)}
+    header: dict[str, Any] = {"format": FORMAT, "version": VERSION, "algorithm": ALGORITHM,
+                              "as_at": None if as_at is None else _iso(as_at)}
+    if keys is not None:
+        check, rows = keys
+        header["sealed"] = {"check": check, "keys": [
+            [reference, None if wrapped is None else base64.b64encode(wrapped).decode()]
+            for reference, wrapped in rows]}
     out.write(orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE))
     tally = _Tally()
     for batch in reader.record_batches():
@@ -228,7 +262,8 @@ def _engine_lines(events: Sequence[Record]) -> tuple[list[bytes], list[bytes]] |
 
 
 def export_to(reader: RecordSource, path: str, *, compress: bool | None = None,
-              as_at: datetime | None = None) -> ExportSummary:
+              as_at: datetime | None = None, keys: SealedKeys | None = None
+              ) -> ExportSummary:
     """Export to ``path`` (``-``: standard output), gzip-compressed when ``compress`` is
     true or, when None, when the name ends in ``.gz``. A file is written beside its
     final name and moved there only when complete, so a failed export leaves nothing."""
@@ -239,8 +274,8 @@ def export_to(reader: RecordSource, path: str, *, compress: bool | None = None,
         stdout = sys.stdout.buffer
         if gzipped:
             with gzip.GzipFile(fileobj=stdout, mode="wb", compresslevel=GZIP_LEVEL) as out:
-                return write_export(reader, out, as_at=as_at)
-        return write_export(reader, stdout, as_at=as_at)
+                return write_export(reader, out, as_at=as_at, keys=keys)
+        return write_export(reader, stdout, as_at=as_at, keys=keys)
     final = Path(path)
     partial = final.with_name(f".{final.name}.partial")
     try:
@@ -250,9 +285,9 @@ def export_to(reader: RecordSource, path: str, *, compress: bool | None = None,
                 # same bytes (an export is compared, and restored, by its content).
                 with gzip.GzipFile(filename="", fileobj=raw, mode="wb",
                                    compresslevel=GZIP_LEVEL, mtime=0) as out:
-                    summary = write_export(reader, out, as_at=as_at)
+                    summary = write_export(reader, out, as_at=as_at, keys=keys)
             else:
-                summary = write_export(reader, raw, as_at=as_at)
+                summary = write_export(reader, raw, as_at=as_at, keys=keys)
         partial.replace(final)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -25,6 +25,8 @@ called again later.
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,27 @@ from lifecycle.adapters.store import StoreTarget, connect, setup_lock
 
 KEYS_TABLE = "lifecycle_person_keys"
 CHECK_TABLE = "lifecycle_master_key_check"
+
+
+def read_key_table(target: StoreTarget) -> tuple[str, list[tuple[str, bytes | None]]] | None:
+    """A sealed store's check value and key rows (ordered by reference), read without
+    the master key (for an export); None for a store without a check value."""
+    conn = connect(target)
+    try:
+        cur = conn.cursor()
+        try:
+            cur.execute(f"SELECT check_value FROM {CHECK_TABLE}")
+        except Exception:  # no such table: a plain store
+            return None
+        row = cur.fetchone()
+        if row is None:
+            return None
+        cur.execute(f"SELECT reference, wrapped FROM {KEYS_TABLE} ORDER BY reference")
+        rows = [(str(r), None if w is None else bytes(w)) for r, w in cur.fetchall()]
+        return str(row[0]), rows
+    finally:
+        conn.rollback()
+        conn.close()
 
 
 class ForgottenPersonError(Exception):
@@ -76,10 +99,18 @@ class KeyRing:
         self._postgres = target.is_postgres
         self._mark = "%s" if self._postgres else "?"
         self._cache: dict[str, bytes] = {}
+        self._shredded: set[str] = set()
+        # One connection writes, used from every thread of the engine (the HTTP
+        # service's writer and its readers), one call at a time; reads go through a
+        # second one, so that a reader (a views catch-up holding the database's write
+        # lock while it opens fields) never waits behind a writer waiting for that lock.
+        self._lock = threading.RLock()
+        self._read_lock = threading.Lock()
+        self._reader: Any = None
         # Under the store's set-up lock: two engines opening a new PostgreSQL store at
         # once must not both create the tables, nor both write a check value.
         with setup_lock(target):
-            self._conn: Any = connect(target)
+            self._conn: Any = connect(target, threads=True)
             if not self._postgres:
                 # Every delete or update on this connection overwrites the freed bytes.
                 self._conn.execute("PRAGMA secure_delete = ON")
@@ -110,19 +141,97 @@ class KeyRing:
         self._conn.commit()
 
     def close(self) -> None:
-        """Close the connection and forget every cached data key."""
-        self._cache.clear()
-        self._conn.close()
+        """Close the connections and forget every cached data key."""
+        with self._lock, self._read_lock:
+            self._cache.clear()
+            self._conn.close()
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._read_lock:
+            if self._reader is None:
+                self._reader = connect(self._target, threads=True)
+            cur = self._reader.cursor()
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+            self._reader.commit()
+        return list(rows)
 
     def _row(self, reference: str) -> tuple[bool, bytes | None]:
-        cur = self._conn.cursor()
-        cur.execute(f"SELECT wrapped FROM {KEYS_TABLE} WHERE reference = {self._mark}",
-                    (reference,))
-        row = cur.fetchone()
-        self._conn.commit()
+        found = self._read(
+            f"SELECT wrapped FROM {KEYS_TABLE} WHERE reference = {self._mark}", (reference,))
+        row = found[0] if found else None
         if row is None:
             return False, None
         return True, None if row[0] is None else bytes(row[0])
+
+    def preload(self) -> None:
+        """Read every live key at once (before a rebuild opens the fields of many
+        people), and note every shredded one."""
+        rows = self._read(f"SELECT reference, wrapped FROM {KEYS_TABLE}")
+        for reference, wrapped in rows:
+            if wrapped is None:
+                self._shredded.add(reference)
+            elif reference not in self._cache:
+                self._cache[reference] = self._keys.unwrap(reference, bytes(wrapped))
+
+    def ensure(self, references: Iterable[str]) -> None:
+        """Make sure each person has a key, making the missing ones in one transaction
+        (before the events sealed under them are stored).
+
+        Raises:
+            ForgottenPersonError: one of them was forgotten (no new key is made).
+        """
+        wanted = [r for r in dict.fromkeys(references) if r not in self._cache]
+        if not wanted:
+            return
+        if any(r in self._shredded for r in wanted):
+            raise ForgottenPersonError("this person was forgotten: no new key is made")
+        with self._lock:
+            cur = self._conn.cursor()
+            found: dict[str, Any] = {}
+            for at in range(0, len(wanted), 500):
+                part = wanted[at:at + 500]
+                marks = ", ".join([self._mark] * len(part))
+                cur.execute(f"SELECT reference, wrapped FROM {KEYS_TABLE} "
+                            f"WHERE reference IN ({marks})", part)
+                found.update(cur.fetchall())
+            if any(found.get(r, b"") is None for r in wanted):
+                self._conn.commit()
+                raise ForgottenPersonError("this person was forgotten: no new key is made")
+            made = {r: self._keys.new_data_key() for r in wanted if r not in found}
+            if made:
+                # ON CONFLICT: another engine may make the same person's key meanwhile;
+                # its key then stays and is read back below.
+                cur.executemany(
+                    f"INSERT INTO {KEYS_TABLE} VALUES ({self._mark}, {self._mark}) "
+                    "ON CONFLICT DO NOTHING",
+                    [(r, self._keys.wrap(r, key)) for r, key in made.items()])
+            self._conn.commit()
+        for reference in wanted:
+            if reference in found:
+                self._cache[reference] = self._keys.unwrap(reference, bytes(found[reference]))
+            else:
+                key = self.data_key(reference)
+                if key is None:
+                    raise ForgottenPersonError(
+                        "this person was forgotten: no new key is made")
+
+    def status(self, reference: str) -> str:
+        """``live`` (the person has a key), ``shredded`` (forgotten) or ``none``."""
+        if reference in self._cache:
+            return "live"
+        if reference in self._shredded:
+            return "shredded"
+        exists, wrapped = self._row(reference)
+        if wrapped is not None:
+            return "live"
+        if exists:
+            self._shredded.add(reference)
+            return "shredded"
+        return "none"
 
     def data_key(self, reference: str, *, create: bool = False) -> bytes | None:
         """The data key of the person ``reference``.
@@ -142,10 +251,15 @@ class KeyRing:
         cached = self._cache.get(reference)
         if cached is not None:
             return cached
+        if reference in self._shredded:
+            if create:
+                raise ForgottenPersonError("this person was forgotten: no new key is made")
+            return None
         exists, wrapped = self._row(reference)
         if wrapped is not None:
             key = self._keys.unwrap(reference, wrapped)
         elif exists:
+            self._shredded.add(reference)
             if create:
                 raise ForgottenPersonError("this person was forgotten: no new key is made")
             return None
@@ -153,10 +267,11 @@ class KeyRing:
             return None
         else:
             key = self._keys.new_data_key()
-            cur = self._conn.cursor()
-            cur.execute(f"INSERT INTO {KEYS_TABLE} VALUES ({self._mark}, {self._mark})",
-                        (reference, self._keys.wrap(reference, key)))
-            self._conn.commit()
+            with self._lock:
+                cur = self._conn.cursor()
+                cur.execute(f"INSERT INTO {KEYS_TABLE} VALUES ({self._mark}, {self._mark})",
+                            (reference, self._keys.wrap(reference, key)))
+                self._conn.commit()
         self._cache[reference] = key
         return key
 
@@ -175,13 +290,40 @@ class KeyRing:
         if wrapped is None:
             raise KeyError(reference)
         self._cache.pop(reference, None)
-        cur = self._conn.cursor()
-        # Delete, then insert the tombstone: the row's bytes are freed (and, with
-        # secure_delete, zeroed) rather than left to an in-place update to handle.
-        cur.execute(f"DELETE FROM {KEYS_TABLE} WHERE reference = {self._mark}", (reference,))
-        cur.execute(f"INSERT INTO {KEYS_TABLE} VALUES ({self._mark}, NULL)", (reference,))
-        self._conn.commit()
+        self._shredded.add(reference)
+        with self._lock:
+            cur = self._conn.cursor()
+            # Delete, then insert the tombstone: the row's bytes are freed (and, with
+            # secure_delete, zeroed) rather than left to an in-place update to handle.
+            cur.execute(f"DELETE FROM {KEYS_TABLE} WHERE reference = {self._mark}",
+                        (reference,))
+            cur.execute(f"INSERT INTO {KEYS_TABLE} VALUES ({self._mark}, NULL)", (reference,))
+            self._conn.commit()
         return ShredResult(self.scrub(wrapped), wrapped)
+
+    def wrapped_keys(self) -> list[tuple[str, bytes | None]]:
+        """Every row of the key table (reference, wrapped key or None when shredded),
+        ordered by reference (for an export)."""
+        rows = self._read(f"SELECT reference, wrapped FROM {KEYS_TABLE} ORDER BY reference")
+        return [(r, None if w is None else bytes(w)) for r, w in rows]
+
+    def put_wrapped(self, rows: Iterable[tuple[str, bytes | None]]) -> None:
+        """Store key rows as an export carried them (a restore into a new store under
+        the same master key); each key must open under this master key.
+
+        Raises:
+            MasterKeyError: a key does not open (another master key's).
+        """
+        checked = []
+        for reference, wrapped in rows:
+            if wrapped is not None:
+                self._keys.unwrap(reference, wrapped)
+            checked.append((reference, wrapped))
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.executemany(f"INSERT INTO {KEYS_TABLE} VALUES ({self._mark}, {self._mark}) "
+                            "ON CONFLICT DO NOTHING", checked)
+            self._conn.commit()
 
     def scrub(self, wrapped: bytes) -> bool:
         """Remove the freed copies of shredded keys from the store's files (again).
@@ -193,13 +335,14 @@ class KeyRing:
         Returns:
             Whether the files are known to be free of it (see :class:`ShredResult`).
         """
-        if self._postgres:
-            return self._scrub_postgres(wrapped)
-        try:
-            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        except sqlite3.OperationalError:
-            return False
-        return bool(busy == 0)
+        with self._lock:
+            if self._postgres:
+                return self._scrub_postgres(wrapped)
+            try:
+                busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.OperationalError:
+                return False
+            return bool(busy == 0)
 
     def _scrub_postgres(self, wrapped: bytes) -> bool:
         import psycopg

@@ -7,7 +7,8 @@ can be renamed or moved without breaking stored history.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from eventsourcing.persistence import (
@@ -22,7 +23,14 @@ from eventsourcing.persistence import (
 from lifecycle.domain import duo, markers, mentor, programme, site  # noqa: F401
 from lifecycle.domain.base import DomainEvent, event_class_for_topic
 
+if TYPE_CHECKING:
+    from lifecycle.adapters.sealing import Sealing
+
 _BASE_FIELDS = {"originator_id", "originator_version"}
+_PLAIN_EXCLUDE: dict[type[DomainEvent], set[str]] = {
+    mentor.Mentor.Registered: _BASE_FIELDS | {"mentor_id"}}
+"""What a plain store leaves out of an event: a mentor's id is its stream's name."""
+_REGISTERED = mentor.Mentor.Registered
 
 
 def upcast(cls: type[DomainEvent], state: dict[str, Any]) -> dict[str, Any]:
@@ -47,18 +55,40 @@ class OrjsonTranscoder(Transcoder):
 
 
 class PydanticMapper(Mapper[str]):
-    """Maps frozen pydantic events to stored events and back, upcasting old versions."""
+    """Maps frozen pydantic events to stored events and back, upcasting old versions.
+
+    With a :class:`~lifecycle.adapters.sealing.Sealing` (a sealed store, ADR 34) the
+    events' personal fields are stored sealed (:meth:`to_sealed_event`) and opened when
+    read (None where they cannot be).
+    """
+
+    sealing: Sealing | None = None
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        return self.to_sealed_event(domain_event, None)
+
+    def to_sealed_event(self, domain_event: Any,
+                        owners: Mapping[str, str] | None) -> StoredEvent:
+        """The stored event, its fields named in ``owners`` (field → the reference of
+        the person it belongs to) sealed under that person's key."""
         event: DomainEvent = domain_event
         cls = type(event)
-        if cls.class_version == 1 and type(self.transcoder) is OrjsonTranscoder:
+        if owners and self.sealing is not None:
+            state = event.model_dump(mode="json", exclude=_BASE_FIELDS)
+            if cls.class_version > 1:
+                state["class_version"] = cls.class_version
+            stored = self.transcoder.encode(self.sealing.seal(state, owners))
+        elif cls.class_version == 1 and type(self.transcoder) is OrjsonTranscoder:
             # The very bytes orjson makes of the dump below (the same serialiser writes
             # compact UTF-8 JSON in the same key order), without the dict in between:
             # this halves the cost of storing an event.
-            stored = cls.__pydantic_serializer__.to_json(event, exclude=_BASE_FIELDS)
+            exclude = _BASE_FIELDS if self.sealing is not None else _PLAIN_EXCLUDE.get(
+                cls, _BASE_FIELDS)
+            stored = cls.__pydantic_serializer__.to_json(event, exclude=exclude)
         else:
-            state = event.model_dump(mode="json", exclude=_BASE_FIELDS)
+            exclude = _BASE_FIELDS if self.sealing is not None else _PLAIN_EXCLUDE.get(
+                cls, _BASE_FIELDS)
+            state = event.model_dump(mode="json", exclude=exclude)
             if cls.class_version > 1:
                 state["class_version"] = cls.class_version
             stored = self.transcoder.encode(state)
@@ -83,6 +113,10 @@ class PydanticMapper(Mapper[str]):
                 f"v{stored_event.originator_version} ({stored_event.topic}): {exc}"
             ) from exc
         upcast(cls, state)
+        if self.sealing is not None:
+            self.sealing.open(state)
+        elif cls is _REGISTERED and "mentor_id" not in state:
+            state["mentor_id"] = str(stored_event.originator_id).partition(":")[2]
         state["originator_id"] = str(stored_event.originator_id)
         state["originator_version"] = stored_event.originator_version
         return cls.model_validate(state)

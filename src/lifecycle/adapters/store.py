@@ -163,7 +163,8 @@ def ensure_postgres_schema(target: StoreTarget) -> None:
         pass
 
 
-def connect(target: StoreTarget, *, read_only: bool = False, autocommit: bool = False) -> Any:
+def connect(target: StoreTarget, *, read_only: bool = False, autocommit: bool = False,
+            threads: bool = False) -> Any:
     """A plain DB-API connection to the store's database (the one way the engine opens
     one outside the library's recorders).
 
@@ -171,6 +172,8 @@ def connect(target: StoreTarget, *, read_only: bool = False, autocommit: bool = 
         target: the store.
         read_only: SQLite only: open the file read-only (it must exist).
         autocommit: PostgreSQL only: every statement its own transaction.
+        threads: SQLite only: the connection may be used from several threads (its
+            user serialises the calls).
 
     Returns:
         A ``sqlite3.Connection`` (its lock timeout the store's) or a ``psycopg.Connection``
@@ -179,7 +182,7 @@ def connect(target: StoreTarget, *, read_only: bool = False, autocommit: bool = 
     env = target.env
     if not target.is_postgres:
         return _sqlite(target.location, read_only=read_only,
-                       timeout=float(env.get("SQLITE_LOCK_TIMEOUT", "30")))
+                       timeout=float(env.get("SQLITE_LOCK_TIMEOUT", "30")), threads=threads)
     import psycopg
     from psycopg import sql
 
@@ -201,5 +204,7 @@ def sqlite_uri(path: str, *, read_only: bool = False) -> str:
     return f"file:{quote(path)}{'?mode=ro' if read_only else ''}"
 
 
-def _sqlite(path: str, *, read_only: bool = False, timeout: float = 30.0) -> sqlite3.Connection:
-    return sqlite3.connect(sqlite_uri(path, read_only=read_only), uri=True, timeout=timeout)
+def _sqlite(path: str, *, read_only: bool = False, timeout: float = 30.0,
+            threads: bool = False) -> sqlite3.Connection:
+    return sqlite3.connect(sqlite_uri(path, read_only=read_only), uri=True, timeout=timeout,
+                           check_same_thread=not threads)

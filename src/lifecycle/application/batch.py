@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import IntegrityError
 
-from lifecycle.application.commands import Command
+from lifecycle.application.commands import Command, Forget
 from lifecycle.application.engine import Guard, Lifecycle, Outcome, command_digest
 from lifecycle.application.handlers import stream_ids_of
 from lifecycle.application.unit_of_work import UnitOfWork
@@ -72,13 +72,35 @@ def apply_batch(engine: Lifecycle, submissions: Sequence[Submission]) -> list[Se
     """
     if not submissions:
         return []
+    if engine.sealing is not None:
+        engine.sealing.check_writable()
+    # A ``forget`` is applied in a transaction of its own, between the commands before
+    # and after it: its key is shredded once it is committed (ADR 35).
+    settled: list[Settled] = []
+    run: list[Submission] = []
+    for submission in submissions:
+        if isinstance(submission.command, Forget):
+            settled.extend(_apply_run(engine, run))
+            settled.append(_apply_alone(engine, submission))
+            run = []
+        else:
+            run.append(submission)
+    settled.extend(_apply_run(engine, run))
+    return settled
+
+
+def _apply_run(engine: Lifecycle, submissions: Sequence[Submission]) -> list[Settled]:
+    if not submissions:
+        return []
+    digests = [engine.marker_digest(s.digest) for s in submissions]
     # One query loads every stream the batch names that is not cached yet.
-    engine.prefetch(sid for s in submissions for sid in stream_ids_of(s.command, s.digest))
+    engine.prefetch(sid for s, digest in zip(submissions, digests, strict=True)
+                    for sid in stream_ids_of(engine, s.command, digest))
     uow = UnitOfWork(engine)
     decided: list[Outcome | DomainError] = []
-    for submission in submissions:
+    for submission, digest in zip(submissions, digests, strict=True):
         try:
-            decided.append(engine.apply_in(uow, submission.command, submission.digest,
+            decided.append(engine.apply_in(uow, submission.command, digest,
                                            guard=submission.guard))
         except DomainError as exc:
             decided.append(exc)
@@ -92,7 +114,8 @@ def apply_batch(engine: Lifecycle, submissions: Sequence[Submission]) -> list[Se
         uow.discard()
         log.info("batch_conflicted", commands=len(submissions))
         # Another writer changed these streams: what the cache holds of them is old.
-        engine.cache.evict(sid for s in submissions for sid in stream_ids_of(s.command, s.digest))
+        engine.cache.evict(sid for s, digest in zip(submissions, digests, strict=True)
+                           for sid in stream_ids_of(engine, s.command, digest))
         return [_apply_alone(engine, submission) for submission in submissions]
     log.debug("batch_committed", commands=len(submissions))
     committed = engine.last_position

@@ -257,18 +257,25 @@ class RecordDeparture(Command):
     reason: DepartureReason
 
 
+class Forget(Command):
+    """Erase one person's personal data (erasure, rule 16)."""
+
+    type: Literal["forget"] = "forget"
+    person_id: ContractId = Field(description="a mentee_id or mentor_id used in the store")
+
+
 COMMANDS: dict[str, type[Command]] = {
     model.model_fields["type"].default: model
     for model in (OpenProgramme, RegisterSite, RegisterMentor, RecordTraining, Recruit,
                   Select, Match, Activate, LogContact, RetractContact, Review, RecordSurvey,
-                  Close, DeregisterMentor, Correct, RecordDeparture)
+                  Close, DeregisterMentor, Correct, RecordDeparture, Forget)
 }
 """Every command model by its ``type``."""
 
 AnyCommand = Annotated[
     OpenProgramme | RegisterSite | RegisterMentor | RecordTraining | Recruit | Select | Match
     | Activate | LogContact | RetractContact | Review | RecordSurvey | Close
-    | DeregisterMentor | Correct | RecordDeparture,
+    | DeregisterMentor | Correct | RecordDeparture | Forget,
     Field(discriminator="type"),
 ]
 

@@ -23,8 +23,10 @@ import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper
 
+from lifecycle.adapters.keyring import ShredResult
 from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
 from lifecycle.adapters.recorders import ChainedRecorder
+from lifecycle.adapters.sealing import Sealing
 from lifecycle.application import commands as cmd
 from lifecycle.application.handlers import HANDLERS
 from lifecycle.application.unit_of_work import MARKER_PREFIX, MISSING, AggregateCache, UnitOfWork
@@ -35,6 +37,7 @@ from lifecycle.domain.markers import AppliedCommand, AppliedContent
 from lifecycle.domain.mentor import Mentor
 from lifecycle.domain.programme import Programme
 from lifecycle.domain.site import Site
+from lifecycle.domain.vocabulary import Respondent
 
 log = structlog.get_logger(__name__)
 
@@ -128,17 +131,65 @@ class Lifecycle:
         self.cache = AggregateCache()
         self.last_position = 0
         """Log position of the last event this engine stored (for read-your-writes)."""
+        self.sealing: Sealing | None = None
+        """How the store seals personal fields (ADR 34); None for a plain store."""
+        self.last_shred: ShredResult | None = None
+        """What the latest ``forget`` of this engine did to the store's files."""
+
+    def attach_sealing(self, sealing: Sealing | None) -> None:
+        """Seal personal fields with ``sealing`` (a sealed store), or not (None)."""
+        self.sealing = sealing
+        mapper = self.app.mapper
+        if isinstance(mapper, PydanticMapper):
+            mapper.sealing = sealing
+        self.cache.clear()
+
+    def stream_id(self, cls: type[Aggregate], contract_id: str) -> str:
+        """The stream of an aggregate: a sealed store names a mentor's by the keyed
+        reference of the mentor's id, never by the id."""
+        if cls is Mentor and self.sealing is not None:
+            return Mentor.stream_id(self.sealing.reference(contract_id))
+        return cls.stream_id(contract_id)
+
+    def stream_key(self, cls: type[Aggregate], contract_id: str) -> str:
+        """The contract id part of :meth:`stream_id`."""
+        return self.stream_id(cls, contract_id).partition(":")[2]
+
+    def command_key(self, command_id: str | None) -> str | None:
+        """What the store keeps of a command id (in its events and its marker): the id
+        in a plain store; in a sealed one a keyed digest of it, since callers often
+        build command ids from the ids of the people a command names (ADR 35)."""
+        if command_id is None or self.sealing is None:
+            return command_id
+        return self.sealing.marker_digest(f"id:{command_id}")
+
+    def marker_digest(self, digest: str) -> str:
+        """What the idempotency markers keep of a command's SHA-256: itself in a plain
+        store, a keyed digest of it in a sealed one (ADR 34)."""
+        return digest if self.sealing is None else self.sealing.marker_digest(digest)
 
     def save(self, *aggregates: Aggregate) -> None:
         """Store the aggregates' pending events in one transaction."""
-        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
-        if events:
-            # The recorder directly: the event store's put() would also build a
-            # notification object per event, which nothing here uses.
-            to_stored = self.app.mapper.to_stored_event
-            ids = self.app.recorder.insert_events([to_stored(e) for e in events])
-            if ids:
-                self.last_position = ids[-1]
+        pending = [(aggregate, event) for aggregate in aggregates
+                   for event in aggregate.collect_events()]
+        if not pending:
+            return
+        mapper = self.app.mapper
+        if self.sealing is not None and isinstance(mapper, PydanticMapper):
+            owners = [_owners(self.sealing, aggregate, event) for aggregate, event in pending]
+            # Every new person's key is made in one transaction, before the events.
+            self.sealing.ensure(r for found in owners if found for r in found.values())
+            to_sealed = mapper.to_sealed_event
+            stored = [to_sealed(event, own)
+                      for (_, event), own in zip(pending, owners, strict=True)]
+        else:
+            to_stored = mapper.to_stored_event
+            stored = [to_stored(event) for _, event in pending]
+        # The recorder directly: the event store's put() would also build a
+        # notification object per event, which nothing here uses.
+        ids = self.app.recorder.insert_events(stored)
+        if ids:
+            self.last_position = ids[-1]
 
     def prefetch(self, stream_ids: Iterable[str]) -> None:
         """Load the given streams not yet cached with one query (absent ones as absent,
@@ -166,6 +217,8 @@ class Lifecycle:
 
     def shutdown(self) -> None:
         """Close the store's connections."""
+        if self.sealing is not None:
+            self.sealing.close()
         self.app.close()
 
     def __enter__(self) -> Lifecycle:
@@ -200,11 +253,14 @@ class Lifecycle:
             DomainError: the command broke a rule (or the guard refused it); nothing
                 was written.
         """
-        digest = command_digest(raw if raw is not None else _raw_of(command))
+        if self.sealing is not None:
+            self.sealing.check_writable()
+        digest = self.marker_digest(command_digest(raw if raw is not None else _raw_of(command)))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             uow = UnitOfWork(self)
             uow.fresh = attempt > 1
             outcome = self.apply_in(uow, command, digest, guard=guard)
+            forgotten = list(uow.forgotten)
             try:
                 uow.commit()
             except IntegrityError:
@@ -214,6 +270,8 @@ class Lifecycle:
                 continue
             log.debug("command_applied", command_type=command.type, outcome=outcome.value,
                       command_id=command.command_id)
+            if forgotten:
+                self._shred(forgotten)
             return outcome
         raise ConcurrencyConflict(
             f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing the same "
@@ -241,13 +299,13 @@ class Lifecycle:
 
     def _apply(self, uow: UnitOfWork, command: cmd.Command, digest: str,
                guard: Guard | None = None) -> Outcome:
+        command_id = self.command_key(command.command_id)
         meta = EventMeta(occurred_on=command.occurred_on, recorded_at=self.clock(),
-                         command_id=command.command_id)
+                         command_id=command_id)
         if guard is not None:
             # Before rule 13: a caller must not learn whether a command it may not
             # send was applied.
             guard.admit(uow, command)
-        command_id = command.command_id
         # Rule 13: a command is known by its id, or without one by its content (v2).
         marker_cls: type[AppliedCommand | AppliedContent]
         if command_id is None:
@@ -282,6 +340,16 @@ class Lifecycle:
             changed.append(AppliedCommand.record(meta, command_id, digest))
         uow.stage(*changed)
         return Outcome.APPLIED
+
+    def _shred(self, references: list[str]) -> None:
+        """After a ``forget`` was committed: destroy the person's data key and every
+        copy of it and of their fields this process holds (ADR 35)."""
+        assert self.sealing is not None
+        for reference in references:
+            self.last_shred = self.sealing.shred(reference)
+            log.info("person_forgotten", scrubbed=self.last_shred.scrubbed)
+        # Aggregates read before hold the person's opened fields in memory.
+        self.cache.clear()
 
     @staticmethod
     def _is_duplicate(marker: AppliedCommand | AppliedContent | None, digest: str) -> bool:
@@ -356,6 +424,10 @@ class Lifecycle:
         """Record that a duo's mentee left the prison service (it closes nothing)."""
         return self.execute(command)
 
+    def forget(self, command: cmd.Forget) -> Outcome:
+        """Erase a person's personal data (contract §8, rule 16; ADR 35)."""
+        return self.execute(command)
+
     # ------------------------------------------------------------------ queries
     def get_duo(self, duo_id: str) -> Duo:
         """The duo's current state, read from the store (UnknownReference when none)."""
@@ -378,7 +450,12 @@ class Lifecycle:
         """A stream's events in the order they were recorded (by version): the duo's,
         or, by ``kind`` (a key of :data:`HISTORY_KINDS`), the programme's, site's or
         mentor's (UnknownReference when there is none)."""
-        events = list(self.app.events.get(HISTORY_KINDS[kind].stream_id(contract_id)))
+        cls = HISTORY_KINDS[kind]
+        if cls is Mentor and self.sealing is not None and not self.sealing.writable:
+            raise UnknownReference(
+                f"{kind} '{contract_id}' cannot be looked up without the master key "
+                "(its stream is named by a keyed reference)", field=f"{kind}_id")
+        events = list(self.app.events.get(self.stream_id(cls, contract_id)))
         if not events:
             raise UnknownReference(f"{kind} '{contract_id}' does not exist",
                                    field=f"{kind}_id")
@@ -395,6 +472,35 @@ class Lifecycle:
                 event: DomainEvent = to_event(notification)  # type: ignore[assignment]
                 yield notification.id, str(notification.originator_id), event
             start = notifications[-1].id + 1
+
+
+def _owners(sealing: Sealing, aggregate: Aggregate,
+            event: DomainEvent) -> dict[str, str] | None:
+    """Whose each personal field of ``event`` is (field → the person's reference), as
+    contract §8 lists them; None for an event without personal fields."""
+    ref = sealing.reference
+    if isinstance(event, Duo.Recruited) and event.mentee_id is not None:
+        mentee = ref(event.mentee_id)
+        return {"mentee_id": mentee, "department": mentee, "shifts": mentee}
+    if isinstance(event, Duo.Matched) and event.mentor_id is not None:
+        return {"mentor_id": ref(event.mentor_id)}
+    if isinstance(aggregate, Duo) and isinstance(event, Duo.Reviewed | Duo.SurveyRecorded):
+        person = aggregate.mentee_id
+        if (isinstance(event, Duo.SurveyRecorded) and event.respondent is Respondent.MENTOR
+                and aggregate.mentor_id is not None):
+            person = aggregate.mentor_id
+        if person is None:  # the handlers refuse this (rule 16); never store it in clear
+            raise ValueError("a review or survey of a forgotten person cannot be sealed")
+        return {"health" if isinstance(event, Duo.Reviewed) else "scores": ref(person)}
+    if isinstance(aggregate, Mentor):
+        # A sealed store's mentor stream is named by the mentor's reference.
+        mentor = aggregate.contract_id
+        if isinstance(event, Mentor.Registered):
+            return dict.fromkeys(("mentor_id", "department", "shifts", "years_experience"),
+                                 mentor)
+        if isinstance(event, Mentor.TrainingRecorded):
+            return {"module": mentor}
+    return None
 
 
 HISTORY_KINDS: dict[str, type[Aggregate]] = {

@@ -15,11 +15,12 @@ from lifecycle.application.unit_of_work import UnitOfWork
 from lifecycle.domain.base import Aggregate, EventMeta
 from lifecycle.domain.correction import CorrectionContext
 from lifecycle.domain.duo import Duo
+from lifecycle.domain.errors import ErasureInvalid
 from lifecycle.domain.markers import AppliedCommand, AppliedContent, Departure, Succession
 from lifecycle.domain.mentor import Mentor
 from lifecycle.domain.programme import Programme
 from lifecycle.domain.site import Site
-from lifecycle.domain.vocabulary import CorrectableFact
+from lifecycle.domain.vocabulary import CorrectableFact, Respondent
 
 Handler = Callable[[UnitOfWork, Any, EventMeta], list[Aggregate]]
 
@@ -39,19 +40,41 @@ _REFERENCE_FIELDS: dict[type[cmd.Command], list[tuple[str, tuple[type[Aggregate]
 }
 
 
-def stream_ids_of(command: cmd.Command, digest: str | None = None) -> list[str]:
+def stream_ids_of(engine: Any, command: cmd.Command, digest: str | None = None) -> list[str]:
     """Every stream a command may read or create (for :meth:`Lifecycle.prefetch`);
-    ``digest``: the command's content digest, for the marker of a command without id."""
+    ``engine`` names the streams (a sealed store names mentors by reference);
+    ``digest``: the command's marker digest, for the marker of a command without id."""
     ids = []
     if command.command_id is not None:
-        ids.append(AppliedCommand.stream_id(command.command_id))
+        ids.append(AppliedCommand.stream_id(engine.command_key(command.command_id)))
     elif digest is not None:
         ids.append(AppliedContent.stream_id(digest))
+    stream_id = engine.stream_id
     for name, kinds in _REFERENCE_FIELDS[type(command)]:
         value = getattr(command, name)
         if value is not None:
-            ids.extend(kind.stream_id(value) for kind in kinds)
+            ids.extend(stream_id(kind, value) for kind in kinds)
     return ids
+
+
+def check_not_forgotten(uow: UnitOfWork, person_id: str, field: str) -> None:
+    """Rule 16: a command naming a forgotten person as mentee or mentor is rejected (a
+    forgotten pseudonym is never linked to new data)."""
+    sealing = uow.sealing
+    if sealing is None:
+        return
+    reference = sealing.reference(person_id)
+    if reference in uow.forgotten or sealing.status(reference) == "shredded":
+        raise ErasureInvalid(f"{field} '{person_id}' was forgotten (rule 16): it is never "
+                             "linked to new data", field=field)
+
+
+def _check_duo_person(duo: Duo, respondent: Respondent) -> None:
+    """Rule 16: no new personal data (health, survey answers) of a forgotten person."""
+    if respondent.value in duo.erased:
+        raise ErasureInvalid(
+            f"the {respondent.value} of duo '{duo.contract_id}' was forgotten (rule 16): "
+            "no new personal data is linked to them", field="duo_id")
 
 
 # ---------------------------------------------------------------------- handlers
@@ -71,23 +94,36 @@ def _register_site(uow: UnitOfWork, c: cmd.RegisterSite,
 
 def _register_mentor(uow: UnitOfWork, c: cmd.RegisterMentor,
                      meta: EventMeta) -> list[Aggregate]:
+    check_not_forgotten(uow, c.mentor_id, "mentor_id")
     uow.check_new(Mentor, c.mentor_id, "mentor_id")
     programme = uow.get(Programme, c.programme_id, "programme_id")
     site = uow.get(Site, c.site_id, "site_id")
     return [Mentor.register(meta, c.mentor_id, programme=programme, site=site,
                             department=c.department, shifts=c.shifts,
-                            years_experience=c.years_experience)]
+                            years_experience=c.years_experience,
+                            stream_key=uow.stream_key(Mentor, c.mentor_id))]
+
+
+def _mentor(uow: UnitOfWork, mentor_id: str) -> Mentor:
+    """The mentor a command names (rules 2 and 16)."""
+    check_not_forgotten(uow, mentor_id, "mentor_id")
+    mentor = uow.get(Mentor, mentor_id, "mentor_id")
+    if mentor.erased:
+        raise ErasureInvalid(f"mentor_id '{mentor_id}' was forgotten (rule 16)",
+                             field="mentor_id")
+    return mentor
 
 
 def _record_training(uow: UnitOfWork, c: cmd.RecordTraining,
                      meta: EventMeta) -> list[Aggregate]:
-    mentor = uow.get(Mentor, c.mentor_id, "mentor_id")
+    mentor = _mentor(uow, c.mentor_id)
     mentor.record_training(meta, c.module)
     return [mentor]
 
 
 def _recruit(uow: UnitOfWork, c: cmd.Recruit,
              meta: EventMeta) -> list[Aggregate]:
+    check_not_forgotten(uow, c.mentee_id, "mentee_id")
     uow.check_new(Duo, c.duo_id, "duo_id")
     programme = uow.get(Programme, c.programme_id, "programme_id")
     site = uow.get(Site, c.site_id, "site_id")
@@ -122,7 +158,7 @@ def _duo_command(method: str) -> Handler:
 def _match(uow: UnitOfWork, c: cmd.Match,
            meta: EventMeta) -> list[Aggregate]:
     duo = uow.get(Duo, c.duo_id, "duo_id")
-    mentor = uow.get(Mentor, c.mentor_id, "mentor_id")
+    mentor = _mentor(uow, c.mentor_id)
     programme = uow.get(Programme, duo.programme_id, "duo_id")
     duo.match(meta, mentor=mentor, mentor_kind=c.mentor_kind, programme=programme)
     return [duo]
@@ -130,9 +166,67 @@ def _match(uow: UnitOfWork, c: cmd.Match,
 
 def _deregister_mentor(uow: UnitOfWork, c: cmd.DeregisterMentor,
                        meta: EventMeta) -> list[Aggregate]:
-    mentor = uow.get(Mentor, c.mentor_id, "mentor_id")
+    mentor = _mentor(uow, c.mentor_id)
     mentor.deregister(meta, c.reason)
     return [mentor]
+
+
+def _review(uow: UnitOfWork, c: cmd.Review, meta: EventMeta) -> list[Aggregate]:
+    duo = uow.get(Duo, c.duo_id, "duo_id")
+    _check_duo_person(duo, Respondent.MENTEE)
+    duo.review(meta, health=c.health)
+    return [duo]
+
+
+def _record_survey(uow: UnitOfWork, c: cmd.RecordSurvey,
+                   meta: EventMeta) -> list[Aggregate]:
+    duo = uow.get(Duo, c.duo_id, "duo_id")
+    _check_duo_person(duo, c.respondent)
+    if c.respondent is Respondent.MENTOR and duo.mentor_id is None:
+        _check_duo_person(duo, Respondent.MENTEE)  # then sealed under the mentee's key
+    duo.record_survey(meta, respondent=c.respondent, phase=c.phase, scores=c.scores)
+    return [duo]
+
+
+_FORGET_TOPICS = (Duo.Recruited.TOPIC, Duo.Matched.TOPIC)
+"""The events that name a duo's mentee (recruitment) and mentor (match)."""
+
+
+def _forget(uow: UnitOfWork, c: cmd.Forget, meta: EventMeta) -> list[Aggregate]:
+    sealing = uow.sealing
+    if sealing is None:
+        raise ErasureInvalid(
+            "this store keeps personal data in clear (it was created before sealing, ADR "
+            "34) and its events cannot be edited, so nothing can be erased; import its "
+            "commands into a new store to make them erasable", field="person_id")
+    person = c.person_id
+    reference = sealing.reference(person)
+    status = "shredded" if reference in uow.forgotten else sealing.status(reference)
+    if status == "shredded":
+        raise ErasureInvalid(f"person_id '{person}' was forgotten already",
+                             field="person_id")
+    if status == "none":
+        raise ErasureInvalid(f"person_id '{person}' is not used in the store",
+                             field="person_id")
+    changed: list[Aggregate] = []
+    for stream in uow.streams_sealed_for(reference, _FORGET_TOPICS):
+        kind, _, duo_id = stream.partition(":")
+        if kind != Duo.PREFIX:
+            continue
+        duo = uow.get(Duo, duo_id, "person_id")
+        version = duo.version
+        if duo.mentee_id == person and Respondent.MENTEE.value not in duo.erased:
+            duo.erase(meta, role=Respondent.MENTEE, person=reference)
+        if duo.mentor_id == person and Respondent.MENTOR.value not in duo.erased:
+            duo.erase(meta, role=Respondent.MENTOR, person=reference)
+        if duo.version != version:
+            changed.append(duo)
+    mentor = uow.find(Mentor, person)
+    if mentor is not None and not mentor.erased:
+        mentor.erase(meta)
+        changed.append(mentor)
+    uow.forgotten.append(reference)
+    return changed
 
 
 def _first_of_chain(uow: UnitOfWork, duo: Duo) -> Duo:
@@ -151,6 +245,11 @@ def _correct(uow: UnitOfWork, c: cmd.Correct,
     departed_on = None
     if fact is CorrectableFact.MATCHED_ON and duo.mentor_id is not None:
         mentor = uow.get(Mentor, duo.mentor_id, "duo_id")
+    elif fact is CorrectableFact.MATCHED_ON and Respondent.MENTOR.value in duo.erased:
+        raise ErasureInvalid(
+            f"the mentor of duo '{duo.contract_id}' was forgotten (rule 16): its match "
+            "date cannot be checked against the mentor's registration any more",
+            field="duo_id")
     if fact is CorrectableFact.RECRUITED_ON:
         if duo.predecessor_duo_id is not None:
             predecessor = uow.get(Duo, duo.predecessor_duo_id, "duo_id")
@@ -188,10 +287,11 @@ HANDLERS: dict[type[cmd.Command], Handler] = {
     cmd.Activate: _duo_command("activate"),
     cmd.LogContact: _duo_command("log_contact"),
     cmd.RetractContact: _duo_command("retract_contact"),
-    cmd.Review: _duo_command("review"),
-    cmd.RecordSurvey: _duo_command("record_survey"),
+    cmd.Review: _review,
+    cmd.RecordSurvey: _record_survey,
     cmd.Close: _duo_command("close"),
     cmd.DeregisterMentor: _deregister_mentor,
     cmd.Correct: _correct,
     cmd.RecordDeparture: _record_departure,
+    cmd.Forget: _forget,
 }

@@ -10,6 +10,7 @@ from typing import Any
 
 from lifecycle.application.engine import HISTORY_KINDS, Lifecycle
 from lifecycle.domain.base import DomainEvent
+from lifecycle.domain.mentor import Mentor
 
 
 def history_rows(engine: Lifecycle, contract_id: str, as_at: datetime | None = None,
@@ -43,9 +44,15 @@ def log_rows(engine: Lifecycle, as_at: datetime | None = None) -> Iterator[dict[
     """Every stored event recorded by ``as_at`` (all when None), in log order, as a
     ``history`` row with its ``position`` and ``stream``; the event of a programme,
     site, mentor or duo has that id in its ``data``, as in the stream's own history."""
+    mentors: dict[str, str] = {}
     for position, stream, event in engine.log():
+        if isinstance(event, Mentor.Registered) and event.mentor_id is not None:
+            # A sealed store names a mentor's stream by reference: its registration
+            # (the stream's first event) holds the id.
+            mentors[stream] = event.mentor_id
         if as_at is not None and event.timestamp > as_at:
             continue  # concurrent writers: a later position may hold an earlier time
         kind, _, contract_id = stream.partition(":")
+        contract_id = mentors.get(stream, contract_id)
         ids = {f"{kind}_id": contract_id} if kind in HISTORY_KINDS else {}
         yield {"position": position, "stream": stream, **history_row(event, ids)}

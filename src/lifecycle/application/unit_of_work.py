@@ -95,6 +95,9 @@ class Engine(Protocol):
     def save(self, *aggregates: Aggregate) -> None:
         """Store the aggregates' pending events in one transaction."""
 
+    def stream_id(self, cls: type[Aggregate], contract_id: str) -> str:
+        """The stream of an aggregate (a sealed store names mentors by reference)."""
+
 
 class UnitOfWork:
     """The aggregates one transaction loads and changes.
@@ -110,10 +113,28 @@ class UnitOfWork:
         """Stream ids the current command read from the cache (not from the store)."""
         self.fresh = False
         """When set, read every aggregate not changed in this unit from the store."""
+        self.forgotten: list[str] = []
+        """References of the people a ``forget`` of this unit erased: their keys are
+        shredded once the unit is committed."""
+
+    @property
+    def sealing(self) -> Any:
+        """The store's :class:`~lifecycle.adapters.sealing.Sealing` (None: plain store)."""
+        return getattr(self._engine, "sealing", None)
+
+    def streams_sealed_for(self, reference: str, topics: tuple[str, ...]) -> list[str]:
+        """The streams whose events of ``topics`` hold a field sealed for ``reference``."""
+        from lifecycle.adapters.sealing import streams_sealed_for
+
+        return streams_sealed_for(self._engine.app.recorder, reference, topics)
+
+    def stream_key(self, cls: type[Aggregate], contract_id: str) -> str:
+        """What names the stream of ``cls`` with ``contract_id`` after its kind prefix."""
+        return self._engine.stream_id(cls, contract_id).partition(":")[2]
 
     def find(self, cls: type[A], contract_id: str) -> A | None:
         """The aggregate of ``cls`` with ``contract_id``, or None when it does not exist."""
-        stream_id = cls.stream_id(contract_id)
+        stream_id = self._engine.stream_id(cls, contract_id)
         found: Any = self._changed.get(stream_id)
         if found is None:
             cache = self._engine.cache
@@ -133,7 +154,7 @@ class UnitOfWork:
 
     def find_stored(self, cls: type[A], contract_id: str) -> A | None:
         """Like :meth:`find`, but read from the store unless changed in this unit."""
-        stream_id = cls.stream_id(contract_id)
+        stream_id = self._engine.stream_id(cls, contract_id)
         if stream_id not in self._changed:
             self._engine.cache.evict((stream_id,))
         fresh, self.fresh = self.fresh, True
@@ -185,3 +206,4 @@ class UnitOfWork:
         """Forget every change (nothing was written), also in the engine's cache."""
         self._engine.cache.evict(self._changed)
         self._changed.clear()
+        self.forgotten.clear()

@@ -54,6 +54,14 @@ from lifecycle.domain.vocabulary import (
     Text,
 )
 
+ERASED_MENTEE_FIELDS: tuple[str, ...] = (
+    "mentee_id", "department", "shifts", "health", "scores")
+"""The duo's fields a forgotten mentee's erasure names: their recruitment's, the health
+of the duo's reviews and the scores of their surveys."""
+ERASED_MENTOR_FIELDS: tuple[str, ...] = ("mentor_id", "scores")
+"""The duo's fields a forgotten mentor's erasure names: the match's mentor and the
+scores of the mentor's surveys."""
+
 
 class Contact:
     """A logged contact as the duo remembers it (for rules 6–8)."""
@@ -72,9 +80,10 @@ class Duo(Aggregate):
 
     programme_id: str
     site_id: str
-    mentee_id: str
-    department: str
-    shifts: tuple[str, ...]
+    mentee_id: str | None
+    """None once the mentee was forgotten (their sealed fields no longer open)."""
+    department: str | None
+    shifts: tuple[str, ...] | None
     predecessor_duo_id: str | None
     state: DuoState
     mentor_id: str | None
@@ -92,6 +101,8 @@ class Duo(Aggregate):
     first_survey_on: date | None
     departed_on: date | None
     """When a departure from the service was recorded on this duo (rule 17)."""
+    erased: frozenset[str]
+    """The roles (``mentee``, ``mentor``) whose person was forgotten (rule 16)."""
 
     # ---------------------------------------------------------------- events
     class Recruited(DomainEvent):
@@ -99,10 +110,12 @@ class Duo(Aggregate):
         creates: ClassVar[bool] = True
         programme_id: str
         site_id: str
-        mentee_id: ContractId
+        # Personal fields (contract §8) are None when read back sealed under a key that
+        # was shredded (the person was forgotten) or without the master key.
+        mentee_id: ContractId | None
         newcomer_kind: NewcomerKind
-        department: Text
-        shifts: tuple[ShiftCode, ...]
+        department: Text | None
+        shifts: tuple[ShiftCode, ...] | None
         predecessor_duo_id: str | None = None
 
         def apply(self, aggregate: Duo) -> None:
@@ -122,6 +135,7 @@ class Duo(Aggregate):
             aggregate.surveys = set()
             aggregate.first_review_on = aggregate.last_review_on = None
             aggregate.first_survey_on = aggregate.departed_on = None
+            aggregate.erased = frozenset()
 
     class Selected(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Duo.Selected"
@@ -133,7 +147,7 @@ class Duo(Aggregate):
 
     class Matched(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Duo.Matched"
-        mentor_id: str
+        mentor_id: str | None
         mentor_kind: MentorKind
         shift_overlap: StrictBool
         same_department: StrictBool
@@ -170,7 +184,7 @@ class Duo(Aggregate):
 
     class Reviewed(DomainEvent):
         TOPIC: ClassVar[str] = "lifecycle.Duo.Reviewed"
-        health: StrictInt = Field(ge=1, le=5)
+        health: StrictInt | None = Field(ge=1, le=5)
 
         def apply(self, aggregate: Duo) -> None:
             on = self.occurred_on
@@ -183,7 +197,7 @@ class Duo(Aggregate):
         TOPIC: ClassVar[str] = "lifecycle.Duo.SurveyRecorded"
         respondent: Respondent
         phase: Phase
-        scores: Scores
+        scores: Scores | None
 
         def apply(self, aggregate: Duo) -> None:
             aggregate.surveys.add((self.respondent, self.phase))
@@ -233,6 +247,25 @@ class Duo(Aggregate):
         def apply(self, aggregate: Duo) -> None:
             aggregate.departed_on = self.occurred_on
 
+    class Erased(DomainEvent):
+        """A person of the duo was forgotten (contract §8, rule 16): the duo's fields
+        named in ``fields`` were theirs and no longer open. The event does not name the
+        person: ``role`` says which of the duo's two people it was, ``person`` is their
+        keyed reference (ADR 34), which the views keep in place of a forgotten mentor's
+        id so that the mentor's duos still point at one (unreadable) mentor."""
+
+        TOPIC: ClassVar[str] = "lifecycle.Duo.Erased"
+        role: Respondent
+        fields: tuple[str, ...]
+        person: str
+
+        def apply(self, aggregate: Duo) -> None:
+            if self.role is Respondent.MENTEE:
+                aggregate.mentee_id = aggregate.department = aggregate.shifts = None
+            else:
+                aggregate.mentor_id = None
+            aggregate.erased = aggregate.erased | {self.role.value}
+
     # ---------------------------------------------------------------- commands
     @classmethod
     def recruit(cls, meta: EventMeta, duo_id: str, *, programme: Programme, site: Site,
@@ -255,16 +288,22 @@ class Duo(Aggregate):
         self._check_transition("select", meta)
         self._trigger(self.Selected, meta, consent=consent)
 
+    def erase(self, meta: EventMeta, *, role: Respondent, person: str) -> None:
+        """Record that the duo's mentee or mentor was forgotten (rule 16)."""
+        fields = (ERASED_MENTEE_FIELDS if role is Respondent.MENTEE
+                  else ERASED_MENTOR_FIELDS)
+        self._trigger(self.Erased, meta, role=role, fields=fields, person=person)
+
     def match(self, meta: EventMeta, *, mentor: Mentor, mentor_kind: MentorKind,
               programme: Programme) -> None:
         """``selected → matched`` with ``mentor`` (same programme and site)."""
         if mentor.programme_id != self.programme_id:
             raise WrongProgramme(
-                f"mentor '{mentor.contract_id}' belongs to programme '{mentor.programme_id}', "
+                f"mentor '{mentor.label}' belongs to programme '{mentor.programme_id}', "
                 f"duo '{self.contract_id}' to '{self.programme_id}'", field="mentor_id")
         if mentor.site_id != self.site_id:
             raise WrongProgramme(
-                f"mentor '{mentor.contract_id}' is at site '{mentor.site_id}', the mentee "
+                f"mentor '{mentor.label}' is at site '{mentor.site_id}', the mentee "
                 f"of duo '{self.contract_id}' at '{self.site_id}'", field="mentor_id")
         self._check_transition("match", meta)
         mentor.check_registered_by(meta, "match")
@@ -278,8 +317,8 @@ class Duo(Aggregate):
         if policy.require_trained_mentor:
             mentor.check_trained_by(meta.occurred_on)
         self._trigger(
-            self.Matched, meta, mentor_id=mentor.contract_id, mentor_kind=mentor_kind,
-            shift_overlap=bool(set(self.shifts) & set(mentor.shifts)),
+            self.Matched, meta, mentor_id=mentor.mentor_id, mentor_kind=mentor_kind,
+            shift_overlap=bool(set(self.shifts or ()) & set(mentor.shifts or ())),
             same_department=self.department == mentor.department,
         )
 
@@ -417,8 +456,9 @@ class Duo(Aggregate):
                 f"date ({self.latest_lifecycle_date})", field="occurred_on")
 
     def check_can_precede(self, meta: EventMeta, mentee_id: str, programme_id: str) -> None:
-        """Rule 12: a predecessor has the same mentee and programme and was rematched."""
-        if self.mentee_id != mentee_id:
+        """Rule 12: a predecessor has the same mentee and programme and was rematched
+        (a forgotten mentee's duo precedes no one: its mentee is nobody's any more)."""
+        if self.mentee_id is None or self.mentee_id != mentee_id:
             raise PredecessorInvalid(
                 f"predecessor duo '{self.contract_id}' has another mentee",
                 field="predecessor_duo_id")

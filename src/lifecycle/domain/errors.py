@@ -141,3 +141,10 @@ class DepartureInvalid(DomainError):
     chain (rule 17)."""
 
     rule = 17
+
+
+class ErasureInvalid(DomainError):
+    """``forget`` of an id the store does not use, or of one forgotten already, or in a
+    store that cannot erase; or a command naming a forgotten person (rule 16)."""
+
+    rule = 16

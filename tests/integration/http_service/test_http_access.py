@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from served import World
+from tests.conftest import sealed_command_id, store_keys
 
 ROLES = ("admin", "auditor", "analyst", "coordinator")
 _ids = itertools.count(1)
@@ -209,8 +210,12 @@ def test_a_coordinators_event_stream_holds_only_its_programmes_events(world: Wor
         assert admin.post("/commands", json=sentinel).status_code == 200
     everything = aggregates("admin")
     mine = aggregates("coordinator")
-    assert ("duo", "D-2") in everything and ("command", "w-0001") in everything
-    assert mine == {("programme", "P-1"), ("site", "S-1"), ("mentor", "M-1"),
+    # A sealed store keeps command ids as keyed digests and names a mentor's stream by
+    # the mentor's keyed reference (ADR 34, ADR 35).
+    command = sealed_command_id(world.server.db, "w-0001")
+    mentor = store_keys(world.server.db).reference("M-1")
+    assert ("duo", "D-2") in everything and ("command", command) in everything
+    assert mine == {("programme", "P-1"), ("site", "S-1"), ("mentor", mentor),
                     ("duo", "D-1"), ("duo", "D-3")}
 
 

@@ -232,8 +232,9 @@ def test_every_command_model_is_documented_and_every_documented_command_is_a_mod
 
 
 def test_a_command_marked_not_implemented_is_not_in_the_models() -> None:
+    # Every command of contract v2 is built now (forget was the last); a heading still
+    # marked as planned for a command that exists fails here.
     planned = {n for n, d in command_docs().items() if d.planned}
-    assert planned, "the planned (v2) commands are documented"
     implemented = planned & set(model_fields())
     assert not implemented, (f"{sorted(implemented)} exist now: remove '{PLANNED}' from "
                              "their headings in docs/interface.md")

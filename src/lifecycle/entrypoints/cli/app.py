@@ -15,6 +15,7 @@ import click
 import orjson
 
 from lifecycle.adapters import logconfig
+from lifecycle.adapters.crypto import MasterKeyError
 from lifecycle.adapters.signing import SigningError
 from lifecycle.adapters.store import StoreError, StoreTarget, resolve_target
 from lifecycle.application.engine import Lifecycle, utc_today
@@ -37,8 +38,11 @@ def fail(message: str) -> NoReturn:
 class Context:
     """What every subcommand shares: the store target and the engine (opened lazily)."""
 
-    def __init__(self, db: str | None) -> None:
+    def __init__(self, db: str | None, master_key_file: str | None = None) -> None:
         self._db = db
+        self.master_key_file = master_key_file
+        self.sealed: bool | None = None
+        """False: a new store is created plain (a restore of a plain export)."""
         self._target: StoreTarget | None = None
         self._engine: Lifecycle | None = None
         self._views: Any = None
@@ -56,8 +60,9 @@ class Context:
     def engine(self) -> Lifecycle:
         if self._engine is None:
             try:
-                self._engine = open_engine(self.target)
-            except (StoreError, SigningError) as exc:
+                self._engine = open_engine(self.target, master_key_file=self.master_key_file,
+                                           sealed=self.sealed)
+            except (StoreError, SigningError, MasterKeyError) as exc:
                 fail(str(exc))
             except Exception as exc:  # the library raises several kinds for a bad store
                 fail(f"cannot open store '{self.target.location}': {exc}")
@@ -120,14 +125,19 @@ def progress(label: str, total: int | None = None) -> Iterator[Advance]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db", metavar="TARGET", envvar="LIFECYCLE_DB",
               help="Store: an SQLite file path (default lifecycle.db) or a postgresql:// URL.")
+@click.option("--master-key-file", "master_key_file", metavar="FILE",
+              help="The master key that seals personal data (default: $LIFECYCLE_MASTER_KEY, "
+                   "else <store>.master.key beside an SQLite store, created with a new "
+                   "store).")
 @click.option("--log-json", is_flag=True, help="Write logs as JSON lines to standard error.")
 @click.option("-v", "--verbose", is_flag=True, help="Log informational events too.")
 @click.version_option(package_name="lifecycle")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, log_json: bool, verbose: bool) -> None:
+def cli(ctx: click.Context, db: str | None, master_key_file: str | None, log_json: bool,
+        verbose: bool) -> None:
     """Event-sourced engine for workplace peer-mentoring programmes."""
     logconfig.configure(json=log_json, verbose=verbose)
-    context = Context(db)
+    context = Context(db, master_key_file)
     ctx.obj = context
     ctx.call_on_close(context.close)
 

@@ -3,11 +3,22 @@ the store, and back into an empty store (CONTRACT §3, docs/export-format.md).""
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import click
 
-from lifecycle.adapters.export import export_to
+from lifecycle.adapters.crypto import (
+    MASTER_KEY_ENV,
+    MasterKeyError,
+    PersonKeys,
+    default_key_path,
+    load_master_key,
+    save_master_key,
+)
+from lifecycle.adapters.export import ExportError, export_to, sealed_keys
+from lifecycle.adapters.keyring import read_key_table
 from lifecycle.adapters.restore import StoreNotEmpty, has_history, load
 from lifecycle.adapters.store import StoreError
 from lifecycle.entrypoints.cli.app import Context, cli, fail, parse_timestamp
@@ -26,7 +37,8 @@ def export_command(obj: Context, file: str, as_at: str | None, compress: bool | 
     """Write every stored event and its chain link to FILE (- for standard output)."""
     moment = parse_timestamp(as_at, "--as-at") if as_at else None
     try:
-        summary = export_to(chain_reader(obj), file, compress=compress, as_at=moment)
+        summary = export_to(chain_reader(obj), file, compress=compress, as_at=moment,
+                            keys=read_key_table(obj.target))
     except OSError as exc:
         fail(f"cannot write export '{file}': {exc.strerror or exc}")
     head = summary.head or "none"
@@ -64,7 +76,21 @@ def restore_command(obj: Context, file: str, digest_file: str | None,
         click.echo(f"lifecycle: error: export '{file}' does not verify{where}: "
                    f"{result.problem}; nothing was restored", err=True)
         sys.exit(1)
-    _ = obj.engine  # opening the engine creates the store's tables
+    try:
+        keys = sealed_keys(reader.header)
+    except ExportError as exc:
+        fail(str(exc))
+    if keys is None:
+        obj.sealed = False  # a plain store's export makes a plain store
+    else:
+        _adopt_master_key(obj, keys[0])
+    engine = obj.engine  # opening the engine creates the store's tables
+    if keys is not None:
+        assert engine.sealing is not None
+        try:
+            engine.sealing.put_wrapped(keys[1])
+        except MasterKeyError as exc:
+            fail(str(exc))
     try:
         count = load(target, reader)
     except StoreNotEmpty as exc:
@@ -72,3 +98,31 @@ def restore_command(obj: Context, file: str, digest_file: str | None,
     obj.views.rebuild()
     click.echo(f"restored {count} events (head {result.head}) into {target.location}; "
                "views rebuilt")
+
+
+def _adopt_master_key(obj: Context, check: str) -> None:
+    """Make sure the new store opens under the master key the export was sealed with:
+    it is taken from ``$LIFECYCLE_MASTER_KEY``, ``--master-key-file`` or the new store's
+    default key file, and written to that default file when it is missing (so the
+    restored store opens like any other). Fails (exit 2, nothing written) when no key
+    is given or it is another one."""
+    target = obj.target
+    default = default_key_path(target.kind, target.location)
+    given = obj.master_key_file
+    path = default if given is None else Path(given)
+    try:
+        master = load_master_key(path, create=False)
+    except MasterKeyError as exc:
+        fail(f"this export holds sealed personal data: restoring it needs the master "
+             f"key it was sealed with ({exc})")
+    try:
+        PersonKeys(master).verify(check)
+    except MasterKeyError:
+        fail("the master key given is not the one this export was sealed with: nothing "
+             "was restored")
+    if MASTER_KEY_ENV not in os.environ and not default.exists():
+        try:
+            save_master_key(default, master)
+        except MasterKeyError as exc:
+            fail(str(exc))
+        obj.master_key_file = None

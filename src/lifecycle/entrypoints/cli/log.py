@@ -33,10 +33,16 @@ from lifecycle.entrypoints.cli.app import (
 @click.pass_obj
 def import_command(obj: Context, file: str, as_json: bool, batch_size: int) -> None:
     """Apply a JSONL command file (- for standard input)."""
+    from lifecycle.adapters.crypto import MasterKeyError
     from lifecycle.application.importer import Importer  # only this command needs it
 
     with open_input(file) as handle:
         engine = obj.engine
+        if engine.sealing is not None and not engine.sealing.writable:
+            try:
+                engine.sealing.check_writable()
+            except MasterKeyError as exc:
+                fail(str(exc))
         with progress("importing", _count_lines(file)) as advance:
             result = Importer(engine, batch_size=batch_size, progress=advance).run(handle)
     # The views follow at once, so the next query has nothing left to catch up.

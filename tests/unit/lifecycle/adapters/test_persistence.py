@@ -20,6 +20,7 @@ from eventsourcing.persistence import StoredEvent, Transcoder
 
 from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
 from lifecycle.domain.base import DomainEvent, registered_topics
+from lifecycle.domain.mentor import Mentor
 
 FIXTURE = Path(__file__).resolve().parents[3] / "fixtures" / "events_v1.jsonl"
 _BASE = {"originator_id", "originator_version"}
@@ -84,7 +85,9 @@ def test_the_direct_serialisation_equals_orjson_over_the_json_dump(
                 values[name] = text
         event = type(event).model_construct(**values)
         general = PydanticMapper(transcoder=_PlainOrjson()).to_stored_event(event).state
-        assert general == orjson.dumps(event.model_dump(mode="json", exclude=_BASE))
+        # A plain store names a mentor by the stream alone (a sealed one seals the id).
+        own = {"mentor_id"} if isinstance(event, Mentor.Registered) else set()
+        assert general == orjson.dumps(event.model_dump(mode="json", exclude=_BASE | own))
         assert mapper().to_stored_event(event).state == general
 
 

@@ -237,7 +237,10 @@ EVERY_COMMAND_DATED: list[tuple[str, str, dict[str, Any]]] = [
 
 
 def test_the_rule_5_cases_name_every_command_type_once() -> None:
-    assert sorted(t for t, _, _ in EVERY_COMMAND_DATED) == sorted(cmds.COMMANDS)
+    """(``forget`` needs a sealed store, which an in-memory engine is not: its rule 5
+    is tested in tests/integration/test_forget.py.)"""
+    assert sorted(t for t, _, _ in EVERY_COMMAND_DATED) == sorted(
+        set(cmds.COMMANDS) - {"forget"})
 
 
 @pytest.mark.parametrize(("type_", "state", "fields"), EVERY_COMMAND_DATED)

@@ -37,6 +37,7 @@ REQUIRED = {
     "deregister_mentor": ["mentor_id", "reason"],
     "correct": ["duo_id", "fact", "value"],
     "record_departure": ["duo_id", "reason"],
+    "forget": ["person_id"],
 }
 """The fields each command must have besides ``type`` and ``occurred_on`` (CONTRACT §2)."""
 
@@ -55,9 +56,9 @@ def rejects(raw: Any, field: str | None) -> InvalidCommand:
     return raised.value
 
 
-def test_the_contract_lists_sixteen_command_types_of_the_engine() -> None:
-    """Thirteen of v1, and v2's deregister_mentor, correct, record_departure
-    (forget is another issue's)."""
+def test_the_contract_lists_seventeen_command_types_of_the_engine() -> None:
+    """Thirteen of v1, and v2's deregister_mentor, correct, record_departure and
+    forget."""
     assert set(COMMANDS) == set(REQUIRED)
 
 
