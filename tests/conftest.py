@@ -421,9 +421,6 @@ def copy_sqlite(source: Path, target: Path) -> Path:
     finally:
         src.close()
         dst.close()
-    key = Path(f"{source}.master.key")  # a sealed store's master key goes with it
-    if key.exists():
-        Path(f"{target}.master.key").write_bytes(key.read_bytes())
     return target
 
 
@@ -601,12 +598,14 @@ def postgres_url() -> Iterator[str]:
 
 
 def store_keys(db: str | Path) -> Any:
-    """The keys of a sealed SQLite store created by the engine (its master key file
-    beside it, or ``$LIFECYCLE_MASTER_KEY``), for tests that name what the store keeps
-    of an id: a mentor's stream by the keyed reference, a command id by its digest."""
-    from lifecycle.adapters.crypto import PersonKeys, load_master_key
+    """The keys of a sealed store created by the engine (the installation's master key
+    file, which the tests keep in their own folder, or ``$LIFECYCLE_MASTER_KEY``), for
+    tests that name what the store keeps of an id: a mentor's stream by the keyed
+    reference, a command id by its digest."""
+    from lifecycle.adapters.crypto import PersonKeys, default_key_path, load_master_key
 
-    return PersonKeys(load_master_key(Path(f"{db}.master.key"), create=False))
+    del db  # every store of the installation is sealed under the same master key
+    return PersonKeys(load_master_key(default_key_path(), create=False))
 
 
 def sealed_command_id(db: str | Path, command_id: str) -> str:
@@ -617,7 +616,7 @@ def sealed_command_id(db: str | Path, command_id: str) -> str:
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_master_key_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """PostgreSQL stores keep their master key under ``$XDG_CONFIG_HOME`` (ADR 34): the
+    """Stores keep their master key under ``$XDG_CONFIG_HOME`` (ADR 34): the
     tests' own folder, never the user's (also for the commands they run)."""
     before = os.environ.get("XDG_CONFIG_HOME")
     os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))

@@ -48,7 +48,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, new_stream: Any, cli: Any) -
 
 
 def copy(store: Path, target: Path) -> Path:
-    for suffix in ("", "-wal", "-shm", ".master.key"):
+    for suffix in ("", "-wal", "-shm"):
         if Path(f"{store}{suffix}").exists():
             shutil.copyfile(f"{store}{suffix}", f"{target}{suffix}")
     return target

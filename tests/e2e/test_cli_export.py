@@ -45,12 +45,6 @@ def exported(pilot: Path, cli: Run) -> Path:
     return path
 
 
-def key_of(store: Path) -> tuple[str, str]:
-    """The option that gives a restore the master key the store's export was sealed
-    with (ADR 34: it never travels with the export)."""
-    return "--master-key-file", f"{store}.master.key"
-
-
 def digest(cli: Run, store: str | Path) -> dict[str, Any]:
     said = json.loads(ok(cli("--db", store, "audit", "digest", "--json")).stdout)
     return {k: said[k] for k in ("events", "position", "head")}
@@ -92,7 +86,7 @@ def test_the_export_begins_with_a_digest_saved_before(pilot: Path, exported: Pat
 def test_export_restore_export_gives_the_same_bytes_and_the_same_store(
         pilot: Path, exported: Path, cli: Run, tmp_path: Path) -> None:
     restored = tmp_path / "restored.db"
-    said = ok(cli(*key_of(pilot), "--db", restored, "restore", exported))
+    said = ok(cli("--db", restored, "restore", exported))
     assert said.stdout.startswith(f"restored {digest(cli, pilot)['events']} events")
     again = tmp_path / "again.jsonl"
     ok(cli("--db", restored, "export", again))
@@ -107,7 +101,7 @@ def test_a_gzip_export_restores_and_exports_again_to_the_same_bytes(
     packed = tmp_path / "history.jsonl.gz"
     ok(cli("--db", pilot, "export", packed))
     assert gzip.decompress(packed.read_bytes()) == exported.read_bytes()
-    ok(cli(*key_of(pilot), "--db", tmp_path / "restored.db", "restore", packed))
+    ok(cli("--db", tmp_path / "restored.db", "restore", packed))
     again = tmp_path / "again.jsonl.gz"
     ok(cli("--db", tmp_path / "restored.db", "export", again))
     assert again.read_bytes() == packed.read_bytes()
@@ -124,7 +118,7 @@ def test_commands_after_a_restore_extend_the_restored_chain(
         exported: Path, cli: Run, tmp_path: Path, write_jsonl: Callable[..., Path],
         cmd: Callable[..., dict[str, Any]]) -> None:
     restored = tmp_path / "restored.db"
-    ok(cli(*key_of(pilot), "--db", restored, "restore", exported))
+    ok(cli("--db", restored, "restore", exported))
     before = digest(cli, restored)
     later = write_jsonl([cmd("open_programme", "2025-12-01", programme_id="P-LATER")])
     ok(cli("--db", restored, "import", later))
@@ -166,7 +160,7 @@ def test_an_export_as_at_a_time_restores_the_history_as_recorded_then(
     records = [json.loads(line) for line in full.read_bytes().splitlines()[1:-1]]
     moment = records[len(records) * 2 // 3]["recorded_at"]
     ok(cli("--db", store, "export", tmp_path / "then.jsonl", "--as-at", moment))
-    ok(cli(*key_of(store), "--db", tmp_path / "then.db", "restore", tmp_path / "then.jsonl"))
+    ok(cli("--db", tmp_path / "then.db", "restore", tmp_path / "then.jsonl"))
     as_recorded = reports(store, datetime.fromisoformat(moment), programmes=False)
     assert reports(tmp_path / "then.db", programmes=False) == as_recorded
     assert as_recorded != reports(store, programmes=False)
@@ -177,9 +171,9 @@ def test_restore_refuses_a_store_that_is_not_empty_and_changes_nothing(
         pilot: Path, exported: Path, cli: Run, tmp_path: Path,
         store_fingerprint: Callable[[Path], Any]) -> None:
     target = tmp_path / "busy.db"
-    ok(cli(*key_of(pilot), "--db", target, "restore", exported))
+    ok(cli("--db", target, "restore", exported))
     before = (store_fingerprint(target), digest(cli, target))
-    said = cli(*key_of(pilot), "--db", target, "restore", exported)
+    said = cli("--db", target, "restore", exported)
     assert said.returncode == 2
     assert said.stderr == (f"lifecycle: error: store '{target}' is not empty: restore writes "
                            "only into an empty store\n")
@@ -241,12 +235,7 @@ def test_restore_of_a_file_that_is_no_export_is_a_usage_error(
 @pytest.mark.postgres
 def test_an_sqlite_export_restores_into_postgresql_and_exports_back_the_same_bytes(
         pilot: Path, exported: Path, cli: Run, tmp_path: Path, postgres_url: str,
-        write_jsonl: Callable[..., Path], cmd: Callable[..., dict[str, Any]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    # The restored store keeps the master key its export was sealed with: here, for
-    # every command of the test (and its own engines), from the environment.
-    monkeypatch.setenv("LIFECYCLE_MASTER_KEY",
-                       Path(f"{pilot}.master.key").read_text().strip())
+        write_jsonl: Callable[..., Path], cmd: Callable[..., dict[str, Any]]) -> None:
     ok(cli("--db", postgres_url, "restore", exported))
     again = tmp_path / "again.jsonl"
     ok(cli("--db", postgres_url, "export", again))
@@ -254,7 +243,7 @@ def test_an_sqlite_export_restores_into_postgresql_and_exports_back_the_same_byt
     assert digest(cli, postgres_url) == digest(cli, pilot)
     assert reports(postgres_url) == reports(pilot)
     ok(cli("--db", postgres_url, "audit", "projections"))
-    said = cli(*key_of(pilot), "--db", postgres_url, "restore", exported)
+    said = cli("--db", postgres_url, "restore", exported)
     assert said.returncode == 2 and "is not empty" in said.stderr
     later = write_jsonl([cmd("open_programme", "2025-12-01", programme_id="P-LATER")])
     ok(cli("--db", postgres_url, "import", later))

@@ -236,7 +236,7 @@ def base_stream(new_stream: Any) -> Any:
 
 
 def copy_store(source: Path, target: Path) -> Path:
-    for suffix in ("", "-wal", "-shm", ".master.key"):
+    for suffix in ("", "-wal", "-shm"):
         extra = Path(f"{source}{suffix}")
         if extra.exists():
             shutil.copyfile(extra, f"{target}{suffix}")

@@ -51,21 +51,16 @@ class MasterKeyError(Exception):
     """The master key is missing, malformed, unreadable or not the store's."""
 
 
-def default_key_path(store_kind: str, location: str) -> Path:
-    """Where the master key file lives when no other is chosen.
+def default_key_path() -> Path:
+    """Where the master key file lives when no other is chosen: one file per user of
+    the installation, ``$XDG_CONFIG_HOME/lifecycle/master.key`` (by default
+    ``~/.config/lifecycle/master.key``), for every store, SQLite or PostgreSQL.
 
-    Args:
-        store_kind: ``sqlite`` or ``postgres``.
-        location: the SQLite file path (ignored for PostgreSQL).
-
-    Returns:
-        For SQLite, ``<store file>.master.key`` beside the store (the two are backed up
-        and moved together, and removed together); for PostgreSQL, where there is no file
-        to sit beside, ``$XDG_CONFIG_HOME/lifecycle/master.key`` (by default
-        ``~/.config/lifecycle/master.key``).
+    Not beside the store: a copy of a store's folder (a backup, a file handed on) must
+    not carry the key that opens it, or a forgotten person's wrapped key in that copy
+    would still open (ADR 34); and an export restored on the same installation opens
+    under the same key without being told where it is.
     """
-    if store_kind == "sqlite":
-        return Path(f"{location}.master.key")
     config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(config) / "lifecycle" / "master.key"
 

@@ -195,8 +195,7 @@ def open_sealing(target: StoreTarget, *, empty: bool,
     sealed = is_sealed_store(target)
     if not sealed and not empty:
         return None
-    path = Path(key_file) if key_file is not None else default_key_path(
-        target.kind, target.location)
+    path = Path(key_file) if key_file is not None else default_key_path()
     if sealed and MASTER_KEY_ENV not in os.environ and key_file is None \
             and not path.exists():
         return Sealing(None, None, path)  # read only: verifies and reports, writes nothing

@@ -127,8 +127,8 @@ def progress(label: str, total: int | None = None) -> Iterator[Advance]:
               help="Store: an SQLite file path (default lifecycle.db) or a postgresql:// URL.")
 @click.option("--master-key-file", "master_key_file", metavar="FILE",
               help="The master key that seals personal data (default: $LIFECYCLE_MASTER_KEY, "
-                   "else <store>.master.key beside an SQLite store, created with a new "
-                   "store).")
+                   "else $XDG_CONFIG_HOME/lifecycle/master.key, by default "
+                   "~/.config/lifecycle/master.key, created with the first new store).")
 @click.option("--log-json", is_flag=True, help="Write logs as JSON lines to standard error.")
 @click.option("-v", "--verbose", is_flag=True, help="Log informational events too.")
 @click.version_option(package_name="lifecycle")

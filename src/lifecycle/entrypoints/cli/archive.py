@@ -102,12 +102,11 @@ def restore_command(obj: Context, file: str, digest_file: str | None,
 
 def _adopt_master_key(obj: Context, check: str) -> None:
     """Make sure the new store opens under the master key the export was sealed with:
-    it is taken from ``$LIFECYCLE_MASTER_KEY``, ``--master-key-file`` or the new store's
-    default key file, and written to that default file when it is missing (so the
-    restored store opens like any other). Fails (exit 2, nothing written) when no key
-    is given or it is another one."""
-    target = obj.target
-    default = default_key_path(target.kind, target.location)
+    it is taken from ``$LIFECYCLE_MASTER_KEY``, ``--master-key-file`` or the
+    installation's default key file, and written to that default file when it is
+    missing (so the restored store opens like any other). Fails (exit 2, nothing
+    written) when no key is found or it is another one."""
+    default = default_key_path()
     given = obj.master_key_file
     path = default if given is None else Path(given)
     try:

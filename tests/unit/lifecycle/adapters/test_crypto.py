@@ -69,13 +69,13 @@ def test_a_malformed_master_key_is_refused_naming_its_source(
         load_master_key(tmp_path / "master.key", create=False)
 
 
-def test_the_default_key_file_sits_beside_an_sqlite_store_and_in_the_config_folder_otherwise(
+def test_the_default_key_file_is_one_per_installation_in_the_config_folder(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert default_key_path("sqlite", "/data/store.sqlite") == Path(
-        "/data/store.sqlite.master.key")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    assert default_key_path("postgres", "postgresql://x/y") == (
-        tmp_path / "lifecycle" / "master.key")
+    assert default_key_path() == tmp_path / "lifecycle" / "master.key"
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_key_path() == tmp_path / "home" / ".config" / "lifecycle" / "master.key"
 
 
 def test_a_reference_is_a_keyed_hash_equal_for_equal_ids_only() -> None:
