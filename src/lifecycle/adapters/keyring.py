@@ -35,6 +35,10 @@ from lifecycle.adapters.store import StoreTarget, connect, setup_lock
 
 KEYS_TABLE = "lifecycle_person_keys"
 CHECK_TABLE = "lifecycle_master_key_check"
+PEOPLE_TABLE = "lifecycle_person_streams"
+"""Which streams name which person (reference, stream id): written with the events that
+name a duo's mentee or mentor, so that ``forget`` finds a person's duos without reading
+the log (ADR 35). It holds keyed references and stream ids only, as the events do."""
 
 
 def read_key_table(target: StoreTarget) -> tuple[str, list[tuple[str, bytes | None]]] | None:
@@ -121,6 +125,10 @@ class KeyRing:
         cur = self._conn.cursor()
         cur.execute(f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} "
                     f"(reference TEXT PRIMARY KEY, wrapped {blob})")
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {PEOPLE_TABLE} "
+                    "(reference TEXT NOT NULL, stream TEXT NOT NULL, "
+                    "PRIMARY KEY (reference, stream))"
+                    + ("" if self._postgres else " WITHOUT ROWID"))
         cur.execute(f"CREATE TABLE IF NOT EXISTS {CHECK_TABLE} "
                     "(only_row INTEGER PRIMARY KEY CHECK (only_row = 1),"
                     " check_value TEXT NOT NULL)")
@@ -300,6 +308,20 @@ class KeyRing:
             cur.execute(f"INSERT INTO {KEYS_TABLE} VALUES ({self._mark}, NULL)", (reference,))
             self._conn.commit()
         return ShredResult(self.scrub(wrapped), wrapped)
+
+    def streams_of(self, reference: str) -> list[str]:
+        """The streams whose events name the person (see :data:`PEOPLE_TABLE`)."""
+        rows = self._read(f"SELECT stream FROM {PEOPLE_TABLE} WHERE reference = "
+                          f"{self._mark} ORDER BY stream", (reference,))
+        return [str(row[0]) for row in rows]
+
+    def put_streams(self, rows: Iterable[tuple[str, str]]) -> None:
+        """Note which streams name whom (a restore, whose events arrive without it)."""
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.executemany(f"INSERT INTO {PEOPLE_TABLE} VALUES ({self._mark}, {self._mark}) "
+                            "ON CONFLICT DO NOTHING", list(rows))
+            self._conn.commit()
 
     def wrapped_keys(self) -> list[tuple[str, bytes | None]]:
         """Every row of the key table (reference, wrapped key or None when shredded),

@@ -137,6 +137,14 @@ class Sealing:
         """Checkpoint again (see :meth:`KeyRing.scrub`)."""
         return self._need()[1].scrub(wrapped)
 
+    def streams_of(self, reference: str) -> list[str]:
+        """The streams whose events name the person (see :meth:`KeyRing.streams_of`)."""
+        return self._need()[1].streams_of(reference)
+
+    def put_streams(self, rows: Iterable[tuple[str, str]]) -> None:
+        """Note which streams name whom (see :meth:`KeyRing.put_streams`)."""
+        self._need()[1].put_streams(rows)
+
     def wrapped_keys(self) -> list[tuple[str, bytes | None]]:
         """The key table's rows (reference, wrapped key or None), for an export."""
         return [] if self._ring is None else self._ring.wrapped_keys()
@@ -204,28 +212,40 @@ def open_sealing(target: StoreTarget, *, empty: bool,
     return Sealing(keys, KeyRing(target, keys), path)
 
 
-def streams_sealed_for(recorder: Any, reference: str, topics: Iterable[str]) -> list[str]:
-    """The stream ids whose events of ``topics`` hold a field sealed for ``reference``
-    (a scan of those events for the token's prefix: the store keeps no index of who is
-    named where, which would itself name the person)."""
-    needle = f"enc1:{reference}:".encode("ascii")
-    topics = list(topics)
+def people_in_log(recorder: Any, naming: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Which streams name whom, read from the log: for each event whose topic is a key
+    of ``naming``, the owner of its field ``naming[topic]`` (the reference in the sealed
+    token) and its stream. A restore, whose events arrive without the table that keeps
+    this (:data:`~lifecycle.adapters.keyring.PEOPLE_TABLE`), builds it so."""
+    topics = list(naming)
     table = recorder.events_table_name
     datastore = recorder.datastore
     if hasattr(datastore, "schema"):  # PostgreSQL
         from psycopg import sql
 
         query = sql.SQL(
-            "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE topic IN ({marks}) "
-            "AND position(%s::bytea in state) > 0 ORDER BY originator_id").format(
+            "SELECT originator_id, topic, state FROM {schema}.{table} "
+            "WHERE topic IN ({marks})").format(
             schema=sql.Identifier(datastore.schema), table=sql.Identifier(table),
             marks=sql.SQL(", ").join(sql.Placeholder() * len(topics)))
         with datastore.transaction(commit=False) as curs:
-            curs.execute(query, (*topics, needle))
-            return [str(row["originator_id"]) for row in curs.fetchall()]
-    marks = ", ".join("?" * len(topics))
-    with datastore.transaction(commit=False) as wrapped, wrapped as cursor:
-        cursor.execute(
-            f"SELECT DISTINCT originator_id FROM {table} WHERE topic IN ({marks}) "
-            "AND instr(state, ?) > 0 ORDER BY originator_id", (*topics, needle))
-        return [str(row[0]) for row in cursor.fetchall()]
+            curs.execute(query, topics)
+            rows = [(r["originator_id"], r["topic"], r["state"]) for r in curs.fetchall()]
+    else:
+        marks = ", ".join("?" * len(topics))
+        with datastore.transaction(commit=False) as wrapped, wrapped as cursor:
+            cursor.execute(f"SELECT originator_id, topic, state FROM {table} "
+                           f"WHERE topic IN ({marks})", topics)
+            return _owners_of(cursor, naming)
+    return _owners_of(rows, naming)
+
+
+def _owners_of(rows: Iterable[Any], naming: Mapping[str, str]) -> list[tuple[str, str]]:
+    import orjson
+
+    found: list[tuple[str, str]] = []
+    for originator_id, topic, state in rows:
+        value = orjson.loads(bytes(state)).get(naming[topic])
+        if is_sealed(value):
+            found.append((sealed_reference(value), str(originator_id)))
+    return found

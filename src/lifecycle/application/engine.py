@@ -26,7 +26,7 @@ from eventsourcing.persistence import IntegrityError, Mapper
 from lifecycle.adapters.keyring import ShredResult
 from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
 from lifecycle.adapters.recorders import ChainedRecorder
-from lifecycle.adapters.sealing import Sealing
+from lifecycle.adapters.sealing import Sealing, people_in_log
 from lifecycle.application import commands as cmd
 from lifecycle.application.handlers import HANDLERS
 from lifecycle.application.unit_of_work import MARKER_PREFIX, MISSING, AggregateCache, UnitOfWork
@@ -182,14 +182,27 @@ class Lifecycle:
             to_sealed = mapper.to_sealed_event
             stored = [to_sealed(event, own)
                       for (_, event), own in zip(pending, owners, strict=True)]
+            # Which duos name whom, written with the events (``forget`` reads it).
+            people = [(own[field], event.originator_id)
+                      for (_, event), own in zip(pending, owners, strict=True)
+                      if own and (field := _NAMING.get(type(event))) is not None]
         else:
             to_stored = mapper.to_stored_event
             stored = [to_stored(event) for _, event in pending]
+            people = []
         # The recorder directly: the event store's put() would also build a
         # notification object per event, which nothing here uses.
-        ids = self.app.recorder.insert_events(stored)
+        ids = self.app.recorder.insert_events(stored, people=people)
         if ids:
             self.last_position = ids[-1]
+
+    def note_people_from_log(self) -> None:
+        """Note which duos name whom from the log itself (after a restore, whose events
+        arrive without that table; ADR 35). Nothing to do in a plain store."""
+        if self.sealing is None:
+            return
+        naming = {cls.TOPIC: field for cls, field in _NAMING.items()}
+        self.sealing.put_streams(people_in_log(self.app.recorder, naming))
 
     def prefetch(self, stream_ids: Iterable[str]) -> None:
         """Load the given streams not yet cached with one query (absent ones as absent,
@@ -472,6 +485,10 @@ class Lifecycle:
                 event: DomainEvent = to_event(notification)  # type: ignore[assignment]
                 yield notification.id, str(notification.originator_id), event
             start = notifications[-1].id + 1
+
+
+_NAMING: dict[type[DomainEvent], str] = {Duo.Recruited: "mentee_id", Duo.Matched: "mentor_id"}
+"""The events that name a duo's mentee and its mentor, and the field that does."""
 
 
 def _owners(sealing: Sealing, aggregate: Aggregate,

@@ -188,10 +188,6 @@ def _record_survey(uow: UnitOfWork, c: cmd.RecordSurvey,
     return [duo]
 
 
-_FORGET_TOPICS = (Duo.Recruited.TOPIC, Duo.Matched.TOPIC)
-"""The events that name a duo's mentee (recruitment) and mentor (match)."""
-
-
 def _forget(uow: UnitOfWork, c: cmd.Forget, meta: EventMeta) -> list[Aggregate]:
     sealing = uow.sealing
     if sealing is None:
@@ -209,7 +205,7 @@ def _forget(uow: UnitOfWork, c: cmd.Forget, meta: EventMeta) -> list[Aggregate]:
         raise ErasureInvalid(f"person_id '{person}' is not used in the store",
                              field="person_id")
     changed: list[Aggregate] = []
-    for stream in uow.streams_sealed_for(reference, _FORGET_TOPICS):
+    for stream in sealing.streams_of(reference):
         kind, _, duo_id = stream.partition(":")
         if kind != Duo.PREFIX:
             continue

@@ -122,12 +122,6 @@ class UnitOfWork:
         """The store's :class:`~lifecycle.adapters.sealing.Sealing` (None: plain store)."""
         return getattr(self._engine, "sealing", None)
 
-    def streams_sealed_for(self, reference: str, topics: tuple[str, ...]) -> list[str]:
-        """The streams whose events of ``topics`` hold a field sealed for ``reference``."""
-        from lifecycle.adapters.sealing import streams_sealed_for
-
-        return streams_sealed_for(self._engine.app.recorder, reference, topics)
-
     def stream_key(self, cls: type[Aggregate], contract_id: str) -> str:
         """What names the stream of ``cls`` with ``contract_id`` after its kind prefix."""
         return self._engine.stream_id(cls, contract_id).partition(":")[2]

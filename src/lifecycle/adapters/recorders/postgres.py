@@ -12,6 +12,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from lifecycle.adapters.chain import GENESIS
+from lifecycle.adapters.keyring import PEOPLE_TABLE
 from lifecycle.adapters.recorders.base import (
     CHAIN_TABLE,
     ChainedRecorder,
@@ -50,6 +51,9 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, ChainedRec
         self.insert_signature = SQL(
             "INSERT INTO {schema}.{table} (position, head, signature) VALUES (%s, %s, %s)"
         ).format(schema=schema, table=signatures)
+        self.insert_people = SQL(
+            "INSERT INTO {schema}.{table} VALUES (%s, %s) ON CONFLICT DO NOTHING"
+        ).format(schema=schema, table=Identifier(PEOPLE_TABLE))
         self.signer = signer_from_environment()
 
     def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
@@ -83,4 +87,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder, ChainedRec
         signed = self.signature_row(rows[-1])
         if signed is not None:
             curs.execute(self.insert_signature, signed)
+        people = kwargs.get("people")
+        if people:  # which streams name whom, in a sealed store (ADR 35)
+            curs.executemany(self.insert_people, people)
         return ids

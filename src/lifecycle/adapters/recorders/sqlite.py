@@ -10,6 +10,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from lifecycle.adapters.chain import GENESIS
+from lifecycle.adapters.keyring import PEOPLE_TABLE
 from lifecycle.adapters.recorders.base import (
     CHAIN_TABLE,
     IN_CHUNK,
@@ -49,8 +50,13 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, ChainedRecorde
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
+        """Insert events with their links (and, in a sealed store, ``people``: which of
+        their streams name whom, ADR 35) in one transaction."""
+        people = kwargs.get("people")
         with self.datastore.transaction(commit=True) as c:
             ids, head = self._insert_linked(c, stored_events)
+            if people:
+                c.executemany(f"INSERT OR IGNORE INTO {PEOPLE_TABLE} VALUES (?, ?)", people)
         if head is not None:
             self._committed_head = head
         return ids

@@ -95,6 +95,7 @@ def restore_command(obj: Context, file: str, digest_file: str | None,
         count = load(target, reader)
     except StoreNotEmpty as exc:
         fail(f"{exc}: restore writes only into an empty store")
+    engine.note_people_from_log()
     obj.views.rebuild()
     click.echo(f"restored {count} events (head {result.head}) into {target.location}; "
                "views rebuilt")
