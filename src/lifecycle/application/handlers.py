@@ -65,8 +65,10 @@ def check_not_forgotten(uow: UnitOfWork, person_id: str, field: str) -> None:
         return
     reference = sealing.reference(person_id)
     if reference in uow.forgotten or sealing.status(reference) == "shredded":
-        raise ErasureInvalid(f"{field} '{person_id}' was forgotten (rule 16): it is never "
-                             "linked to new data", field=field)
+        # The message does not repeat the id: it would land in logs and answers
+        # after the person's erasure (contract §8).
+        raise ErasureInvalid(f"{field} names a person who was forgotten (rule 16): the id "
+                             "is never linked to new data", field=field)
 
 
 def _check_duo_person(duo: Duo, respondent: Respondent) -> None:
@@ -109,7 +111,7 @@ def _mentor(uow: UnitOfWork, mentor_id: str) -> Mentor:
     check_not_forgotten(uow, mentor_id, "mentor_id")
     mentor = uow.get(Mentor, mentor_id, "mentor_id")
     if mentor.erased:
-        raise ErasureInvalid(f"mentor_id '{mentor_id}' was forgotten (rule 16)",
+        raise ErasureInvalid("mentor_id names a mentor who was forgotten (rule 16)",
                              field="mentor_id")
     return mentor
 
@@ -199,7 +201,7 @@ def _forget(uow: UnitOfWork, c: cmd.Forget, meta: EventMeta) -> list[Aggregate]:
     reference = sealing.reference(person)
     status = "shredded" if reference in uow.forgotten else sealing.status(reference)
     if status == "shredded":
-        raise ErasureInvalid(f"person_id '{person}' was forgotten already",
+        raise ErasureInvalid("person_id names a person who was forgotten already",
                              field="person_id")
     if status == "none":
         raise ErasureInvalid(f"person_id '{person}' is not used in the store",

@@ -167,7 +167,9 @@ class Importer:
 
     def _reject(self, result: ImportResult, line: int, command_id: str | None,
                 exc: DomainError) -> None:
-        log.info("command_rejected", line=line, command_id=command_id, error=str(exc))
+        # The line, not the command id: callers often build command ids from people's
+        # ids (ADR 35), and a log must not keep a forgotten person's id (contract §8).
+        log.info("command_rejected", line=line, error=str(exc))
         result.rejected.append(Rejection(line, command_id, str(exc)))
 
     def _flush(self, decoded: list[tuple[int, dict[str, Any], Command]],
