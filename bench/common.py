@@ -73,5 +73,23 @@ def result(id_: str, value: float, unit: str, *, baseline: float | None = None,
     print("RESULT " + json.dumps(row), flush=True)
 
 
+CONFIG = DATA / "config"
+"""The benchmarks' own ``$XDG_CONFIG_HOME``: the master key of their sealed stores."""
+
+
+def sealed_engine(db: Path | str) -> Any:
+    """An engine on a sealed store at ``db`` (made sealed when new, as the CLI makes
+    it: ADR 34), its master key in bench/data/config/ so that the user's own key file
+    and ``$LIFECYCLE_MASTER_KEY`` are never used or touched."""
+    from lifecycle.bootstrap import open_engine
+
+    os.environ["XDG_CONFIG_HOME"] = str(CONFIG)
+    os.environ.pop("LIFECYCLE_MASTER_KEY", None)
+    engine = open_engine(str(db))
+    if engine.sealing is None:
+        raise SystemExit(f"{db}: expected a sealed store")
+    return engine
+
+
 def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))

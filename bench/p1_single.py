@@ -6,7 +6,10 @@ the same durability setting (the disk's flush rate: the physical limit). A third
 informational figure (c) is raw sqlite3 issuing just the SQL of the engine's
 transaction for one command. ``P1-signed`` is the engine with a signing key (ADR 26):
 every command's transaction also signs the chain's head, against the same bare
-library (target still 2.5).
+library (target still 2.5). ``P1-sealed`` is the engine on a sealed store (ADR 34, what
+``lifecycle`` makes by default): every personal field stored encrypted under its
+person's key, mentor streams and command ids keyed digests, against the same bare
+library in the same rounds (target still 2.5, issue 13).
 
 The disk's flush time drifts by several times within minutes on a shared machine, so
 the contestants take turns: the commands are run in rounds, each round timing every
@@ -22,21 +25,24 @@ from typing import Any
 
 import orjson
 from baseline import bare_application, run_bare
-from common import env_int, fresh_db, head, pilot, result, timer
+from common import env_int, fresh_db, head, pilot, result, sealed_engine, timer
 
 Step = Callable[[int, int], None]
 """Runs items ``[start, stop)`` of a contestant's work."""
 
 
-def ours(history: list[bytes], lines: list[bytes], *,
-         signed: bool = False) -> tuple[Step, Callable[[], None]]:
+def ours(history: list[bytes], lines: list[bytes], *, signed: bool = False,
+         sealed: bool = False) -> tuple[Step, Callable[[], None]]:
     from lifecycle.adapters.store import resolve_target
     from lifecycle.application import Lifecycle
     from lifecycle.application.commands import parse_command
     from lifecycle.application.importer import Importer
 
-    db = fresh_db("p1-signed.db" if signed else "p1-ours.db")
-    engine = Lifecycle(resolve_target(str(db)).env)
+    if sealed:
+        engine = sealed_engine(fresh_db("p1-sealed.db"))
+    else:
+        db = fresh_db("p1-signed.db" if signed else "p1-ours.db")
+        engine = Lifecycle(resolve_target(str(db)).env)
     if signed:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -138,7 +144,8 @@ def main() -> None:
     history, lines = every[:past], every[past:]
     contestants: dict[str, Any] = {"ours": ours(history, lines), "bare": bare(history, lines),
                                    "raw": raw_sqlite(), "writes": store_writes(),
-                                   "signed": ours(history, lines, signed=True)}
+                                   "signed": ours(history, lines, signed=True),
+                                   "sealed": ours(history, lines, sealed=True)}
     rate = race(contestants, len(lines), rounds)
     result("P1", rate["ours"], "commands/s", baseline=rate["bare"],
            ratio=rate["ours"] / rate["bare"], target=2.5, commands=len(lines),
@@ -151,6 +158,9 @@ def main() -> None:
     result("P1-signed", rate["signed"], "commands/s", baseline=rate["bare"],
            ratio=rate["signed"] / rate["bare"], target=2.5, commands=len(lines),
            rounds=rounds)
+    result("P1-sealed", rate["sealed"], "commands/s", baseline=rate["bare"],
+           ratio=rate["sealed"] / rate["bare"], target=2.5, commands=len(lines),
+           rounds=rounds, sealed_over_plain=round(rate["sealed"] / rate["ours"], 3))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ DOCS = ROOT.parent / "docs" / "benchmarks.md"
 SCRIPTS = ["p1_single.py", "p2_import.py", "p3_rebuild.py", "p4_verify.py", "p5_report.py",
            "p8_http.py", "p9_http_report.py",
            "p6_memory.py", "p7_postgres.py", "p11_export.py", "p10_html.py",
-           "p12_coordinator.py"]
+           "p12_coordinator.py", "p13_forget.py"]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -63,7 +63,7 @@ def met(row: dict[str, object]) -> str:
     if target is None:
         return "—"
     # An upper limit: at most the target.
-    if row["id"] in ("P6", "P9", "P10") or str(row["id"]).startswith("P12"):
+    if row["id"] in ("P6", "P9", "P10") or str(row["id"]).startswith(("P12", "P13")):
         return "yes" if float(row["value"]) <= float(target) else "no"  # type: ignore[arg-type]
     if ratio is None:
         return "—"
