@@ -152,10 +152,15 @@ class PersonKeys:
     def __init__(self, master: bytes) -> None:
         if len(master) != KEY_BYTES:
             raise MasterKeyError(f"a master key has {KEY_BYTES} bytes, not {len(master)}")
-        self._reference_key = _derive(master, b"person reference")
+        # HMAC states with their key already absorbed: each digest copies one (the
+        # same digest as ``hmac.new(key, message, sha256)``, without re-padding the key
+        # for each of the few digests every command needs).
+        self._reference_mac = hmac.new(_derive(master, b"person reference"),
+                                       digestmod=hashlib.sha256)
         self._wrapping = AESGCM(_derive(master, b"data key wrapping"))
         self._check_key = _derive(master, b"master key check")
-        self._digest_key = _derive(master, b"command digest")
+        self._digest_mac = hmac.new(_derive(master, b"command digest"),
+                                    digestmod=hashlib.sha256)
 
     def check_value(self) -> str:
         """A value kept in the store that tells whether a master key is the store's one
@@ -178,8 +183,9 @@ class PersonKeys:
         engine can compare ids and key a person's records by it, and of no use to
         anyone without the master key (unlike a plain hash, it cannot be brute-forced
         from the short ids of the contract)."""
-        return hmac.new(self._reference_key, person_id.encode("utf-8"),
-                        hashlib.sha256).hexdigest()
+        mac = self._reference_mac.copy()
+        mac.update(person_id.encode("utf-8"))
+        return mac.hexdigest()
 
     def command_digest(self, digest: str) -> str:
         """The keyed digest a sealed store's idempotency markers keep (ADR 4, ADR 28) in
@@ -187,7 +193,9 @@ class PersonKeys:
         is found by trying the few values its fields can take. Equal for equal
         commands, so a command re-imported after its person was forgotten is still
         known as a duplicate."""
-        return hmac.new(self._digest_key, digest.encode("ascii"), hashlib.sha256).hexdigest()
+        mac = self._digest_mac.copy()
+        mac.update(digest.encode("ascii"))
+        return mac.hexdigest()
 
     @staticmethod
     def new_data_key() -> bytes:

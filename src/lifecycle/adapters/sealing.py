@@ -75,11 +75,17 @@ class Sealing:
 
     def reference(self, person_id: str) -> str:
         """The keyed reference of a person id (what names, compares and keys them)."""
-        return self._need()[0].reference(person_id)
+        keys = self._keys
+        if keys is None or self._ring is None:  # spelled out: a few calls per command
+            keys = self._need()[0]
+        return keys.reference(person_id)
 
     def marker_digest(self, digest: str) -> str:
         """The keyed digest an idempotency marker keeps for a command's SHA-256."""
-        return self._need()[0].command_digest(digest)
+        keys = self._keys
+        if keys is None or self._ring is None:
+            keys = self._need()[0]
+        return keys.command_digest(digest)
 
     def status(self, reference: str) -> str:
         """``live``, ``shredded`` (forgotten) or ``none`` (never used)."""

@@ -41,6 +41,9 @@ from lifecycle.domain.vocabulary import Respondent
 
 log = structlog.get_logger(__name__)
 
+_COMMAND_KEYS_KEPT = 4096
+"""How many command ids :meth:`Lifecycle.command_key` keeps the digest of (a batch is 500)."""
+
 MAX_ATTEMPTS = 20
 """How often a command is re-checked and re-applied after a concurrent write."""
 
@@ -135,6 +138,8 @@ class Lifecycle:
         """How the store seals personal fields (ADR 34); None for a plain store."""
         self.last_shred: ShredResult | None = None
         """What the latest ``forget`` of this engine did to the store's files."""
+        self._command_keys: dict[str, str] = {}
+        """Command ids → their keyed digests (:meth:`command_key`), of recent commands."""
 
     def attach_sealing(self, sealing: Sealing | None) -> None:
         """Seal personal fields with ``sealing`` (a sealed store), or not (None)."""
@@ -143,6 +148,7 @@ class Lifecycle:
         if isinstance(mapper, PydanticMapper):
             mapper.sealing = sealing
         self.cache.clear()
+        self._command_keys.clear()
 
     def stream_id(self, cls: type[Aggregate], contract_id: str) -> str:
         """The stream of an aggregate: a sealed store names a mentor's by the keyed
@@ -161,7 +167,15 @@ class Lifecycle:
         build command ids from the ids of the people a command names (ADR 35)."""
         if command_id is None or self.sealing is None:
             return command_id
-        return self.sealing.marker_digest(f"id:{command_id}")
+        # Asked twice per command (for the batch's prefetch and when it is applied):
+        # the keyed digest is kept for the commands of the latest batches.
+        keys = self._command_keys
+        found = keys.get(command_id)
+        if found is None:
+            if len(keys) >= _COMMAND_KEYS_KEPT:
+                keys.clear()
+            found = keys[command_id] = self.sealing.marker_digest(f"id:{command_id}")
+        return found
 
     def marker_digest(self, digest: str) -> str:
         """What the idempotency markers keep of a command's SHA-256: itself in a plain
@@ -361,8 +375,10 @@ class Lifecycle:
         for reference in references:
             self.last_shred = self.sealing.shred(reference)
             log.info("person_forgotten", scrubbed=self.last_shred.scrubbed)
-        # Aggregates read before hold the person's opened fields in memory.
+        # Aggregates read before hold the person's opened fields in memory, and command
+        # ids may name them.
         self.cache.clear()
+        self._command_keys.clear()
 
     @staticmethod
     def _is_duplicate(marker: AppliedCommand | AppliedContent | None, digest: str) -> bool:
