@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import MODULES, Stream
+from tests.conftest import MODULES, SCORES, Stream
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -228,6 +228,18 @@ def forget_file(folder: Path, *people: str, on: str = FORGOTTEN_ON,
 @pytest.fixture
 def erased(built: tuple[Store, Path], tmp_path: Path) -> Erased:
     store, stream = built
+    # Rejected lines that name the people, in their message or their command id: the
+    # caller is told, the log (kept with the store) must not be.
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(c) + "\n" for c in (
+        {"type": "register_mentor", "occurred_on": "2025-06-01", "command_id":
+         f"{MENTOR}:again", "mentor_id": MENTOR, "programme_id": "P-1", "site_id": "S-1",
+         "department": MENTOR_DEPARTMENT, "shifts": [MENTOR_SHIFT], "years_experience": 17},
+        {"type": "activate", "occurred_on": "2025-06-01", "command_id": f"{MENTEE}:again",
+         "duo_id": "D-1"})))
+    code, result = store.import_json("rejected", bad)
+    assert code == 1 and [r["error"][:7] for r in result["rejected"]] == ["rule 2 ", "rule 4 "]
+    assert MENTOR in result["rejected"][0]["error"]  # the answer names them; logs never
     digest = tmp_path / "digest.json"
     digest.write_text(store.ok("digest", "audit", "digest", "--json").stdout)
     before = store.report()
@@ -492,7 +504,16 @@ def test_the_chain_and_every_v1_figure_stay(erased: Erased) -> None:
     # Only survey and health figures lose the forgotten people's answers.
     health = (before["monitoring"]["latest_health"]["n"],
               after["monitoring"]["latest_health"]["n"])
-    assert health[1] < health[0], health
+    assert health == (5, 3), health  # D-1 and D-4 leave
+    # Survey pairs: the mentee's of D-1 and D-4 leave, the forgotten mentor's of D-1
+    # leave; D-4's mentor (M-2) keeps theirs.
+    pairs = {(r, when): {m: report["surveys"][r][m]["pairs"] for m in SCORES}
+             for r in ("mentee", "mentor") for when, report in (("before", before),
+                                                                ("after", after))}
+    assert pairs == {("mentee", "before"): dict.fromkeys(SCORES, 3),
+                     ("mentee", "after"): dict.fromkeys(SCORES, 1),
+                     ("mentor", "before"): dict.fromkeys(SCORES, 3),
+                     ("mentor", "after"): dict.fromkeys(SCORES, 2)}
     store.ok("projections", "audit", "projections")
 
 
@@ -561,6 +582,7 @@ def test_re_import_applies_nothing_and_rule_16_refuses_the_ids(
     assert [r["error"][:19] for r in result["rejected"]] == [
         "rule 16 [mentee_id]", "rule 16 [mentor_id]", "rule 16 [mentor_id]"]
     assert not [r for r in result["rejected"] if traces(json.dumps(r).encode())]
+    assert [log.name for log in store.logs if traces(log.read_bytes())] == []
     store.ok("projections", "audit", "projections")
     verified = store.run("verify", "audit", "verify", "--digest", erased.digest)
     assert verified.returncode == 0, verified.stderr
@@ -635,9 +657,14 @@ def test_a_wrong_master_key_is_refused_at_start(erased: Erased, tmp_path: Path) 
     other.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
     other.chmod(0o600)
     held = fingerprint(store)
-    for name, args in (("report-wrong", ("report", "--as-of", AS_OF, "--json")),
-                       ("import-wrong", ("import", erased.stream, "--json"))):
-        done = store.run(name, *args, options=("--master-key-file", other))
+    wrong_file: dict[str, Any] = {"options": ("--master-key-file", other)}
+    wrong_env: dict[str, Any] = {"env": {"LIFECYCLE_MASTER_KEY": other.read_text().strip()}}
+    for name, args, how in (
+            ("report-wrong", ("report", "--as-of", AS_OF, "--json"), wrong_file),
+            ("import-wrong", ("import", erased.stream, "--json"), wrong_file),
+            ("forget-wrong", ("import", forget_file(tmp_path, "E-2"), "--json"), wrong_file),
+            ("import-wrong-env", ("import", erased.stream, "--json"), wrong_env)):
+        done = store.run(name, *args, **how)
         assert done.returncode == 2, (name, done.stdout, done.stderr)
         assert len(done.stderr.splitlines()) == 1, done.stderr
         assert "master key" in done.stderr, done.stderr
