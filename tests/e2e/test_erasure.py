@@ -35,6 +35,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,9 @@ def erasure_stream() -> Stream:
     duo("D-3", "E-3", MENTOR, "03", "wing-B", ["late"], None)
     duo("D-4", MENTEE, "M-2", "04", MENTEE_DEPARTMENT, [MENTEE_SHIFT], "mismatch")
     duo("D-5", "E-5", "M-2", "05", "wing-B", ["night"], None)
+    s.add("recruit", "2025-06-01", duo_id="D-6", mentee_id="E-6", department="wing-A",
+          shifts=["late"])
+    s.add("select", "2025-06-02", duo_id="D-6")  # waits for a mentor: suggest
     return s
 
 
@@ -184,6 +188,8 @@ class Erased:
     first_log_after: int
     found_before: dict[str, list[str]]
     keys_before: dict[str, bytes | None]
+    suggested_before: list[dict[str, Any]]
+    forgotten_at: str
 
 
 def master_key_file() -> Path:
@@ -248,12 +254,15 @@ def erased(built: tuple[Store, Path], tmp_path: Path) -> Erased:
     found_before = {p.name: traces(p.read_bytes())
                     for p in sqlite_files(store)} if not store.postgres else {}
     keys_before = key_table(store)
+    suggested_before = json.loads(store.ok("suggest", "suggest", "D-6", "--as-of",
+                                           AS_OF, "--json").stdout)
+    forgotten_at = datetime.now(UTC).isoformat()
     erase = forget_file(tmp_path, MENTEE, MENTOR)
     first_log_after = len(store.logs)
     code, result = store.import_json("forget", erase)
     assert (code, result) == (0, {"applied": 2, "duplicates": 0, "rejected": []})
     return Erased(store, stream, digest, before, export_before, first_log_after,
-                  found_before, keys_before)
+                  found_before, keys_before, suggested_before, forgotten_at)
 
 
 # ---------------------------------------------------------------------- the byte search
@@ -363,13 +372,19 @@ def test_a_running_server_leaves_no_trace_in_the_write_ahead_log(
                 assert client.get("/report", params={"as_of": AS_OF}).status_code == 200
                 held = {p.name: traces(p.read_bytes()) for p in sqlite_files(store)}
                 assert set().union(*held.values()) == set(SECRETS), held
+                assert MENTEE in client.get("/duos/D-1").text  # the readers can show them
                 for person in (MENTEE, MENTOR):
                     answer = client.post("/commands", json={
                         "type": "forget", "occurred_on": FORGOTTEN_ON, "person_id": person})
                     assert answer.status_code == 200, answer.text
                     assert person not in answer.text
-                assert client.get("/report", params={"as_of": AS_OF}).status_code == 200
-                assert "D-1" in client.get("/duos/D-1/history").text
+                answers = [client.get(route, params=params) for route, params in (
+                    ("/report", {"as_of": AS_OF}), ("/duos/D-1", {}),
+                    ("/duos/D-1/history", {}), ("/duos/D-3", {}),
+                    ("/mentors", {"as_of": AS_OF}), ("/duos/D-6/suggestions",
+                                                     {"as_of": AS_OF}))]
+                assert [a.status_code for a in answers] == [200] * len(answers)
+                assert [a.url.path for a in answers if traces(a.content)] == []
                 found = {p.name: traces(p.read_bytes()) for p in sqlite_files(store)}
                 assert {name: values for name, values in found.items() if values} == {}
                 gone = shredded_keys(store, keys)
@@ -554,6 +569,29 @@ def test_history_shows_nulls_and_an_erasure_that_names_no_one(erased: Erased) ->
     assert d2[0]["data"]["mentee_id"] == "E-2"
     assert [r["data"]["health"] for r in d2 if r["type"] == "Reviewed"] == [2]
     assert not [r for r in d2 if r["type"] == "Erased"]
+
+
+def test_no_reader_shows_the_people_not_even_as_at_before_the_erasure(
+        erased: Erased) -> None:
+    store = erased.store
+    # The store as it was recorded before the erasure reads with the key shredded.
+    rows = json.loads(store.ok("history-as-at", "history", "D-1", "--as-at",
+                               erased.forgotten_at, "--json").stdout)
+    assert "Erased" not in [r["type"] for r in rows]
+    assert (rows[0]["data"]["mentee_id"], rows[0]["data"]["department"]) == (None, None)
+    assert traces(json.dumps(rows).encode()) == []
+    then = json.loads(store.ok("report-as-at", "report", "--as-of", AS_OF, "--as-at",
+                               erased.forgotten_at, "--json").stdout)
+    assert {k: then[k] for k in V1_KEYS} == {k: erased.before[k] for k in V1_KEYS}
+    # The forgotten mentor was suggested for D-6 before, and is no longer.
+    assert MENTOR in json.dumps(erased.suggested_before)
+    after = store.ok("suggest-after", "suggest", "D-6", "--as-of", AS_OF, "--json").stdout
+    assert len(json.loads(after)) == len(erased.suggested_before) - 1
+    outputs = [after] + [store.ok(name, *args).stdout for name, args in (
+        ("duos", ("duos", "--json")), ("mentors", ("mentors", "--as-of", AS_OF, "--json")),
+        ("attention", ("attention", "--as-of", AS_OF, "--json")),
+        ("report-html", ("report", "--as-of", AS_OF, "--html", "-")))]
+    assert [i for i, text in enumerate(outputs) if traces(text.encode())] == []
 
 
 def test_re_import_applies_nothing_and_rule_16_refuses_the_ids(
