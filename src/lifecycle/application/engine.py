@@ -295,8 +295,8 @@ class Lifecycle:
                 # Back off with jitter, so writers contending for one duo spread out.
                 time.sleep(random.uniform(0, min(0.5, 0.002 * 2**attempt)))
                 continue
-            log.debug("command_applied", command_type=command.type, outcome=outcome.value,
-                      command_id=command.command_id)
+            # Not the command id: callers often build it from people's ids (ADR 35).
+            log.debug("command_applied", command_type=command.type, outcome=outcome.value)
             if forgotten:
                 self._shred(forgotten)
             return outcome

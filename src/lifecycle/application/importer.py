@@ -167,9 +167,11 @@ class Importer:
 
     def _reject(self, result: ImportResult, line: int, command_id: str | None,
                 exc: DomainError) -> None:
-        # The line, not the command id: callers often build command ids from people's
-        # ids (ADR 35), and a log must not keep a forgotten person's id (contract §8).
-        log.info("command_rejected", line=line, error=str(exc))
+        # The line, rule and field, not the command id nor the message: callers often
+        # build command ids from people's ids (ADR 35), messages name the mentor or
+        # mentee at fault ("mentor 'X' is not trained"), and a log must not keep a
+        # person's id (contract §8). The caller gets the whole message in the result.
+        log.info("command_rejected", line=line, rule=exc.rule, field=exc.field)
         result.rejected.append(Rejection(line, command_id, str(exc)))
 
     def _flush(self, decoded: list[tuple[int, dict[str, Any], Command]],
