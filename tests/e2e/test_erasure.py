@@ -413,11 +413,6 @@ def test_a_running_server_leaves_no_trace_in_the_write_ahead_log(
     assert [log.name for log in store.logs if traces(log.read_bytes())] == []
 
 
-STALE_KEYS = ("a server that was running when another process forgot the people keeps "
-              "their data keys in its KeyRing cache (adapters/keyring.py: data_key and "
-              "status answer from _cache; nothing tells another process of a shred)")
-
-
 @pytest.fixture
 def stale_server(built: tuple[Store, Path], lifecycle_bin: Path,
                  tmp_path: Path) -> Iterator[tuple[Store, httpx.Client]]:
@@ -431,7 +426,6 @@ def stale_server(built: tuple[Store, Path], lifecycle_bin: Path,
         yield store, client
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_KEYS)
 @pytest.mark.parametrize("fresh", ["sqlite"], indirect=True)
 def test_a_server_running_during_the_erasure_shows_nothing_of_the_people(
         stale_server: tuple[Store, httpx.Client]) -> None:
@@ -439,7 +433,6 @@ def test_a_server_running_during_the_erasure_shows_nothing_of_the_people(
     assert [a.url.path for a in read_all(client) if traces(a.content)] == []
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_KEYS)
 @pytest.mark.parametrize("fresh", ["sqlite"], indirect=True)
 def test_a_server_running_during_the_erasure_refuses_the_forgotten_id(
         stale_server: tuple[Store, httpx.Client]) -> None:

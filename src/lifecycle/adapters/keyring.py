@@ -36,6 +36,11 @@ from lifecycle.adapters.store import StoreTarget, connect, setup_lock
 
 KEYS_TABLE = "lifecycle_person_keys"
 CHECK_TABLE = "lifecycle_master_key_check"
+SHREDS_TABLE = "lifecycle_shreds"
+"""The references whose keys were shredded, one row each: a process that keeps data
+keys in memory counts its rows before each command or read, and when another process
+has shredded a key since, drops it (ADR 35). The key table's tombstones say the same,
+but counting them would read the whole key table."""
 PEOPLE_TABLE = "lifecycle_person_streams"
 """Which streams name which person (reference, stream id): written with the events that
 name a duo's mentee or mentor, so that ``forget`` finds a person's duos without reading
@@ -130,6 +135,7 @@ class KeyRing:
                     "(reference TEXT NOT NULL, stream TEXT NOT NULL, "
                     "PRIMARY KEY (reference, stream))"
                     + ("" if self._postgres else " WITHOUT ROWID"))
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {SHREDS_TABLE} (reference TEXT PRIMARY KEY)")
         cur.execute(f"CREATE TABLE IF NOT EXISTS {CHECK_TABLE} "
                     "(only_row INTEGER PRIMARY KEY CHECK (only_row = 1),"
                     " check_value TEXT NOT NULL)")
@@ -147,7 +153,31 @@ class KeyRing:
             self._conn.rollback()
             self._conn.close()
             raise
+        cur.execute(f"SELECT count(*) FROM {SHREDS_TABLE}")
+        self._shreds_seen = int(cur.fetchone()[0])
+        self.generation = 0
+        """Counts the times :meth:`refresh` found keys another process shredded."""
         self._conn.commit()
+
+    def refresh(self) -> int:
+        """Drop from memory the keys another process shredded since this one last
+        looked (one count of a small table when nothing changed).
+
+        Returns:
+            :attr:`generation`, one more each time keys were newly found shredded.
+        """
+        count = int(self._read(f"SELECT count(*) FROM {SHREDS_TABLE}")[0][0])
+        if count == self._shreds_seen:
+            return self.generation
+        found = False
+        for (reference,) in self._read(f"SELECT reference FROM {SHREDS_TABLE}"):
+            if reference not in self._shredded:
+                self._cache.pop(reference, None)
+                self._shredded.add(reference)
+                found = True
+        self._shreds_seen = count
+        self.generation += found
+        return self.generation
 
     def close(self) -> None:
         """Close the connections and forget every cached data key."""
@@ -332,7 +362,10 @@ class KeyRing:
             cur.execute(f"DELETE FROM {KEYS_TABLE} WHERE reference = {self._mark}",
                         (reference,))
             cur.execute(f"INSERT INTO {KEYS_TABLE} VALUES ({self._mark}, NULL)", (reference,))
+            cur.execute(f"INSERT INTO {SHREDS_TABLE} VALUES ({self._mark}) "
+                        "ON CONFLICT DO NOTHING", (reference,))
             self._conn.commit()
+            self._shreds_seen += 1
         return ShredResult(self.scrub(wrapped), wrapped)
 
     def streams_of(self, reference: str) -> list[str]:
@@ -371,7 +404,12 @@ class KeyRing:
             cur = self._conn.cursor()
             cur.executemany(f"INSERT INTO {KEYS_TABLE} VALUES ({self._mark}, {self._mark}) "
                             "ON CONFLICT DO NOTHING", checked)
+            shredded = [(reference,) for reference, wrapped in checked if wrapped is None]
+            cur.executemany(f"INSERT INTO {SHREDS_TABLE} VALUES ({self._mark}) "
+                            "ON CONFLICT DO NOTHING", shredded)
             self._conn.commit()
+            self._shreds_seen += len(shredded)
+            self._shredded.update(reference for (reference,) in shredded)
 
     def scrub(self, wrapped: bytes) -> bool:
         """Remove the freed copies of shredded keys from the store's files (again).

@@ -143,6 +143,11 @@ class Sealing:
         """Checkpoint again (see :meth:`KeyRing.scrub`)."""
         return self._need()[1].scrub(wrapped)
 
+    def refresh(self) -> int:
+        """Drop the keys another process shredded since this one last looked; the
+        count of times that happened (see :meth:`KeyRing.refresh`)."""
+        return 0 if self._ring is None else self._ring.refresh()
+
     def streams_of(self, reference: str) -> list[str]:
         """The streams whose events name the person (see :meth:`KeyRing.streams_of`)."""
         return self._need()[1].streams_of(reference)

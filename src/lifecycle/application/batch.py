@@ -74,6 +74,7 @@ def apply_batch(engine: Lifecycle, submissions: Sequence[Submission]) -> list[Se
         return []
     if engine.sealing is not None:
         engine.sealing.check_writable()
+        engine.notice_erasures()
     # A ``forget`` is applied in a transaction of its own, between the commands before
     # and after it: its key is shredded once it is committed (ADR 35).
     settled: list[Settled] = []

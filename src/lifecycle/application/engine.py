@@ -132,6 +132,7 @@ class Lifecycle:
         self.today = today
         self.clock = clock
         self.cache = AggregateCache()
+        self._erasures_seen = 0
         self.last_position = 0
         """Log position of the last event this engine stored (for read-your-writes)."""
         self.sealing: Sealing | None = None
@@ -282,6 +283,7 @@ class Lifecycle:
         """
         if self.sealing is not None:
             self.sealing.check_writable()
+            self.notice_erasures()
         digest = self.marker_digest(command_digest(raw if raw is not None else _raw_of(command)))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             uow = UnitOfWork(self)
@@ -367,6 +369,20 @@ class Lifecycle:
             changed.append(AppliedCommand.record(meta, command_id, digest))
         uow.stage(*changed)
         return Outcome.APPLIED
+
+    def notice_erasures(self, *, writer: bool = True) -> None:
+        """Before a command or a read: when another process forgot someone since this
+        one last looked, drop their key (ADR 35). The writer (``writer``, the thread
+        that applies commands) also drops every aggregate read before, which may hold
+        their opened fields, as the process that forgot them did; a reader thread leaves
+        the writer's cache to the writer, which notices the change by its count."""
+        if self.sealing is None:
+            return
+        generation = self.sealing.refresh()
+        if writer and generation != self._erasures_seen:
+            self._erasures_seen = generation
+            self.cache.clear()
+            self._command_keys.clear()
 
     def _shred(self, references: list[str]) -> None:
         """After a ``forget`` was committed: destroy the person's data key and every
@@ -460,6 +476,7 @@ class Lifecycle:
     # ------------------------------------------------------------------ queries
     def get_duo(self, duo_id: str) -> Duo:
         """The duo's current state, read from the store (UnknownReference when none)."""
+        self.notice_erasures(writer=False)
         uow = UnitOfWork(self)
         uow.fresh = True
         return uow.get(Duo, duo_id, "duo_id")
@@ -468,6 +485,7 @@ class Lifecycle:
         """The duo's current state, read from the store without the engine's cache, so
         that any thread may call it while another applies commands (UnknownReference
         when there is no such duo)."""
+        self.notice_erasures(writer=False)
         try:
             found: Any = self.app.repository.get(Duo.stream_id(duo_id))
         except AggregateNotFoundError:
@@ -484,6 +502,7 @@ class Lifecycle:
             raise UnknownReference(
                 f"{kind} '{contract_id}' cannot be looked up without the master key "
                 "(its stream is named by a keyed reference)", field=f"{kind}_id")
+        self.notice_erasures(writer=False)
         events = list(self.app.events.get(self.stream_id(cls, contract_id)))
         if not events:
             raise UnknownReference(f"{kind} '{contract_id}' does not exist",
@@ -493,6 +512,7 @@ class Lifecycle:
     def log(self, batch: int = 1000) -> Iterator[tuple[int, str, DomainEvent]]:
         """Every stored event in log order, as (position, stream id, event); the
         engine's own markers (command ids, successions, departures) too."""
+        self.notice_erasures(writer=False)
         recorder = self.app.recorder
         to_event = self.app.mapper.to_domain_event
         start = 1
