@@ -21,7 +21,9 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -33,13 +35,14 @@ from datetime import UTC, datetime
 from itertools import chain, pairwise
 from operator import itemgetter, lt
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 
 from lifecycle.adapters import interpreters
 from lifecycle.adapters.audit import (
     ALGORITHM,
+    ChainReader,
     Damaged,
     EventRow,
     LinkRow,
@@ -50,6 +53,7 @@ from lifecycle.adapters.audit import (
 )
 from lifecycle.adapters.chain import GENESIS, HEADER
 from lifecycle.adapters.interpreters import available_processes, can_start_workers
+from lifecycle.adapters.store import StoreTarget
 
 FORMAT = "lifecycle-export"
 VERSION = 1
@@ -124,15 +128,32 @@ def write_export(reader: RecordSource, out: Writable, *,
     # Nothing in the file depends on when or from where it was written: the same
     # history always gives the same bytes, so two exports compare with any checksum
     # tool, and export → restore → export gives the file back.
+    _write_header(out, as_at)
+    tally = _Tally()
+    _write_records(reader.record_batches(), out, tally, as_at)
+    return _write_trailer(out, tally)
+
+
+def _write_header(out: Writable, as_at: datetime | None) -> None:
     header = {"format": FORMAT, "version": VERSION, "algorithm": ALGORITHM,
               "as_at": None if as_at is None else _iso(as_at)}
     out.write(orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE))
-    tally = _Tally()
-    for batch in reader.record_batches():
+
+
+def _write_records(batches: Iterator[list[Record]], out: Writable, tally: _Tally,
+                   as_at: datetime | None) -> bool:
+    """Write the lines of these batches of records, counted in ``tally``; whether
+    ``as_at`` ended the history there (the lines then stop before the first event
+    recorded after it)."""
+    for batch in batches:
         lines, ended = _batch_lines(batch, tally, as_at)
         out.write(b"".join(lines))  # one write per batch
         if ended:
-            break
+            return True
+    return False
+
+
+def _write_trailer(out: Writable, tally: _Tally) -> ExportSummary:
     summary = ExportSummary(tally.events, tally.links, tally.signatures, tally.last,
                             None if tally.head is None else tally.head.hex())
     out.write(orjson.dumps(summary.as_json(), option=orjson.OPT_APPEND_NEWLINE))
@@ -146,6 +167,21 @@ class _Tally:
         self.events = self.links = self.signatures = 0
         self.last: int | None = None
         self.head: bytes | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"events": self.events, "links": self.links, "signatures": self.signatures,
+                "last": self.last, "head": None if self.head is None else self.head.hex()}
+
+    def add(self, part: dict[str, Any]) -> None:
+        """Count the lines of a part written after those counted so far
+        (:meth:`as_json` of the part's tally)."""
+        self.events += int(part["events"])
+        self.links += int(part["links"])
+        self.signatures += int(part["signatures"])
+        if part["last"] is not None:
+            self.last = int(part["last"])
+        if part["head"] is not None:
+            self.head = bytes.fromhex(part["head"])
 
 
 def _batch_lines(batch: list[Record], tally: _Tally,
@@ -228,10 +264,15 @@ def _engine_lines(events: Sequence[Record]) -> tuple[list[bytes], list[bytes]] |
 
 
 def export_to(reader: RecordSource, path: str, *, compress: bool | None = None,
-              as_at: datetime | None = None) -> ExportSummary:
+              as_at: datetime | None = None, processes: int | None = None) -> ExportSummary:
     """Export to ``path`` (``-``: standard output), gzip-compressed when ``compress`` is
     true or, when None, when the name ends in ``.gz``. A file is written beside its
-    final name and moved there only when complete, so a failed export leaves nothing."""
+    final name and moved there only when complete, so a failed export leaves nothing.
+
+    An uncompressed file of a large SQLite store is written by ``processes`` (default:
+    one per available CPU, up to ``interpreters.MAX_PROCESSES``; 1 keeps it in this
+    process), each writing the lines of a range of positions (ADR 41): the same bytes.
+    """
     gzipped = path.endswith(".gz") if compress is None else compress
     if path == "-":
         import sys
@@ -252,12 +293,126 @@ def export_to(reader: RecordSource, path: str, *, compress: bool | None = None,
                                    compresslevel=GZIP_LEVEL, mtime=0) as out:
                     summary = write_export(reader, out, as_at=as_at)
             else:
-                summary = write_export(reader, raw, as_at=as_at)
+                found = _write_split(reader, raw, partial, as_at, processes)
+                summary = write_export(reader, raw, as_at=as_at) if found is None else found
         partial.replace(final)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     return summary
+
+
+SPLIT_MIN_EVENTS = 250_000
+"""Positions each process must have to write before an export is split: a worker's
+start and the copy of its lines cost about what writing 20,000 events does."""
+PART_MAIN = "lifecycle.adapters.export:part_main"
+
+
+def _write_split(reader: RecordSource, out: BinaryIO, partial: Path, as_at: datetime | None,
+                 processes: int | None) -> ExportSummary | None:
+    """Write the export of a large SQLite store to ``out`` (the file ``partial``) split
+    into ranges of positions (ADR 41): the first written here, each other by a worker
+    interpreter to a file of its own beside ``partial``, then copied after the lines
+    before it; the same bytes as :func:`write_export`. None, with nothing written, when
+    the store is not SQLite or too small to split, or no worker can be started.
+
+    Every range is bounded by the highest position in this process's snapshot, and the
+    log only ever grows at its end (events are never updated nor deleted), so a
+    worker's snapshot, begun a little later, holds the same records in its range. A
+    worker that fails has its range written here instead, from this snapshot.
+    """
+    wanted = available_processes() if processes is None else processes
+    if (not isinstance(reader, ChainReader) or reader.target.is_postgres or wanted < 2
+            or not can_start_workers()):
+        return None
+    workers: list[tuple[subprocess.Popen[bytes] | None, Path, int, int]] = []
+    try:
+        with reader.record_snapshot() as snapshot:
+            bounds = snapshot.bounds()
+            if bounds is None:
+                return None
+            first, last = bounds
+            span = last - first + 1
+            wanted = min(wanted, span // SPLIT_MIN_EVENTS)
+            if wanted < 2:
+                return None
+            cuts = [first - 1 + span * i // wanted for i in range(wanted)] + [last]
+            ranges = list(pairwise(cuts))
+            for number, (lo, hi) in enumerate(ranges[1:], 1):
+                part = partial.with_name(f"{partial.name}.{number}")
+                job = {"location": reader.target.location, "events": reader.events_table,
+                       "chain": reader.chain_table, "lo": lo, "hi": hi, "path": str(part),
+                       "as_at": None if as_at is None else as_at.isoformat()}
+                workers.append((interpreters.start(PART_MAIN, json.dumps(job)), part, lo, hi))
+            _write_header(out, as_at)
+            tally = _Tally()
+            ended = _write_records(snapshot.batches(*ranges[0]), out, tally, as_at)
+            for worker, part, lo, hi in workers:
+                if ended:
+                    break
+                found = None if worker is None else _part_written(worker, part)
+                if found is None:  # written here instead, from this snapshot
+                    ended = _write_records(snapshot.batches(lo, hi), out, tally, as_at)
+                    continue
+                _append(out, part, int(found["bytes"]))
+                tally.add(found)
+                ended = bool(found["ended"])
+            return _write_trailer(out, tally)
+    finally:
+        for worker, part, _, _ in workers:
+            if worker is not None:
+                interpreters.stop(worker)
+            part.unlink(missing_ok=True)
+
+
+def part_main(argument: str) -> None:
+    """A worker's main: write the lines of the job's range of positions to the job's
+    file; print their tally, whether ``as_at`` ended the history there, and the bytes
+    written, as JSON."""
+    job = json.loads(argument)
+    reader = ChainReader(StoreTarget("sqlite", job["location"], {}), job["events"],
+                         job["chain"])
+    as_at = None if job["as_at"] is None else datetime.fromisoformat(job["as_at"])
+    tally = _Tally()
+    with reader.record_snapshot() as snapshot, Path(job["path"]).open("wb") as out:
+        ended = _write_records(snapshot.batches(job["lo"], job["hi"]), out, tally, as_at)
+        written = out.tell()
+    sys.stdout.write(json.dumps({**tally.as_json(), "ended": ended, "bytes": written}))
+
+
+def _part_written(worker: subprocess.Popen[bytes], part: Path) -> dict[str, Any] | None:
+    """What a worker wrote (its answer); None when it failed or its file is not the
+    size it says."""
+    found, _ = interpreters.answer(worker)
+    try:
+        if found is None or part.stat().st_size != int(found["bytes"]):
+            return None
+        _Tally().add(found)  # well-formed
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return dict(found)
+
+
+def _append(out: BinaryIO, part: Path, size: int) -> None:
+    """Copy the ``size`` bytes of the file ``part`` to the end of ``out`` (in the
+    kernel when it can)."""
+    out.flush()
+    with part.open("rb") as source:
+        copied = 0
+        try:
+            while copied < size:
+                done = os.copy_file_range(source.fileno(), out.fileno(), size - copied)
+                if done == 0:
+                    break
+                copied += done
+        except (AttributeError, OSError):  # no copy_file_range here, or not between these
+            source.seek(copied)
+            out.seek(0, os.SEEK_END)
+            shutil.copyfileobj(source, out, READ_CHUNK)
+            copied = size
+        out.seek(0, os.SEEK_END)
+    if copied != size:
+        raise OSError(f"could not copy the lines of {part.name}")
 
 
 def _event_line(position: int, oid: Any, version: Any, topic: Any, state: Any,
