@@ -9,13 +9,17 @@ signed heads after the last event), with ``--as-at`` ending the history in any r
 and when a worker cannot be started or fails (its range is then written by the calling
 process, from its own snapshot).
 
-``SPLIT_MIN_EVENTS`` is lowered so that a store of 900 events splits into three ranges.
+``SPLIT_MIN_EVENTS`` is lowered so that a store of 900 events splits into three ranges,
+and ``SPLIT_SHARE`` set so that they are equal (the edits are at their ends); one test
+keeps the calling process's smaller share.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +45,7 @@ SIGNED_EVERY = 40
 @pytest.fixture(autouse=True)
 def small_split(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(export_module, "SPLIT_MIN_EVENTS", 100)
+    monkeypatch.setattr(export_module, "SPLIT_SHARE", 1.0)  # ranges of 300 positions
 
 
 @pytest.fixture
@@ -165,24 +170,46 @@ def test_as_at_ends_the_history_in_any_range_as_one_process_does(
     assert orjson.loads(data.splitlines()[-1])["last_position"] == position
 
 
+HALF_WRITTEN = """
+import sys, time
+with open(sys.argv[1], "wb") as out:
+    out.write(b'{"position":301,"stream":"half written"}\\n' * 20000)
+    out.flush()
+    time.sleep(0.5)
+sys.exit(1)
+"""
+
+
 def failing_start(original: Callable[..., Any], how: str) -> Callable[..., Any]:
     def start(main: str, job: str) -> Any:
-        if json.loads(job)["lo"] != 300:
+        found = json.loads(job)
+        if found["lo"] != 300:
             return original(main, job)
         if how == "not started":
             return None
+        if how == "fails after writing":  # lines the calling process has begun copying
+            return subprocess.Popen([sys.executable, "-c", HALF_WRITTEN, found["path"]],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         return original("lifecycle.adapters.export:no_such_main", job)
 
     return start
 
 
-@pytest.mark.parametrize("how", ["not started", "fails"])
+@pytest.mark.parametrize("how", ["not started", "fails", "fails after writing"])
 def test_a_range_whose_worker_fails_is_written_by_the_calling_process(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     store = built(tmp_path / "store.db")
     monkeypatch.setattr(export_module.interpreters, "start",
                         failing_start(export_module.interpreters.start, how))
     same_bytes(store, tmp_path)
+
+
+def test_the_calling_process_takes_a_smaller_range(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[dict[str, Any]]) -> None:
+    monkeypatch.setattr(export_module, "SPLIT_SHARE", 0.5)
+    store = built(tmp_path / "store.db")
+    same_bytes(store, tmp_path)
+    assert [(job["lo"], job["hi"]) for job in started] == [(180, 540), (540, 900)]
 
 
 def test_a_small_store_and_a_compressed_export_stay_in_one_process(

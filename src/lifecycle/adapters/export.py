@@ -23,10 +23,10 @@ import io
 import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -305,6 +305,8 @@ def export_to(reader: RecordSource, path: str, *, compress: bool | None = None,
 SPLIT_MIN_EVENTS = 250_000
 """Positions each process must have to write before an export is split: a worker's
 start and the copy of its lines cost about what writing 20,000 events does."""
+SPLIT_SHARE = 0.8
+"""This process's range, against a worker's: it also copies the workers' lines."""
 PART_MAIN = "lifecycle.adapters.export:part_main"
 
 
@@ -336,10 +338,14 @@ def _write_split(reader: RecordSource, out: BinaryIO, partial: Path, as_at: date
             wanted = min(wanted, span // SPLIT_MIN_EVENTS)
             if wanted < 2:
                 return None
-            cuts = [first - 1 + span * i // wanted for i in range(wanted)] + [last]
+            # This process also copies the workers' lines: it takes a smaller range.
+            weight = wanted - 1 + SPLIT_SHARE
+            cuts = [first - 1, *(first - 1 + round(span * (i - 1 + SPLIT_SHARE) / weight)
+                                 for i in range(1, wanted)), last]
             ranges = list(pairwise(cuts))
             for number, (lo, hi) in enumerate(ranges[1:], 1):
                 part = partial.with_name(f"{partial.name}.{number}")
+                part.write_bytes(b"")  # there to follow from the start
                 job = {"location": reader.target.location, "events": reader.events_table,
                        "chain": reader.chain_table, "lo": lo, "hi": hi, "path": str(part),
                        "as_at": None if as_at is None else as_at.isoformat()}
@@ -350,11 +356,10 @@ def _write_split(reader: RecordSource, out: BinaryIO, partial: Path, as_at: date
             for worker, part, lo, hi in workers:
                 if ended:
                     break
-                found = None if worker is None else _part_written(worker, part)
+                found = None if worker is None else _copy_part(worker, part, out)
                 if found is None:  # written here instead, from this snapshot
                     ended = _write_records(snapshot.batches(lo, hi), out, tally, as_at)
                     continue
-                _append(out, part, int(found["bytes"]))
                 tally.add(found)
                 ended = bool(found["ended"])
             return _write_trailer(out, tally)
@@ -380,39 +385,57 @@ def part_main(argument: str) -> None:
     sys.stdout.write(json.dumps({**tally.as_json(), "ended": ended, "bytes": written}))
 
 
-def _part_written(worker: subprocess.Popen[bytes], part: Path) -> dict[str, Any] | None:
-    """What a worker wrote (its answer); None when it failed or its file is not the
-    size it says."""
-    found, _ = interpreters.answer(worker)
-    try:
-        if found is None or part.stat().st_size != int(found["bytes"]):
+def _copy_part(worker: subprocess.Popen[bytes], part: Path,
+               out: BinaryIO) -> dict[str, Any] | None:
+    """Copy a worker's lines to the end of ``out`` as its file grows, then wait for its
+    answer; None, with ``out`` as it was, when it failed or its file is not the size
+    it says."""
+    out.flush()
+    start = out.seek(0, os.SEEK_END)
+    with part.open("rb", buffering=0) as source:
+        copied = 0
+        while worker.poll() is None:
+            grown = os.fstat(source.fileno()).st_size - copied
+            if grown > 0:
+                copied += _copy(source, out, grown)
+            else:
+                time.sleep(0.005)
+        found, _ = interpreters.answer(worker)
+        try:
+            size = int(found["bytes"])
+            _Tally().add(found)  # well-formed
+            if os.fstat(source.fileno()).st_size != size or copied > size:
+                raise ValueError
+            copied += _copy(source, out, size - copied)
+        except (OSError, ValueError, KeyError, TypeError):
+            out.truncate(start)  # the range is written again, by this process
+            out.seek(start)
             return None
-        _Tally().add(found)  # well-formed
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
     return dict(found)
 
 
-def _append(out: BinaryIO, part: Path, size: int) -> None:
-    """Copy the ``size`` bytes of the file ``part`` to the end of ``out`` (in the
-    kernel when it can)."""
-    out.flush()
-    with part.open("rb") as source:
-        copied = 0
-        try:
-            while copied < size:
-                done = os.copy_file_range(source.fileno(), out.fileno(), size - copied)
-                if done == 0:
-                    break
-                copied += done
-        except (AttributeError, OSError):  # no copy_file_range here, or not between these
-            source.seek(copied)
-            out.seek(0, os.SEEK_END)
-            shutil.copyfileobj(source, out, READ_CHUNK)
-            copied = size
-        out.seek(0, os.SEEK_END)
+def _copy(source: io.FileIO, out: BinaryIO, size: int) -> int:
+    """Copy ``size`` bytes from ``source``'s position to the end of ``out`` (in the
+    kernel when it can); the bytes copied."""
+    copied = 0
+    try:
+        while copied < size:
+            done = os.copy_file_range(source.fileno(), out.fileno(), size - copied)
+            if done == 0:
+                break
+            copied += done
+    except (AttributeError, OSError):  # no copy_file_range here, or not between these
+        while copied < size:
+            chunk = source.read(min(READ_CHUNK, size - copied))
+            if not chunk:
+                break
+            out.write(chunk)
+            copied += len(chunk)
+        out.flush()
+    out.seek(0, os.SEEK_END)
     if copied != size:
-        raise OSError(f"could not copy the lines of {part.name}")
+        raise OSError("a worker's lines could not be copied")
+    return copied
 
 
 def _event_line(position: int, oid: Any, version: Any, topic: Any, state: Any,
