@@ -189,14 +189,16 @@ def _batch_lines(batch: list[Record], tally: _Tally,
     """The lines of a batch of records, in order, each ending in a newline, counted in
     ``tally``; and whether ``as_at`` ended the history in this batch (the lines then
     stop before the first event recorded after it)."""
-    events = batch if set(map(len, batch)) == {6} else [r for r in batch if len(r) == 6]
-    engine = _engine_lines(events) if events else None
-    if engine is not None and as_at is None and len(events) == len(batch):
+    engine = _engine_lines(batch)  # None unless every record is an event of the engine
+    if engine is not None and as_at is None:
         # The hot path: a batch of events as the engine writes them, every one linked.
         tally.events += len(batch)
         tally.links += len(batch)
         tally.last, tally.head = batch[-1][0], batch[-1][5]
         return engine[0], False
+    events = batch if engine is not None else [r for r in batch if len(r) == 6]
+    if engine is None and events and len(events) < len(batch):
+        engine = _engine_lines(events)  # the events between signed heads or lost links
     made = None if engine is None else zip(*engine, strict=True)
     lines: list[bytes] = []
     for record in batch:
@@ -236,8 +238,8 @@ _TIMESTAMP, _OCCURRED_ON = itemgetter("timestamp"), itemgetter("occurred_on")
 
 def _engine_lines(events: Sequence[Record]) -> tuple[list[bytes], list[bytes]] | None:
     """The lines of these events (each ending in a newline) and their recorded times,
-    when every one is as the engine writes it; None when any is not (each is then
-    written by :func:`_event_line`).
+    when every one is as the engine writes it; None when any is not, or any record is
+    not an event (each event is then written by :func:`_event_line`).
 
     As the engine writes it: a linked event whose version is an int, whose payload is a
     JSON object on one line with a recorded time and a business date, and whose id,
@@ -253,9 +255,9 @@ def _engine_lines(events: Sequence[Record]) -> tuple[list[bytes], list[bytes]] |
         occurred = list(map(str.encode, map(_OCCURRED_ON, payloads)))
         hexes = list(map(binascii.hexlify, links))
         text = b"".join(chain(oids, topics, recorded, occurred))
-        breaks = b"\n".join(states)
+        payloads_joined = b"".join(states)
         if (text.translate(_MARK) != text or set(map(type, versions)) != {int}
-                or breaks.count(b"\n") != len(states) - 1 or b"\r" in breaks):
+                or b"\n" in payloads_joined or b"\r" in payloads_joined):
             return None  # e.g. a line break in a payload: the line would not be one line
         return list(map(_LINE.__mod__, zip(positions, oids, versions, topics, occurred,
                                               recorded, hexes, states, strict=True))), recorded
