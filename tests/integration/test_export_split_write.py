@@ -100,7 +100,7 @@ def edited(path: Path, *statements: tuple[str, tuple[Any, ...]]) -> Path:
     return path
 
 
-def exported(store: Path, path: Path, processes: int, **options: Any) -> bytes:
+def exported(store: Path, path: Path, processes: int | None, **options: Any) -> bytes:
     reader = ChainReader(resolve_target(str(store)), "stored_events")
     export_to(reader, str(path), processes=processes, **options)
     return path.read_bytes()
@@ -210,6 +210,36 @@ def test_the_calling_process_takes_a_smaller_range(
     store = built(tmp_path / "store.db")
     same_bytes(store, tmp_path)
     assert [(job["lo"], job["hi"]) for job in started] == [(180, 540), (540, 900)]
+
+
+@pytest.mark.parametrize(("idle", "workers"), [(0.0, 0), (0.6, 0), (1.0, 1), (2.0, 2)])
+def test_by_default_a_worker_is_started_for_each_idle_cpu_after_a_first_range(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[dict[str, Any]],
+        idle: float, workers: int) -> None:
+    monkeypatch.setattr(export_module, "SPLIT_PROBE", 60)
+    monkeypatch.setattr(export_module, "available_processes", lambda: 3)
+    monkeypatch.setattr(export_module.os, "cpu_count", lambda: 1)
+    ticks = iter([(0, 0), (int(idle * 100), 100)])
+    monkeypatch.setattr(export_module, "_cpu_times", lambda: next(ticks))
+    store = built(tmp_path / "store.db")
+    split = exported(store, tmp_path / "default.jsonl", None)
+    assert split == exported(store, tmp_path / "single.jsonl", 1)
+    assert len(started) == workers
+    if workers:
+        assert started[0]["lo"] > 60
+
+
+@pytest.mark.parametrize("position", [20, 59, 60, 61])
+def test_as_at_in_the_first_range_ends_the_history_before_any_worker_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[dict[str, Any]],
+        position: int) -> None:
+    monkeypatch.setattr(export_module, "SPLIT_PROBE", 60)
+    monkeypatch.setattr(export_module, "_idle_cpus", lambda _: 2)
+    store = built(tmp_path / "store.db")
+    moment = datetime.fromisoformat(recorded(position)).astimezone(UTC)
+    split = exported(store, tmp_path / "default.jsonl", None, as_at=moment)
+    assert split == exported(store, tmp_path / "single.jsonl", 1, as_at=moment)
+    assert bool(started) == (position >= 60)  # the first event after it ends it
 
 
 def test_a_small_store_and_a_compressed_export_stay_in_one_process(

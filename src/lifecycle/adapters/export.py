@@ -307,6 +307,12 @@ def export_to(reader: RecordSource, path: str, *, compress: bool | None = None,
 SPLIT_MIN_EVENTS = 250_000
 """Positions each process must have to write before an export is split: a worker's
 start and the copy of its lines cost about what writing 20,000 events does."""
+SPLIT_PROBE = 50_000
+"""Positions written by this process alone first, while it measures how many CPUs the
+machine leaves idle (about a tenth of a second)."""
+SPLIT_IDLE = 0.7
+"""Idle CPU a worker needs: on a busy machine, a second process slows the first by more
+than it helps."""
 SPLIT_SHARE = 0.8
 """This process's range, against a worker's: it also copies the workers' lines."""
 PART_MAIN = "lifecycle.adapters.export:part_main"
@@ -319,6 +325,10 @@ def _write_split(reader: RecordSource, out: BinaryIO, partial: Path, as_at: date
     interpreter to a file of its own beside ``partial``, then copied after the lines
     before it; the same bytes as :func:`write_export`. None, with nothing written, when
     the store is not SQLite or too small to split, or no worker can be started.
+
+    With ``processes`` None, this process first writes :data:`SPLIT_PROBE` positions
+    alone while it measures the CPU the machine leaves idle, and starts a worker per
+    :data:`SPLIT_IDLE` of it (none: it writes the rest alone).
 
     Every range is bounded by the highest position in this process's snapshot, and the
     log only ever grows at its end (events are never updated nor deleted), so a
@@ -333,34 +343,40 @@ def _write_split(reader: RecordSource, out: BinaryIO, partial: Path, as_at: date
     try:
         with reader.record_snapshot() as snapshot:
             bounds = snapshot.bounds()
-            if bounds is None:
+            if bounds is None or (bounds[1] - bounds[0] + 1) // SPLIT_MIN_EVENTS < 2:
                 return None
-            first, last = bounds
-            span = last - first + 1
-            wanted = min(wanted, span // SPLIT_MIN_EVENTS)
-            if wanted < 2:
-                return None
+            lo, last = bounds[0] - 1, bounds[1]
+            _write_header(out, as_at)
+            tally = _Tally()
+            if processes is None:
+                before = _cpu_times()
+                hi = lo + SPLIT_PROBE
+                if _write_records(snapshot.batches(lo, hi), out, tally, as_at):
+                    return _write_trailer(out, tally)
+                lo = hi
+                wanted = min(wanted, 1 + _idle_cpus(before))
+            span = last - lo
+            wanted = max(1, min(wanted, span // SPLIT_MIN_EVENTS))
             # This process also copies the workers' lines: it takes a smaller range.
             weight = wanted - 1 + SPLIT_SHARE
-            cuts = [first - 1, *(first - 1 + round(span * (i - 1 + SPLIT_SHARE) / weight)
-                                 for i in range(1, wanted)), last]
+            cuts = [lo, *(lo + round(span * (i - 1 + SPLIT_SHARE) / weight)
+                          for i in range(1, wanted)), last]
             ranges = list(pairwise(cuts))
-            for number, (lo, hi) in enumerate(ranges[1:], 1):
+            for number, (low, high) in enumerate(ranges[1:], 1):
                 part = partial.with_name(f"{partial.name}.{number}")
                 part.write_bytes(b"")  # there to follow from the start
                 job = {"location": reader.target.location, "events": reader.events_table,
-                       "chain": reader.chain_table, "lo": lo, "hi": hi, "path": str(part),
+                       "chain": reader.chain_table, "lo": low, "hi": high, "path": str(part),
                        "as_at": None if as_at is None else as_at.isoformat()}
-                workers.append((interpreters.start(PART_MAIN, json.dumps(job)), part, lo, hi))
-            _write_header(out, as_at)
-            tally = _Tally()
+                workers.append((interpreters.start(PART_MAIN, json.dumps(job)), part, low,
+                                high))
             ended = _write_records(snapshot.batches(*ranges[0]), out, tally, as_at)
-            for worker, part, lo, hi in workers:
+            for worker, part, low, high in workers:
                 if ended:
                     break
                 found = None if worker is None else _copy_part(worker, part, out)
                 if found is None:  # written here instead, from this snapshot
-                    ended = _write_records(snapshot.batches(lo, hi), out, tally, as_at)
+                    ended = _write_records(snapshot.batches(low, high), out, tally, as_at)
                     continue
                 tally.add(found)
                 ended = bool(found["ended"])
@@ -370,6 +386,30 @@ def _write_split(reader: RecordSource, out: BinaryIO, partial: Path, as_at: date
             if worker is not None:
                 interpreters.stop(worker)
             part.unlink(missing_ok=True)
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """The machine's idle CPU time and its whole CPU time so far, in clock ticks
+    (Linux's ``/proc/stat``); None where there is none."""
+    try:
+        with Path("/proc/stat").open("rb") as stat:
+            fields = stat.readline().split()
+        values = [int(value) for value in fields[1:9]]
+    except (OSError, ValueError):
+        return None
+    if fields[:1] != [b"cpu"] or len(values) < 8:
+        return None
+    return values[3] + values[4], sum(values)  # idle and waiting for I/O
+
+
+def _idle_cpus(before: tuple[int, int] | None) -> int:
+    """The workers the CPU left idle since ``before`` makes room for (one per
+    :data:`SPLIT_IDLE` of a CPU); as many as may run when it cannot be measured."""
+    now = _cpu_times()
+    if before is None or now is None or now[1] <= before[1]:
+        return interpreters.MAX_PROCESSES
+    idle = (os.cpu_count() or 1) * (now[0] - before[0]) / (now[1] - before[1])
+    return int(idle / SPLIT_IDLE)
 
 
 def part_main(argument: str) -> None:
