@@ -304,35 +304,40 @@ class ChainReader:
         looked for only in a batch's range of positions whose count of links is not
         its count of linked events (one small count per batch, not a scan of the whole
         chain per export)."""
-        postgres = self.target.is_postgres
-        mark = "%s" if postgres else "?"
-        position = "notification_id" if postgres else "rowid"
-        events, chain = self._qualified(self.events_table), self._qualified(self.chain_table)
-        within = f"position > {mark} AND position <= {mark}"
-        count_sql = f"SELECT count(*) FROM {chain} WHERE {within}"
-        orphans_sql = (f"SELECT position, {self._link()} FROM {chain} c WHERE {within} AND "
-                       f"NOT EXISTS (SELECT 1 FROM {events} e WHERE e.{position} = "
-                       "c.position) ORDER BY position")
-        if postgres:
-            with self._pg() as conn, conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                with conn.cursor(name="export_events") as cursor:
-                    cursor.execute(self._joined_sql())
-                    yield from _record_batches(
-                        lambda: [_postgres_row(r) for r in cursor.fetchmany(FETCH)],
-                        lambda sql, bounds: [tuple(bytes(v) if isinstance(v, memoryview)
-                                                   else v for v in row)
-                                             for row in conn.execute(sql, bounds).fetchall()],
-                        count_sql, orphans_sql, self._signatures_sql(conn, f"s.{within}"))
+        if not self.target.is_postgres:
+            with self.record_snapshot() as snapshot:  # one snapshot for every query
+                yield from snapshot.batches()
             return
+        within = "position > %s AND position <= %s"
+        count_sql, orphans_sql = self._range_sql(within, "notification_id")
+        with self._pg() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            with conn.cursor(name="export_events") as cursor:
+                cursor.execute(self._joined_sql())
+                yield from _record_batches(
+                    lambda: [_postgres_row(r) for r in cursor.fetchmany(FETCH)],
+                    lambda sql, bounds: [tuple(bytes(v) if isinstance(v, memoryview)
+                                               else v for v in row)
+                                         for row in conn.execute(sql, bounds).fetchall()],
+                    count_sql, orphans_sql, self._signatures_sql(conn, f"s.{within}"))
+
+    def _range_sql(self, within: str, position: str) -> tuple[str, str]:
+        """The count of links in a range of positions, and the links there whose event
+        is missing."""
+        events, chain = self._qualified(self.events_table), self._qualified(self.chain_table)
+        return (f"SELECT count(*) FROM {chain} WHERE {within}",
+                f"SELECT position, {self._link()} FROM {chain} c WHERE {within} AND "
+                f"NOT EXISTS (SELECT 1 FROM {events} e WHERE e.{position} = c.position) "
+                "ORDER BY position")
+
+    @contextmanager
+    def record_snapshot(self) -> Iterator[RecordSnapshot]:
+        """On SQLite, one snapshot of the store, read in ranges of positions (an export
+        split across processes, ADR 41)."""
         conn = self._sqlite()
         try:
-            conn.execute("BEGIN")  # one snapshot for every query
-            cursor = conn.execute(self._joined_sql())
-            yield from _record_batches(lambda: cursor.fetchmany(BATCH),
-                                       lambda sql, bounds: conn.execute(sql, bounds).fetchall(),
-                                       count_sql, orphans_sql,
-                                       self._signatures_sql(conn, f"s.{within}"))
+            conn.execute("BEGIN")
+            yield RecordSnapshot(self, conn)
         finally:
             conn.close()
 
@@ -456,6 +461,45 @@ class ChainReader:
         links = conn.execute(f"SELECT count(*) FROM {self.chain_table}{where}",
                              params).fetchone()[0]
         return Span(True, start, count, int(links), last, previous, at_mark)
+
+
+class RecordSnapshot:
+    """A snapshot of an SQLite store (a transaction begun on ``conn``), whose records
+    :meth:`ChainReader.record_batches` yields can be read a range of positions at a
+    time."""
+
+    def __init__(self, reader: ChainReader, conn: sqlite3.Connection) -> None:
+        self.reader, self.conn = reader, conn
+
+    def bounds(self) -> tuple[int, int] | None:
+        """The lowest and highest positions of any record (an event, a link, a signed
+        head) in the snapshot; None when it holds none."""
+        reader, conn = self.reader, self.conn
+        found = [conn.execute(f"SELECT min(rowid), max(rowid) FROM {reader.events_table}"
+                              ).fetchone(),
+                 conn.execute(f"SELECT min(position), max(position) FROM {reader.chain_table}"
+                              ).fetchone()]
+        if reader._signatures_sql(conn) is not None:
+            found.append(conn.execute("SELECT min(position), max(position) FROM "
+                                      f"{_signatures_table()}").fetchone())
+        lows = [low for low, _ in found if low is not None]
+        highs = [high for _, high in found if high is not None]
+        return (min(lows), max(highs)) if lows and highs else None
+
+    def batches(self, lo: int | None = None, hi: int | None = None) -> Iterator[list[Record]]:
+        """The records of :meth:`ChainReader.record_batches` at positions in (lo, hi]
+        (None: no bound), in batches."""
+        reader, conn = self.reader, self.conn
+        within = "position > ? AND position <= ?"
+        count_sql, orphans_sql = reader._range_sql(within, "rowid")
+        cursor = conn.execute(reader._joined_sql(lo, hi),
+                              tuple(p for p in (lo, hi) if p is not None))
+        yield from _record_batches(lambda: cursor.fetchmany(BATCH),
+                                   lambda sql, bounds: conn.execute(sql, bounds).fetchall(),
+                                   count_sql, orphans_sql,
+                                   reader._signatures_sql(conn, f"s.{within}"),
+                                   _LOWEST if lo is None else lo,
+                                   _HIGHEST if hi is None else hi)
 
 
 def _signatures_table() -> str:
@@ -596,11 +640,13 @@ _LOWEST, _HIGHEST = -(2**63), 2**63 - 1
 def _record_batches(fetch: Callable[[], list[Any]],
                     query: Callable[[str, tuple[int, int]], list[Any]],
                     count_sql: str, orphans_sql: str,
-                    signatures_sql: str | None) -> Iterator[list[Record]]:
+                    signatures_sql: str | None, lowest: int = -(2**63),
+                    highest: int = 2**63 - 1) -> Iterator[list[Record]]:
     """Batches of records from batches of joined rows (position, oid, version, topic,
     state, link or None), with the links of their range whose event is missing and the
-    signed heads of their range."""
-    low = _LOWEST
+    signed heads of their range; the rows' positions, and those of the records added,
+    are in (lowest, highest]."""
+    low = lowest
     while rows := fetch():
         high = rows[-1][0]
         linked = len(rows) - list(map(_LINK, rows)).count(None)
@@ -615,10 +661,10 @@ def _record_batches(fetch: Callable[[], list[Any]],
                 rows = sorted(rows + signed, key=_signatures_last)
         yield rows
         low = high
-    tail: list[Record] = [(p, _as_bytes(x)) for p, x in query(orphans_sql, (low, _HIGHEST))]
+    tail: list[Record] = [(p, _as_bytes(x)) for p, x in query(orphans_sql, (low, highest))]
     if signatures_sql is not None:
         tail += [(p, _as_bytes(h), _as_bytes(x))
-                 for p, h, x in query(signatures_sql, (low, _HIGHEST))]
+                 for p, h, x in query(signatures_sql, (low, highest))]
     if tail:
         yield sorted(tail, key=_signatures_last)
 

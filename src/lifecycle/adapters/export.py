@@ -21,10 +21,12 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,13 +35,14 @@ from datetime import UTC, datetime
 from itertools import chain, pairwise
 from operator import itemgetter, lt
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 
 from lifecycle.adapters import interpreters
 from lifecycle.adapters.audit import (
     ALGORITHM,
+    ChainReader,
     Damaged,
     EventRow,
     LinkRow,
@@ -50,6 +53,7 @@ from lifecycle.adapters.audit import (
 )
 from lifecycle.adapters.chain import GENESIS, HEADER
 from lifecycle.adapters.interpreters import available_processes, can_start_workers
+from lifecycle.adapters.store import StoreTarget
 
 FORMAT = "lifecycle-export"
 VERSION = 1
@@ -153,6 +157,14 @@ def write_export(reader: RecordSource, out: Writable, *,
     # Nothing in the file depends on when or from where it was written: the same
     # history always gives the same bytes, so two exports compare with any checksum
     # tool, and export → restore → export gives the file back.
+    _write_header(out, as_at, keys)
+    tally = _Tally()
+    _write_records(reader.record_batches(), out, tally, as_at)
+    return _write_trailer(out, tally)
+
+
+def _write_header(out: Writable, as_at: datetime | None,
+                  keys: SealedKeys | None = None) -> None:
     header: dict[str, Any] = {"format": FORMAT, "version": VERSION, "algorithm": ALGORITHM,
                               "as_at": None if as_at is None else _iso(as_at)}
     if keys is not None:
@@ -161,12 +173,22 @@ def write_export(reader: RecordSource, out: Writable, *,
             [reference, None if wrapped is None else base64.b64encode(wrapped).decode()]
             for reference, wrapped in rows]}
     out.write(orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE))
-    tally = _Tally()
-    for batch in reader.record_batches():
+
+
+def _write_records(batches: Iterator[list[Record]], out: Writable, tally: _Tally,
+                   as_at: datetime | None) -> bool:
+    """Write the lines of these batches of records, counted in ``tally``; whether
+    ``as_at`` ended the history there (the lines then stop before the first event
+    recorded after it)."""
+    for batch in batches:
         lines, ended = _batch_lines(batch, tally, as_at)
         out.write(b"".join(lines))  # one write per batch
         if ended:
-            break
+            return True
+    return False
+
+
+def _write_trailer(out: Writable, tally: _Tally) -> ExportSummary:
     summary = ExportSummary(tally.events, tally.links, tally.signatures, tally.last,
                             None if tally.head is None else tally.head.hex())
     out.write(orjson.dumps(summary.as_json(), option=orjson.OPT_APPEND_NEWLINE))
@@ -181,20 +203,37 @@ class _Tally:
         self.last: int | None = None
         self.head: bytes | None = None
 
+    def as_json(self) -> dict[str, Any]:
+        return {"events": self.events, "links": self.links, "signatures": self.signatures,
+                "last": self.last, "head": None if self.head is None else self.head.hex()}
+
+    def add(self, part: dict[str, Any]) -> None:
+        """Count the lines of a part written after those counted so far
+        (:meth:`as_json` of the part's tally)."""
+        self.events += int(part["events"])
+        self.links += int(part["links"])
+        self.signatures += int(part["signatures"])
+        if part["last"] is not None:
+            self.last = int(part["last"])
+        if part["head"] is not None:
+            self.head = bytes.fromhex(part["head"])
+
 
 def _batch_lines(batch: list[Record], tally: _Tally,
                  as_at: datetime | None) -> tuple[list[bytes], bool]:
     """The lines of a batch of records, in order, each ending in a newline, counted in
     ``tally``; and whether ``as_at`` ended the history in this batch (the lines then
     stop before the first event recorded after it)."""
-    events = batch if set(map(len, batch)) == {6} else [r for r in batch if len(r) == 6]
-    engine = _engine_lines(events) if events else None
-    if engine is not None and as_at is None and len(events) == len(batch):
+    engine = _engine_lines(batch)  # None unless every record is an event of the engine
+    if engine is not None and as_at is None:
         # The hot path: a batch of events as the engine writes them, every one linked.
         tally.events += len(batch)
         tally.links += len(batch)
         tally.last, tally.head = batch[-1][0], batch[-1][5]
         return engine[0], False
+    events = batch if engine is not None else [r for r in batch if len(r) == 6]
+    if engine is None and events and len(events) < len(batch):
+        engine = _engine_lines(events)  # the events between signed heads or lost links
     made = None if engine is None else zip(*engine, strict=True)
     lines: list[bytes] = []
     for record in batch:
@@ -234,8 +273,8 @@ _TIMESTAMP, _OCCURRED_ON = itemgetter("timestamp"), itemgetter("occurred_on")
 
 def _engine_lines(events: Sequence[Record]) -> tuple[list[bytes], list[bytes]] | None:
     """The lines of these events (each ending in a newline) and their recorded times,
-    when every one is as the engine writes it; None when any is not (each is then
-    written by :func:`_event_line`).
+    when every one is as the engine writes it; None when any is not, or any record is
+    not an event (each event is then written by :func:`_event_line`).
 
     As the engine writes it: a linked event whose version is an int, whose payload is a
     JSON object on one line with a recorded time and a business date, and whose id,
@@ -251,9 +290,9 @@ def _engine_lines(events: Sequence[Record]) -> tuple[list[bytes], list[bytes]] |
         occurred = list(map(str.encode, map(_OCCURRED_ON, payloads)))
         hexes = list(map(binascii.hexlify, links))
         text = b"".join(chain(oids, topics, recorded, occurred))
-        breaks = b"\n".join(states)
+        payloads_joined = b"".join(states)
         if (text.translate(_MARK) != text or set(map(type, versions)) != {int}
-                or breaks.count(b"\n") != len(states) - 1 or b"\r" in breaks):
+                or b"\n" in payloads_joined or b"\r" in payloads_joined):
             return None  # e.g. a line break in a payload: the line would not be one line
         return list(map(_LINE.__mod__, zip(positions, oids, versions, topics, occurred,
                                               recorded, hexes, states, strict=True))), recorded
@@ -262,11 +301,16 @@ def _engine_lines(events: Sequence[Record]) -> tuple[list[bytes], list[bytes]] |
 
 
 def export_to(reader: RecordSource, path: str, *, compress: bool | None = None,
-              as_at: datetime | None = None, keys: SealedKeys | None = None
-              ) -> ExportSummary:
+              as_at: datetime | None = None, keys: SealedKeys | None = None,
+              processes: int | None = None) -> ExportSummary:
     """Export to ``path`` (``-``: standard output), gzip-compressed when ``compress`` is
     true or, when None, when the name ends in ``.gz``. A file is written beside its
-    final name and moved there only when complete, so a failed export leaves nothing."""
+    final name and moved there only when complete, so a failed export leaves nothing.
+
+    An uncompressed file of a large SQLite store is written by ``processes`` (default:
+    one per available CPU, up to ``interpreters.MAX_PROCESSES``; 1 keeps it in this
+    process), each writing the lines of a range of positions (ADR 41): the same bytes.
+    """
     gzipped = path.endswith(".gz") if compress is None else compress
     if path == "-":
         import sys
@@ -287,12 +331,191 @@ def export_to(reader: RecordSource, path: str, *, compress: bool | None = None,
                                    compresslevel=GZIP_LEVEL, mtime=0) as out:
                     summary = write_export(reader, out, as_at=as_at, keys=keys)
             else:
-                summary = write_export(reader, raw, as_at=as_at, keys=keys)
+                found = _write_split(reader, raw, partial, as_at, processes, keys)
+                summary = (write_export(reader, raw, as_at=as_at, keys=keys) if found is None
+                           else found)
         partial.replace(final)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     return summary
+
+
+SPLIT_MIN_EVENTS = 250_000
+"""Positions each process must have to write before an export is split: a worker's
+start and the copy of its lines cost about what writing 20,000 events does."""
+SPLIT_PROBE = 50_000
+"""Positions written by this process alone first, while it measures how many CPUs the
+machine leaves idle (about a tenth of a second)."""
+SPLIT_IDLE = 0.7
+"""Idle CPU a worker needs: on a busy machine, a second process slows the first by more
+than it helps."""
+SPLIT_SHARE = 0.8
+"""This process's range, against a worker's: it also copies the workers' lines."""
+PART_MAIN = "lifecycle.adapters.export:part_main"
+
+
+def _write_split(reader: RecordSource, out: BinaryIO, partial: Path, as_at: datetime | None,
+                 processes: int | None, keys: SealedKeys | None = None
+                 ) -> ExportSummary | None:
+    """Write the export of a large SQLite store to ``out`` (the file ``partial``) split
+    into ranges of positions (ADR 41): the first written here, each other by a worker
+    interpreter to a file of its own beside ``partial``, then copied after the lines
+    before it; the same bytes as :func:`write_export`. None, with nothing written, when
+    the store is not SQLite or too small to split, or no worker can be started.
+
+    With ``processes`` None, this process first writes :data:`SPLIT_PROBE` positions
+    alone while it measures the CPU the machine leaves idle, and starts a worker per
+    :data:`SPLIT_IDLE` of it (none: it writes the rest alone).
+
+    Every range is bounded by the highest position in this process's snapshot, and the
+    log only ever grows at its end (events are never updated nor deleted), so a
+    worker's snapshot, begun a little later, holds the same records in its range. A
+    worker that fails has its range written here instead, from this snapshot.
+    """
+    wanted = available_processes() if processes is None else processes
+    if (not isinstance(reader, ChainReader) or reader.target.is_postgres or wanted < 2
+            or not can_start_workers()):
+        return None
+    workers: list[tuple[subprocess.Popen[bytes] | None, Path, int, int]] = []
+    try:
+        with reader.record_snapshot() as snapshot:
+            bounds = snapshot.bounds()
+            if bounds is None or (bounds[1] - bounds[0] + 1) // SPLIT_MIN_EVENTS < 2:
+                return None
+            lo, last = bounds[0] - 1, bounds[1]
+            _write_header(out, as_at, keys)
+            tally = _Tally()
+            if processes is None:
+                before = _cpu_times()
+                hi = lo + SPLIT_PROBE
+                if _write_records(snapshot.batches(lo, hi), out, tally, as_at):
+                    return _write_trailer(out, tally)
+                lo = hi
+                wanted = min(wanted, 1 + _idle_cpus(before))
+            span = last - lo
+            wanted = max(1, min(wanted, span // SPLIT_MIN_EVENTS))
+            # This process also copies the workers' lines: it takes a smaller range.
+            weight = wanted - 1 + SPLIT_SHARE
+            cuts = [lo, *(lo + round(span * (i - 1 + SPLIT_SHARE) / weight)
+                          for i in range(1, wanted)), last]
+            ranges = list(pairwise(cuts))
+            for number, (low, high) in enumerate(ranges[1:], 1):
+                part = partial.with_name(f"{partial.name}.{number}")
+                part.write_bytes(b"")  # there to follow from the start
+                job = {"location": reader.target.location, "events": reader.events_table,
+                       "chain": reader.chain_table, "lo": low, "hi": high, "path": str(part),
+                       "as_at": None if as_at is None else as_at.isoformat()}
+                workers.append((interpreters.start(PART_MAIN, json.dumps(job)), part, low,
+                                high))
+            ended = _write_records(snapshot.batches(*ranges[0]), out, tally, as_at)
+            for worker, part, low, high in workers:
+                if ended:
+                    break
+                found = None if worker is None else _copy_part(worker, part, out)
+                if found is None:  # written here instead, from this snapshot
+                    ended = _write_records(snapshot.batches(low, high), out, tally, as_at)
+                    continue
+                tally.add(found)
+                ended = bool(found["ended"])
+            return _write_trailer(out, tally)
+    finally:
+        for worker, part, _, _ in workers:
+            if worker is not None:
+                interpreters.stop(worker)
+            part.unlink(missing_ok=True)
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """The machine's idle CPU time and its whole CPU time so far, in clock ticks
+    (Linux's ``/proc/stat``); None where there is none."""
+    try:
+        with Path("/proc/stat").open("rb") as stat:
+            fields = stat.readline().split()
+        values = [int(value) for value in fields[1:9]]
+    except (OSError, ValueError):
+        return None
+    if fields[:1] != [b"cpu"] or len(values) < 8:
+        return None
+    return values[3] + values[4], sum(values)  # idle and waiting for I/O
+
+
+def _idle_cpus(before: tuple[int, int] | None) -> int:
+    """The workers the CPU left idle since ``before`` makes room for (one per
+    :data:`SPLIT_IDLE` of a CPU); as many as may run when it cannot be measured."""
+    now = _cpu_times()
+    if before is None or now is None or now[1] <= before[1]:
+        return interpreters.MAX_PROCESSES
+    idle = (os.cpu_count() or 1) * (now[0] - before[0]) / (now[1] - before[1])
+    return int(idle / SPLIT_IDLE)
+
+
+def part_main(argument: str) -> None:
+    """A worker's main: write the lines of the job's range of positions to the job's
+    file; print their tally, whether ``as_at`` ended the history there, and the bytes
+    written, as JSON."""
+    job = json.loads(argument)
+    reader = ChainReader(StoreTarget("sqlite", job["location"], {}), job["events"],
+                         job["chain"])
+    as_at = None if job["as_at"] is None else datetime.fromisoformat(job["as_at"])
+    tally = _Tally()
+    with reader.record_snapshot() as snapshot, Path(job["path"]).open("wb") as out:
+        ended = _write_records(snapshot.batches(job["lo"], job["hi"]), out, tally, as_at)
+        written = out.tell()
+    sys.stdout.write(json.dumps({**tally.as_json(), "ended": ended, "bytes": written}))
+
+
+def _copy_part(worker: subprocess.Popen[bytes], part: Path,
+               out: BinaryIO) -> dict[str, Any] | None:
+    """Copy a worker's lines to the end of ``out`` as its file grows, then wait for its
+    answer; None, with ``out`` as it was, when it failed or its file is not the size
+    it says."""
+    out.flush()
+    start = out.seek(0, os.SEEK_END)
+    with part.open("rb", buffering=0) as source:
+        copied = 0
+        while worker.poll() is None:
+            grown = os.fstat(source.fileno()).st_size - copied
+            if grown > 0:
+                copied += _copy(source, out, grown)
+            else:
+                time.sleep(0.005)
+        found, _ = interpreters.answer(worker)
+        try:
+            size = int(found["bytes"])
+            _Tally().add(found)  # well-formed
+            if os.fstat(source.fileno()).st_size != size or copied > size:
+                raise ValueError
+            copied += _copy(source, out, size - copied)
+        except (OSError, ValueError, KeyError, TypeError):
+            out.truncate(start)  # the range is written again, by this process
+            out.seek(start)
+            return None
+    return dict(found)
+
+
+def _copy(source: io.FileIO, out: BinaryIO, size: int) -> int:
+    """Copy ``size`` bytes from ``source``'s position to the end of ``out`` (in the
+    kernel when it can); the bytes copied."""
+    copied = 0
+    try:
+        while copied < size:
+            done = os.copy_file_range(source.fileno(), out.fileno(), size - copied)
+            if done == 0:
+                break
+            copied += done
+    except (AttributeError, OSError):  # no copy_file_range here, or not between these
+        while copied < size:
+            chunk = source.read(min(READ_CHUNK, size - copied))
+            if not chunk:
+                break
+            out.write(chunk)
+            copied += len(chunk)
+        out.flush()
+    out.seek(0, os.SEEK_END)
+    if copied != size:
+        raise OSError("a worker's lines could not be copied")
+    return copied
 
 
 def _event_line(position: int, oid: Any, version: Any, topic: Any, state: Any,
