@@ -20,6 +20,11 @@ from lifecycle.adapters.signing import SIGNATURES_TABLE, signer_from_environment
 
 _FEW_ROWS = 16
 """Up to this many events, a save inserts them row by row (see ``_insert_linked``)."""
+WRITER_CACHE_KIB = 65536
+"""The page cache of a connection that inserts events, in KiB (SQLite's default is 2,000):
+a bulk import's inserts land all over the index of ``(originator_id, version)``, and with
+the default cache its pages were read again from the file at almost every insert (ADR 42).
+Memory is taken as pages are read, so a single command's connection stays small."""
 
 
 class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, ChainedRecorder):
@@ -50,6 +55,8 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder, ChainedRecorde
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
         with self.datastore.transaction(commit=True) as c:
+            # Per transaction: the pool's connections are the library's to create.
+            c.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
             ids, head = self._insert_linked(c, stored_events)
         if head is not None:
             self._committed_head = head
