@@ -60,6 +60,37 @@ def test_the_engines_library_connections_use_wal_synchronous_full_and_a_busy_tim
     assert in_write["busy_timeout"] == int(engine.app.env["SQLITE_LOCK_TIMEOUT"]) * 1000
 
 
+def test_a_bulk_insert_sets_a_large_cache_and_rarer_checkpoints_and_keeps_full_sync(
+        db_path: Path, new_stream: Callable[..., Any]) -> None:
+    """ADR 42: once a connection inserts many events at a time (an import's batch), it
+    keeps a 64 MiB page cache and checkpoints every 10,000 pages; every commit is still
+    flushed (synchronous=FULL, ADR 11). A single command does not set them."""
+    from lifecycle.application.importer import Importer
+
+    lifecycle = Lifecycle(resolve_target(str(db_path)).env)
+    try:
+        datastore = lifecycle.app.recorder.datastore  # type: ignore[attr-defined]
+        stream = new_stream("b").base().duo("active")
+        first, rest = stream.commands[0], stream.commands[1:]
+        lifecycle.execute(parse_command(first), first)
+        with datastore.transaction(commit=True) as cursor:
+            cursor.execute("PRAGMA wal_autocheckpoint")
+            assert cursor.fetchone()[0] == 1000  # SQLite's default, after one command
+        result = Importer(lifecycle).run([json.dumps(raw).encode() for raw in rest])
+        # One batch: each command stores its event and its marker, more than 16 rows.
+        assert result.applied == len(rest) > 8
+        with datastore.transaction(commit=True) as cursor:
+            found = pragmas(cursor)
+            for name in ("cache_size", "wal_autocheckpoint"):
+                cursor.execute(f"PRAGMA {name}")
+                found[name] = cursor.fetchone()[0]
+    finally:
+        lifecycle.shutdown()
+    assert found["cache_size"] == -65536, found
+    assert found["wal_autocheckpoint"] == 10000, found
+    assert found["synchronous"] == SYNCHRONOUS_FULL, found
+
+
 def test_the_views_connection_to_the_same_file_is_as_durable(
         engine: Lifecycle, db_path: Path) -> None:
     views = Views(resolve_target(str(db_path)), engine.app.recorder, engine.app.mapper)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Iterable
 
 GENESIS = bytes(32)
 """The link before the first event."""
@@ -33,3 +34,22 @@ def link_bytes(previous: bytes, position: int, originator_id: bytes, version: in
         (previous, HEADER.pack(position, version, len(originator_id), len(topic)),
          originator_id, topic, state)
     )).digest()
+
+
+def link_each(previous: bytes, rows: Iterable[tuple[int, str, int, str, bytes]]
+              ) -> list[tuple[int, bytes]]:
+    """The links ``(position, link)`` of consecutive events given as ``(position,
+    originator_id, version, topic, state)``, after the link ``previous``: :func:`link`
+    in a loop, without a call per event (it is on the path of every import)."""
+    sha256, pack, join = hashlib.sha256, HEADER.pack, b"".join
+    topics: dict[str, bytes] = {}
+    out = []
+    for position, originator_id, version, topic, state in rows:
+        oid = originator_id.encode()
+        name = topics.get(topic)
+        if name is None:
+            name = topics[topic] = topic.encode()
+        previous = sha256(join((previous, pack(position, version, len(oid), len(name)),
+                                oid, name, state))).digest()
+        out.append((position, previous))
+    return out

@@ -8,6 +8,7 @@ can be renamed or moved without breaking stored history.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -31,6 +32,75 @@ _PLAIN_EXCLUDE: dict[type[DomainEvent], set[str]] = {
     mentor.Mentor.Registered: _BASE_FIELDS | {"mentor_id"}}
 """What a plain store leaves out of an event: a mentor's id is its stream's name."""
 _REGISTERED = mentor.Mentor.Registered
+
+_PLAIN_TYPES = frozenset({"str", "int", "bool", "enum", "tuple", "list", "nullable", "default",
+                          "literal", "function-after", "function-before"})
+"""Core schema types whose JSON pydantic writes exactly as orjson writes the value itself
+(for an enum: its value; validators only: they do not change what is serialised)."""
+_OWN_DATES = frozenset({"timestamp", "occurred_on"})
+_MINUTE = timedelta(minutes=1)
+_plain: dict[type[DomainEvent], bool] = {}
+
+
+def _is_plain(cls: type[DomainEvent]) -> bool:
+    """Whether orjson writes the very bytes pydantic writes for every event of ``cls``:
+    version 1, no serialiser of its own, and besides the base fields only plain values
+    (strings, integers, booleans, enums of strings, tuples and lists of them, None)."""
+    found = _plain.get(cls)
+    if found is None:
+        found = cls.class_version == 1 and _plain_schema(cls.__pydantic_core_schema__)
+        _plain[cls] = found
+    return found
+
+
+def _plain_schema(schema: Any) -> bool:
+    while schema.get("type") != "model-fields":
+        if "serialization" in schema or "schema" not in schema:
+            return False
+        schema = schema["schema"]
+    if schema.get("computed_fields"):
+        return False
+    return all(
+        name in _BASE_FIELDS or name in _OWN_DATES or _plain_node(field["schema"])
+        for name, field in schema["fields"].items()
+    ) and all(name in schema["fields"] for name in _OWN_DATES)
+
+
+def _plain_node(node: Any) -> bool:
+    if isinstance(node, list):
+        return all(_plain_node(item) for item in node)
+    if not isinstance(node, dict):
+        return True
+    if "serialization" in node:
+        return False
+    kind = node.get("type")
+    if kind is not None and kind not in _PLAIN_TYPES:
+        return False
+    if kind == "enum" and node.get("sub_type") != "str":
+        return False
+    return all(_plain_node(value) for key, value in node.items()
+               if key not in ("metadata", "cls", "members", "ref"))
+
+
+def _plain_state(event: DomainEvent) -> bytes | None:
+    """The stored state of a plain event straight from its fields by orjson (half the cost
+    of pydantic's serialiser), or None when a value is one whose JSON the two
+    may write differently (then pydantic's serialiser writes it)."""
+    state = event.__dict__.copy()
+    del state["originator_id"]
+    del state["originator_version"]
+    stamp = state["timestamp"]
+    if type(stamp) is not datetime or type(state["occurred_on"]) is not date:
+        return None
+    if stamp.tzinfo is not UTC:
+        # pydantic writes an offset to the minute; orjson would round a finer one.
+        offset = stamp.utcoffset()
+        if offset is not None and offset % _MINUTE:
+            return None
+    try:
+        return orjson.dumps(state, option=orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError:
+        return None  # e.g. an integer beyond 64 bits, which pydantic writes
 
 
 def upcast(cls: type[DomainEvent], state: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +143,7 @@ class PydanticMapper(Mapper[str]):
         the person it belongs to) sealed under that person's key."""
         event: DomainEvent = domain_event
         cls = type(event)
+        stored: bytes | None = None
         if owners and self.sealing is not None:
             state = event.model_dump(mode="json", exclude=_BASE_FIELDS)
             if cls.class_version > 1:
@@ -81,10 +152,15 @@ class PydanticMapper(Mapper[str]):
         elif cls.class_version == 1 and type(self.transcoder) is OrjsonTranscoder:
             # The very bytes orjson makes of the dump below (the same serialiser writes
             # compact UTF-8 JSON in the same key order), without the dict in between:
-            # this halves the cost of storing an event.
+            # this halves the cost of storing an event. A plain event's fields are
+            # written by orjson itself, which writes the same bytes in half the time
+            # (ADR 42).
             exclude = _BASE_FIELDS if self.sealing is not None else _PLAIN_EXCLUDE.get(
                 cls, _BASE_FIELDS)
-            stored = cls.__pydantic_serializer__.to_json(event, exclude=exclude)
+            if exclude is _BASE_FIELDS and _is_plain(cls):
+                stored = _plain_state(event)
+            if stored is None:
+                stored = cls.__pydantic_serializer__.to_json(event, exclude=exclude)
         else:
             exclude = _BASE_FIELDS if self.sealing is not None else _PLAIN_EXCLUDE.get(
                 cls, _BASE_FIELDS)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from eventsourcing.persistence import StoredEvent
 
-from lifecycle.adapters.chain import link
+from lifecycle.adapters.chain import link_each
 from lifecycle.adapters.signing import Signer
 
 CHAIN_TABLE = "event_chain"
@@ -56,9 +56,7 @@ def links(previous: bytes, ids: Sequence[int],
           stored_events: Sequence[StoredEvent]) -> list[tuple[int, bytes]]:
     """The chain links ``(position, link)`` of events stored at ``ids``, after the link
     ``previous``."""
-    rows = []
-    for position, event in zip(ids, stored_events, strict=True):
-        previous = link(previous, position, str(event.originator_id),
-                        event.originator_version, event.topic, event.state)
-        rows.append((position, previous))
-    return rows
+    return link_each(previous, (
+        (position, str(event.originator_id), event.originator_version, event.topic,
+         event.state)
+        for position, event in zip(ids, stored_events, strict=True)))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from lifecycle.adapters.chain import GENESIS, HEADER, link
+from lifecycle.adapters.chain import GENESIS, HEADER, link, link_each
 
 Event = tuple[int, str, int, str, bytes]
 """(position, originator_id, version, topic, state), as stored."""
@@ -130,3 +130,17 @@ def test_chaining_depends_on_every_earlier_event() -> None:
 
 def test_link_is_deterministic() -> None:
     assert link(GENESIS, *RECRUITED) == link(GENESIS, *RECRUITED)
+
+
+def test_link_each_gives_the_links_of_link_in_turn() -> None:
+    """The recorders' loop (``link_each``) computes exactly what ``link`` does, event by
+    event, with ids and topics of several characters' widths."""
+    events: list[Event] = [RECRUITED, SELECTED,
+                           (7, "duo:Å-1", 3, "lifecycle.Duo.Selected", b"{}"),
+                           (9, "mentor:中-2", 1, "lifecycle.Mentor.Registered",
+                            b'{"x":"\xc3\xa5"}')]
+    previous, expected = GENESIS, []
+    for event in events:
+        previous = by_hand(previous, *event)
+        expected.append((event[0], previous))
+    assert link_each(GENESIS, events) == expected

@@ -120,3 +120,48 @@ def test_from_validated_refuses_to_leave_a_required_field_out() -> None:
     with pytest.raises(TypeError, match="health"):
         reviewed.from_validated(originator_id="duo:D-1", originator_version=2,
                                 timestamp=RECORDED[0], occurred_on=date(2025, 3, 1))
+
+
+def test_the_events_of_a_bulk_import_are_written_by_orjson_itself() -> None:
+    """ADR 42: the plain events (every kind an import writes in bulk) take the fast path;
+    the two with a nested model of their own take pydantic's serialiser."""
+    from lifecycle.adapters.persistence import _is_plain
+
+    topics = registered_topics()
+    for topic in ("lifecycle.Duo.ContactLogged", "lifecycle.Duo.Recruited",
+                  "lifecycle.Duo.Corrected", "lifecycle.AppliedCommand.Applied",
+                  "lifecycle.AppliedContent.Applied", "lifecycle.Mentor.Registered"):
+        assert _is_plain(topics[topic]), topic
+    for topic in ("lifecycle.Programme.Opened", "lifecycle.Duo.SurveyRecorded"):
+        assert not _is_plain(topics[topic]), topic
+
+
+@pytest.mark.parametrize("recorded_at", [
+    datetime(2025, 6, 1, 9, 30, 15, 5, tzinfo=timezone(timedelta(seconds=37))),
+    datetime(2025, 6, 1, 9, 30, 15, 5, tzinfo=timezone(timedelta(hours=5, seconds=-1))),
+], ids=str)
+def test_an_offset_finer_than_a_minute_is_written_as_pydantic_writes_it(
+        recorded_at: datetime) -> None:
+    """orjson would round the offset where pydantic truncates it: such a stamp takes
+    pydantic's serialiser."""
+    reviewed = registered_topics()["lifecycle.Duo.Reviewed"]
+    event = reviewed.from_validated(originator_id="duo:D-1", originator_version=2,
+                                    timestamp=recorded_at, occurred_on=date(2025, 3, 1),
+                                    health=3)
+    assert mapper().to_stored_event(event).state == orjson.dumps(
+        event.model_dump(mode="json", exclude=_BASE))
+
+
+def test_a_value_orjson_cannot_write_is_written_by_pydantic() -> None:
+    """An integer beyond 64 bits (no rule bounds every integer a Python caller may build):
+    orjson refuses it, and pydantic's serialiser writes it as before."""
+    registered = registered_topics()["lifecycle.Mentor.Registered"]
+    event = registered.from_validated(
+        originator_id="mentor:M-1", originator_version=1, timestamp=RECORDED[0],
+        occurred_on=date(2025, 3, 1), programme_id="P-1", site_id="S-1",
+        department="wing-a", shifts=("early",), years_experience=2**70)
+    state = mapper().to_stored_event(event).state
+    # A plain store leaves the mentor's id out (it is the stream's name, ADR 34).
+    assert state == registered.__pydantic_serializer__.to_json(
+        event, exclude=_BASE | {"mentor_id"})
+    assert b'"years_experience":1180591620717411303424' in state
