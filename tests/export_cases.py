@@ -152,3 +152,19 @@ FILE_EDITS: dict[str, tuple[Callable[[list[bytes]], list[bytes]], int | None, st
     "link-not-hex": (link_not_hex, 2, "line 3 of the export (position 2): its link is not "
                                       "hexadecimal"),
 }
+
+
+def spy_on_workers(monkeypatch: Any) -> list[dict[str, Any]]:
+    """Record the job of every export worker started from now on (they still start):
+    the list fills as they do."""
+    from lifecycle.adapters import export as export_module
+
+    seen: list[dict[str, Any]] = []
+    original = export_module.interpreters.start
+
+    def spy(main: str, job: str) -> Any:
+        seen.append(json.loads(job))
+        return original(main, job)
+
+    monkeypatch.setattr(export_module.interpreters, "start", spy)
+    return seen

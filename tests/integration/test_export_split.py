@@ -10,14 +10,13 @@ with and without a digest, and with signed heads between the records.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from export_cases import FILE_EDITS, FakeStore, chained_store, engine_cells
+from export_cases import FILE_EDITS, FakeStore, chained_store, engine_cells, spy_on_workers
 from lifecycle.adapters import export as export_module
 from lifecycle.adapters.audit import Digest, Verification, make_digest, verify
 from lifecycle.adapters.export import ExportReader, write_export
@@ -34,15 +33,7 @@ def small_split(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The jobs of the workers started."""
-    seen: list[dict[str, Any]] = []
-    original = export_module.interpreters.start
-
-    def spy(main: str, job: str) -> Any:
-        seen.append(json.loads(job))
-        return original(main, job)
-
-    monkeypatch.setattr(export_module.interpreters, "start", spy)
-    return seen
+    return spy_on_workers(monkeypatch)
 
 
 def signed_store(events: int, every: int = 7) -> FakeStore:

@@ -29,6 +29,7 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from export_cases import spy_on_workers
 from lifecycle.adapters import export as export_module
 from lifecycle.adapters.audit import ChainReader, verify
 from lifecycle.adapters.chain import GENESIS, link_bytes
@@ -51,15 +52,7 @@ def small_split(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The jobs of the workers started."""
-    seen: list[dict[str, Any]] = []
-    original = export_module.interpreters.start
-
-    def spy(main: str, job: str) -> Any:
-        seen.append(json.loads(job))
-        return original(main, job)
-
-    monkeypatch.setattr(export_module.interpreters, "start", spy)
-    return seen
+    return spy_on_workers(monkeypatch)
 
 
 def recorded(position: int) -> str:
