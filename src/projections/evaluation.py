@@ -242,25 +242,105 @@ def monitoring(duos: Lifecycle, policies: Policies, reviews: Reviews,
     ``latest_health``, the health of each reviewed duo's latest review (latest day,
     then latest recorded)."""
     due = int(windows_due(duos, policies, day).sum())
-    return monitoring_at(due, schedule(duos, policies, reviews), day)
+    _, found = entries(schedule(duos, policies, reviews), Pairs.none(), _empty(), _empty())
+    return monitoring_at(due, counted(found, day))
 
 
-def monitoring_at(windows: int, done: Schedule, day: int) -> dict[str, Any]:
+# ---------------------------------------------------------------- counters
+DAY_SHIFT: Final = 7
+"""An entry is ``day << DAY_SHIFT | counter``: it adds one to the counter at any
+``as_of`` on or after its day (see :func:`entries`)."""
+LAST_DAY: Final = date.max.toordinal()
+"""No ``as_of`` is later: an entry dated after it would never count, so none is made."""
+REVIEWED: Final = 0
+"""Counters 0-5: a review that gave health h (ERASED 0), on its day."""
+SUPERSEDED: Final = 6
+"""Counters 6-11: a review that gave health h, on the day of the duo's next review (the
+next in the order of day and recording): from then on it is not the latest."""
+MET: Final = 12
+"""A window of the monitoring schedule met, on its last day."""
+EXIT_INTERVIEW: Final = 13
+"""A close that held an exit interview, on its ``closed_on``."""
+CHANGES: Final = 14
+"""Counters 14-85: a survey pair's change of one measure, on the pair's day: counter
+``CHANGES + (respondent * 4 + measure) * 9 + change + 4``."""
+MAX_CHANGE: Final = 4
+"""Scores are 1-5 (the ERASED ones pair with nothing), so a change is within ±4."""
+COUNTERS: Final = CHANGES + len(RESPONDENTS) * len(MEASURES) * (2 * MAX_CHANGE + 1)
+HEALTHS: Final = 6
+"""Health values counted: ERASED and 1-5."""
+
+
+def _entry(days: Ints, counter: Ints | int) -> Ints:
+    found: Ints = days << DAY_SHIFT | counter
+    return found
+
+
+def entries(done: Schedule, paired: Pairs, exit_row: Ints,
+            exit_day: Ints) -> tuple[Ints, Ints]:
+    """What some duos add to the monitoring, closure and survey sections, as entries
+    (row, ``day << DAY_SHIFT | counter``) in the order of row and entry: each review
+    (and, once the next one is dated, the same review superseded), each met window,
+    each close with an exit interview (the duo's ``row`` and ``closed_on``) and each
+    change of a survey pair. The sections at an ``as_of`` only count the entries dated
+    by then (:func:`counted`): the latest review of a duo by then is the one counted
+    and not yet superseded.
+
+    Raises:
+        ValueError: a health or a change out of its range (it would count as another).
+    """
+    rows = done.review_row
+    healths = done.review_health
+    if len(healths) and (healths.min() < 0 or healths.max() >= HEALTHS):
+        raise ValueError("a review's health is out of range")
+    followed = np.flatnonzero(rows[1:] == rows[:-1]) if len(rows) else _empty()
+    changes = paired.changes
+    if changes.size and np.abs(changes).max() > MAX_CHANGE:
+        raise ValueError("a survey change is out of range")
+    n_measures = len(MEASURES)
+    measure = np.arange(n_measures, dtype=np.int64)
+    change_counters = (CHANGES + (paired.respondent[:, None] * n_measures + measure)
+                       * (2 * MAX_CHANGE + 1) + changes + MAX_CHANGE)
+    row = np.concatenate([rows, rows[followed], done.met_row, exit_row,
+                          np.repeat(paired.row, n_measures)])
+    entry = np.concatenate([
+        _entry(done.review_day, REVIEWED + healths),
+        _entry(done.review_day[followed + 1], SUPERSEDED + healths[followed]),
+        _entry(done.met_day, MET), _entry(exit_day, EXIT_INTERVIEW),
+        _entry(np.repeat(paired.day, n_measures), change_counters.ravel())])
+    dated = (entry >> DAY_SHIFT) <= LAST_DAY
+    row, entry = row[dated], entry[dated]
+    order = np.lexsort((entry, row))
+    return row[order], entry[order]
+
+
+def counted(found: npt.NDArray[np.int32] | Ints, day: int) -> Ints:
+    """How many ``found`` entries (see :func:`entries`) of each counter are dated by
+    ``day``."""
+    kept = found[found < (day + 1) << DAY_SHIFT] & ((1 << DAY_SHIFT) - 1)
+    counts: Ints = np.bincount(kept, minlength=COUNTERS).astype(np.int64)
+    return counts
+
+
+def _repeated(counts: Ints, low: int) -> Ints:
+    """The values ``low``, ``low + 1``, … each as often as ``counts`` says (ascending)."""
+    found: Ints = np.repeat(np.arange(low, low + len(counts), dtype=np.int64), counts)
+    return found
+
+
+def monitoring_at(windows: int, counts: Ints) -> dict[str, Any]:
     """:func:`monitoring` of duos with ``windows`` windows due at ``as_of`` and the
-    schedule ``done`` (see :func:`schedule`)."""
-    kept = np.flatnonzero(done.review_day <= day)
-    rows = done.review_row[kept]
-    # Each row's entries are together and in order: its latest is its last one kept.
-    latest = kept[np.append(rows[1:] != rows[:-1], True)] if len(kept) else kept
-    met = int(np.count_nonzero(done.met_day <= day))
-    health = done.review_health[latest]
+    ``counts`` of their entries by then (see :func:`counted`)."""
+    reviewed = counts[REVIEWED:REVIEWED + HEALTHS]
+    latest = reviewed - counts[SUPERSEDED:SUPERSEDED + HEALTHS]
+    met = int(counts[MET])
     return {
-        "reviews": len(kept),
+        "reviews": int(reviewed.sum()),
         "windows_due": windows,
         "windows_met": met,
         "compliance": met / windows if windows else None,
         # A forgotten mentee's health is ERASED: their duo leaves the summary (§8).
-        "latest_health": summary(health[health != ERASED], whole=True),
+        "latest_health": summary(_repeated(latest[ERASED + 1:], ERASED + 1), whole=True),
     }
 
 
@@ -272,6 +352,13 @@ def closure(duos: Lifecycle, policies: Policies, exit_days: Ints,
     ``as_of`` past ``max_duration_days``); exit interviews and their rate.
     ``exit_days`` holds the ``closed_on`` of each close that held an exit interview
     (NEVER for the other duos; in any order)."""
+    return closure_at(duos, policies, int(np.count_nonzero(exit_days <= day)), day)
+
+
+def closure_at(duos: Lifecycle, policies: Policies, interviews: int,
+               day: int) -> dict[str, Any]:
+    """:func:`closure` of duos whose closes by ``as_of`` held ``interviews`` exit
+    interviews."""
     closed = duos.closed <= day
     from_active = closed & duos.from_active
     active_days = duos.closed - duos.activated
@@ -281,7 +368,6 @@ def closure(duos: Lifecycle, policies: Policies, exit_days: Ints,
         running & (day - duos.activated > policies.max_duration_days)))
     n_closed = int(np.count_nonzero(closed))
     n_from_active = int(np.count_nonzero(from_active))
-    interviews = int(np.count_nonzero(exit_days <= day))
     return {
         "closed": n_closed,
         "from_active": n_from_active,
@@ -349,15 +435,16 @@ def pairs(surveys: Surveys) -> Pairs:
                  np.concatenate([f[3] for f in found]).reshape(-1, len(MEASURES))[by_row])
 
 
-def survey_changes(paired: Pairs, day: int) -> dict[tuple[str, str], Ints]:
+def survey_changes(counts: Ints) -> dict[tuple[str, str], Ints]:
     """The paired changes (post − pre) per (respondent, measure), over the duos with
-    both surveys of that respondent dated by ``as_of`` (in the duos' order)."""
-    counted = paired.day <= day
+    both surveys of that respondent dated by ``as_of``, from the ``counts`` of their
+    entries by then (see :func:`counted`), ascending."""
+    width = 2 * MAX_CHANGE + 1
     changes: dict[tuple[str, str], Ints] = {}
     for r, respondent in enumerate(RESPONDENTS):
-        difference = paired.changes[counted & (paired.respondent == r)]
         for m, measure in enumerate(MEASURES):
-            changes[respondent, measure] = difference[:, m].copy()
+            at = CHANGES + (r * len(MEASURES) + m) * width
+            changes[respondent, measure] = _repeated(counts[at:at + width], -MAX_CHANGE)
     return changes
 
 
@@ -397,12 +484,14 @@ def _median(values: Ints) -> int | float | None:
 
 def surveys_section(surveys: Surveys, day: int, *, tests: bool = False) -> dict[str, Any]:
     """Survey change per respondent and measure (see :func:`change_summary`)."""
-    return pairs_section(pairs(surveys), day, tests=tests)
+    _, found = entries(Schedule.none(), pairs(surveys), _empty(), _empty())
+    return pairs_section(counted(found, day), tests=tests)
 
 
-def pairs_section(paired: Pairs, day: int, *, tests: bool = False) -> dict[str, Any]:
-    """:func:`surveys_section` of the survey pairs ``paired`` (see :func:`pairs`)."""
-    changes = survey_changes(paired, day)
+def pairs_section(counts: Ints, *, tests: bool = False) -> dict[str, Any]:
+    """:func:`surveys_section` of survey pairs whose entries by ``as_of`` gave
+    ``counts`` (see :func:`counted`)."""
+    changes = survey_changes(counts)
     return {respondent: {measure: change_summary(changes[respondent, measure], measure,
                                                  tests=tests)
                          for measure in MEASURES}

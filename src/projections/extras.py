@@ -11,24 +11,25 @@ definitions of :mod:`projections.evaluation`) or from the materialised tables, w
 each duo's extras are two packed records in columns of their own
 (:func:`pack_extras`, worked out when the duo changes, with its programme's policy;
 read back for many duos at once, each record joined in the same order of the duos by
-the database, as :class:`PackedExtras`, decoded with array operations only):
+the database, as :class:`PackedExtras`):
 
 ===========  ===============================================================
  record      little-endian int32
 ===========  ===============================================================
- head        6: the day the duo was recruited; 1 when it is the first of its
-             mentee's chain, else 0; the ``closed_on`` of a close that held an
-             exit interview, else NEVER; R, W and P, the lengths below
- entries     R reviews of 2: day, health (in the order of day, then recording);
-             W days: the last day of each monitoring window it met (ascending);
-             P survey pairs of 6: respondent (0 mentee, 1 mentor), the later day
-             of the two surveys, and the changes post − pre of wellbeing,
-             stress, integration and confidence
+ head        5: the day the duo was recruited; 1 when it is the first of its
+             mentee's chain, else 0; the day and reason (index in
+             ``DEPARTURE_REASONS``) of a departure recorded on the duo when it
+             is the first of its chain, else NEVER and -1; E, the length below
+ entries     E entries ``day << 7 | counter``, ascending: what the duo adds
+             to the monitoring, closure and survey sections from that day on
+             (see :func:`projections.evaluation.entries`)
 ===========  ===============================================================
 
-Days are proleptic Gregorian ordinals. A chain's departure is not in the record: it is
-recorded on one duo of the chain (the fold never writes one duo's record for another's
-event, so a rebuild can fold ranges of duos apart) and joined at loading.
+Days are proleptic Gregorian ordinals. The sections at an ``as_of`` only count the
+entries of each counter dated by then: nothing is decoded but one comparison and one
+count per entry. A chain's departure recorded on a later duo of the chain is not in
+its first duo's record (the fold never writes one duo's record for another's event,
+so a rebuild can fold ranges of duos apart): it is joined at loading.
 """
 
 from __future__ import annotations
@@ -36,25 +37,34 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from projections.evaluation import (
+    CHANGES,
+    DAY_SHIFT,
     DEPARTURE_REASONS,
     ERASED,
+    EXIT_INTERVIEW,
+    HEALTHS,
+    LAST_DAY,
+    MAX_CHANGE,
     MEASURES,
+    MET,
     PHASES,
     RESPONDENTS,
+    REVIEWED,
+    SUPERSEDED,
     Chains,
     Ints,
     Lifecycle,
-    Pairs,
     Policies,
     Reviews,
-    Schedule,
     Surveys,
+    counted,
+    entries,
     pairs,
     schedule,
 )
@@ -99,31 +109,28 @@ class DuoExtras:
 
     Attributes:
         recruited: the day the duo was recruited.
-        exit_day: the ``closed_on`` of the duo's close when it held an exit interview,
-            else NEVER.
         first_of_chain: the duo is the first of its mentee's chain.
         chain: a number shared by the duos of one chain (within these rows).
         chain_departed: the day the chain's mentee left the service (NEVER: no
             departure recorded), on the first duo of the chain at least.
         chain_reason: that departure's reason (index in :data:`DEPARTURE_REASONS`, -1).
-        schedule: the duos' reviews and met monitoring windows (``row`` indexes these
-            rows; see :func:`projections.evaluation.schedule`).
-        pairs: the duos' survey pairs (likewise; see :func:`projections.evaluation.pairs`).
+        entry_count: how many of ``entries`` each row has.
+        entries: the rows' entries (see :func:`projections.evaluation.entries`), row
+            after row.
     """
 
     recruited: Ints
-    exit_day: Ints
     first_of_chain: npt.NDArray[np.bool_]
     chain: Ints
     chain_departed: Ints
     chain_reason: Ints
-    schedule: Schedule
-    pairs: Pairs
+    entry_count: Ints
+    entries: npt.NDArray[np.int32] | Ints
 
     @classmethod
     def empty(cls) -> DuoExtras:
-        return cls(_empty(), _empty(), np.empty(0, dtype=bool), _empty(), _empty(),
-                   _empty(), Schedule.none(), Pairs.none())
+        return cls(_empty(), np.empty(0, dtype=bool), _empty(), _empty(), _empty(),
+                   _empty(), _empty())
 
     def __len__(self) -> int:
         return len(self.recruited)
@@ -131,68 +138,30 @@ class DuoExtras:
     def decoded(self) -> DuoExtras:
         return self
 
+    def counts(self, day: int) -> Ints:
+        """How many of the rows' entries of each counter are dated by ``day``."""
+        return counted(self.entries, day)
+
     def subset(self, rows: Sequence[int] | Ints) -> DuoExtras:
-        """The given rows only, in that order (reviews, windows and pairs renumbered)."""
+        """The given rows only, in that order (each with its entries)."""
         picked = np.asarray(rows, dtype=np.int64)
         if len(picked) == len(self) and np.array_equal(picked, np.arange(len(self))):
             return self
-        renumber = np.full(len(self), -1, dtype=np.int64)
-        renumber[picked] = np.arange(len(picked), dtype=np.int64)
-        s, p = self.schedule, self.pairs
-        r_at = _renumbered(renumber, s.review_row)
-        m_at = _renumbered(renumber, s.met_row)
-        p_at = _renumbered(renumber, p.row)
+        count = self.entry_count[picked]
+        starts = (np.cumsum(self.entry_count) - self.entry_count)[picked]
+        # The entries of each picked row, where they are: its start, then one by one.
+        at = np.repeat(starts - (np.cumsum(count) - count), count) + np.arange(
+            int(count.sum()), dtype=np.int64)
         return DuoExtras(
-            self.recruited[picked], self.exit_day[picked], self.first_of_chain[picked],
-            self.chain[picked], self.chain_departed[picked], self.chain_reason[picked],
-            Schedule(renumber[s.review_row[r_at]], s.review_day[r_at],
-                     s.review_health[r_at], renumber[s.met_row[m_at]], s.met_day[m_at]),
-            Pairs(renumber[p.row[p_at]], p.respondent[p_at], p.day[p_at], p.changes[p_at]))
-
-    @classmethod
-    def join(cls, parts: Sequence[DuoExtras]) -> DuoExtras:
-        """The rows of ``parts`` one after the other (chains kept apart)."""
-        if not parts:
-            return cls.empty()
-        if len(parts) == 1:
-            return parts[0]
-        offsets = np.cumsum([0, *(len(p) for p in parts)])
-        chain_offsets = np.cumsum([0, *((int(p.chain.max()) + 1 if len(p.chain) else 0)
-                                        for p in parts)])
-
-        def cat(arrays: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
-            return np.concatenate(arrays)
-
-        return DuoExtras(
-            cat([p.recruited for p in parts]), cat([p.exit_day for p in parts]),
-            cat([p.first_of_chain for p in parts]),
-            cat([p.chain + chain_offsets[i] for i, p in enumerate(parts)]),
-            cat([p.chain_departed for p in parts]), cat([p.chain_reason for p in parts]),
-            Schedule(cat([p.schedule.review_row + offsets[i] for i, p in enumerate(parts)]),
-                     cat([p.schedule.review_day for p in parts]),
-                     cat([p.schedule.review_health for p in parts]),
-                     cat([p.schedule.met_row + offsets[i] for i, p in enumerate(parts)]),
-                     cat([p.schedule.met_day for p in parts])),
-            Pairs(cat([p.pairs.row + offsets[i] for i, p in enumerate(parts)]),
-                  cat([p.pairs.respondent for p in parts]),
-                  cat([p.pairs.day for p in parts]),
-                  cat([p.pairs.changes for p in parts]).reshape(-1, len(MEASURES))))
+            self.recruited[picked], self.first_of_chain[picked], self.chain[picked],
+            self.chain_departed[picked], self.chain_reason[picked], count,
+            self.entries[at])
 
     def chains(self) -> Chains:
         """The mentees of these rows: one per first duo of a chain."""
         first = self.first_of_chain
         return Chains(self.recruited[first], self.chain_departed[first],
                       self.chain_reason[first])
-
-
-def _renumbered(renumber: Ints, rows: Ints) -> Ints:
-    """Where the entries of the kept ``rows`` are, in the order of their new row (and
-    as they were within one row)."""
-    at = np.flatnonzero(renumber[rows] >= 0) if len(rows) else _empty()
-    new = renumber[rows[at]]
-    if len(new) > 1 and np.any(new[1:] < new[:-1]):
-        at = at[np.argsort(new, kind="stable")]
-    return at
 
 
 def _recorded(at: str | None, stamp: str | None) -> bool:
@@ -248,16 +217,17 @@ def extras_from_views(duos: Sequence[DuoView], facts: Ints, policy: PolicyDays,
     lifecycle = Lifecycle(facts[:, 2], no, facts[:, 4], no, np.zeros(n, dtype=bool))
     reviews = Reviews(np.array(r_row, dtype=np.int64), np.array(r_day, dtype=np.int64),
                       np.array(r_order, dtype=np.int64), np.array(r_health, dtype=np.int64))
-    return DuoExtras(
-        facts[:, 0].copy(), np.where(exit_interview, facts[:, 4], NEVER), first, chain,
-        departed, reason, schedule(lifecycle, policy.arrays(n), reviews),
+    exit_row = np.flatnonzero(exit_interview & (facts[:, 4] != NEVER))
+    row, counted_entries = entries(
+        schedule(lifecycle, policy.arrays(n), reviews),
         pairs(Surveys(surveys[:, 0], surveys[:, 1], surveys[:, 2], surveys[:, 3],
-                      surveys[:, 4:].copy())))
+                      surveys[:, 4:].copy())),
+        exit_row, facts[exit_row, 4])
+    return DuoExtras(facts[:, 0].copy(), first, chain, departed, reason,
+                     np.bincount(row, minlength=n).astype(np.int64), counted_entries)
 
 
-HEAD_INTS: Final = 6
-REVIEW_INTS: Final = 2
-PAIR_INTS: Final = 2 + len(MEASURES)
+HEAD_INTS: Final = 5
 
 
 class Packed(NamedTuple):
@@ -299,6 +269,46 @@ def _ints(values: Sequence[int]) -> bytes:
     return struct.pack(f"<{len(values)}i", *values)
 
 
+_WIDTH: Final = 2 * MAX_CHANGE + 1
+
+
+def duo_entries(reviews: Sequence[tuple[int, int]], met: Sequence[int], exit_day: int,
+                paired: Sequence[tuple[int, int, Sequence[int]]]) -> list[int]:
+    """One duo's entries (see :func:`projections.evaluation.entries`, which works the
+    same out for many duos at once), ascending.
+
+    Args:
+        reviews: (day, health) of its reviews in the order of day and recording.
+        met: the last days of the windows it met.
+        exit_day: the ``closed_on`` of its close that held an exit interview, else NEVER.
+        paired: (respondent, day, changes) of its survey pairs.
+
+    Raises:
+        ValueError: a health or a change out of its range (it would count as another).
+    """
+    found: list[int] = []
+    for i, (day, health) in enumerate(reviews):
+        if not 0 <= health < HEALTHS:
+            raise ValueError("a review's health is out of range")
+        found.append(day << DAY_SHIFT | (REVIEWED + health))
+        if i + 1 < len(reviews):
+            found.append(reviews[i + 1][0] << DAY_SHIFT | (SUPERSEDED + health))
+    found += [day << DAY_SHIFT | MET for day in met]
+    if exit_day != NEVER:
+        found.append(exit_day << DAY_SHIFT | EXIT_INTERVIEW)
+    for respondent, day, changes in paired:
+        for m, change in enumerate(changes):
+            if abs(change) > MAX_CHANGE:
+                raise ValueError("a survey change is out of range")
+            found.append(day << DAY_SHIFT | (
+                CHANGES + (respondent * len(MEASURES) + m) * _WIDTH + change + MAX_CHANGE))
+    found.sort()
+    # Dated after every possible as_of: it would never count.
+    while found and found[-1] >> DAY_SHIFT > LAST_DAY:
+        found.pop()
+    return found
+
+
 def pack_extras(duo: DuoView, facts: Facts, policy: PolicyDays) -> Packed:
     """The duo's extras as records (see the module's table), given its current
     ``facts`` (see :func:`projections.facts.duo_facts`) and its programme's policy."""
@@ -306,28 +316,34 @@ def pack_extras(duo: DuoView, facts: Facts, policy: PolicyDays) -> Packed:
     reviews = sorted((ordinal(r.occurred_on), r.version, r.health or ERASED)
                      for r in duo.reviews)
     met = met_windows(facts[2], facts[4], [r[0] for r in reviews], policy)
-    found: list[int] = []
+    paired: list[tuple[int, int, tuple[int, ...]]] = []
     for r, respondent in enumerate(RESPONDENTS):
         pre = duo.surveys.get((respondent, PHASES[0]))
         post = duo.surveys.get((respondent, PHASES[1]))
         # A forgotten respondent's answers no longer open (None): no pair (ADR 35).
         before, after = _scores(pre), _scores(post)
         if pre is not None and post is not None and before and after:
-            found += (r, max(ordinal(pre.occurred_on), ordinal(post.occurred_on)),
-                      *(b - a for a, b in zip(before, after, strict=True)))
-    head = (facts[0], int(not duo.chain_id or duo.chain_id == duo.duo_id),
-            facts[4] if duo.exit_interview else NEVER, len(reviews), len(met),
-            len(found) // PAIR_INTS)
-    entries = [v for day, _, health in reviews for v in (day, health)]
-    return Packed(_ints(head), _ints(entries + met + found))
+            paired.append((r, max(ordinal(pre.occurred_on), ordinal(post.occurred_on)),
+                           tuple(b - a for a, b in zip(before, after, strict=True))))
+    found = duo_entries([(day, health) for day, _, health in reviews], met,
+                        facts[4] if duo.exit_interview else NEVER, paired)
+    first = not duo.chain_id or duo.chain_id == duo.duo_id
+    # A departure recorded on the chain's first duo is its chain's (rule 17): the
+    # report joins only those recorded on a later duo.
+    departed = first and duo.departed_on is not None and duo.departure_reason is not None
+    head = (facts[0], int(first),
+            ordinal(duo.departed_on) if departed and duo.departed_on else NEVER,
+            DEPARTURE_REASONS.index(duo.departure_reason)
+            if departed and duo.departure_reason else -1,
+            len(found))
+    return Packed(_ints(head), _ints(found))
 
 
 @dataclass(frozen=True)
 class PackedExtras:
     """The extras of some duos as loaded, decoded only when a section needs them: their
-    heads as an ``(n, 6)`` array, their entries joined, and their chains' departures.
-    Joining such extras joins the records, so that the duos of many programmes are
-    decoded at once (:meth:`decoded`)."""
+    heads as an ``(n, 5)`` array, their entries joined, and their chains' departures
+    (the heads' own ones, and those joined at loading)."""
 
     head: npt.NDArray[np.int32]
     entries: bytes
@@ -336,10 +352,8 @@ class PackedExtras:
 
     @classmethod
     def of(cls, head: npt.NDArray[np.int32], entries: bytes) -> PackedExtras:
-        """Extras without departures."""
-        n = len(head)
-        return cls(head, entries, np.full(n, NEVER, dtype=np.int64),
-                   np.full(n, -1, dtype=np.int64))
+        """Extras with their heads' departures only."""
+        return cls(head, entries, head[:, 2].astype(np.int64), head[:, 3].astype(np.int64))
 
     def __len__(self) -> int:
         return len(self.head)
@@ -354,38 +368,30 @@ class PackedExtras:
         found: npt.NDArray[np.bool_] = self.head[:, 1] == 1
         return found
 
+    def counts(self, day: int) -> Ints:
+        """How many of the entries of each counter are dated by ``day`` (nothing else
+        decoded)."""
+        return counted(np.frombuffer(self.entries, dtype="<i4"), day)
+
+    def chains(self) -> Chains:
+        """The mentees of these rows: one per first duo of a chain."""
+        first = self.first_of_chain
+        return Chains(self.head[first, 0].astype(np.int64), self.chain_departed[first],
+                      self.chain_reason[first])
+
     def subset(self, rows: Sequence[int] | Ints) -> DuoExtras:
         return self.decoded().subset(rows)
-
-    @classmethod
-    def join(cls, parts: Sequence[PackedExtras]) -> PackedExtras:
-        """The rows of ``parts`` one after the other (records joined)."""
-        return cls(np.concatenate([p.head for p in parts]).reshape(-1, HEAD_INTS),
-                   b"".join([p.entries for p in parts]),
-                   np.concatenate([p.chain_departed for p in parts]),
-                   np.concatenate([p.chain_reason for p in parts]))
 
     def decoded(self, chain: Ints | None = None) -> DuoExtras:
         """The :class:`DuoExtras` (each duo a chain of its own unless ``chain`` numbers
         them, see :func:`unpack_extras`)."""
         head = self.head.astype(np.int64)
         n = len(head)
-        ints = np.frombuffer(self.entries, dtype="<i4")
-        n_r, n_w, n_p = head[:, 3], head[:, 4], head[:, 5]
-        # Each duo's entries are its reviews, windows and pairs: mark each int32 with
-        # its kind (0, 1, 2) and take each kind's ints in order.
-        kind = np.repeat(np.tile(np.arange(3, dtype=np.int8), n),
-                         np.column_stack([REVIEW_INTS * n_r, n_w, PAIR_INTS * n_p]).ravel())
-        reviews = ints[kind == 0].reshape(-1, REVIEW_INTS).astype(np.int64)
-        met = ints[kind == 1].astype(np.int64)
-        pairs = ints[kind == 2].reshape(-1, PAIR_INTS).astype(np.int64)
-        rows = np.arange(n, dtype=np.int64)
         return DuoExtras(
-            head[:, 0], head[:, 2], head[:, 1] == 1, rows if chain is None else chain,
-            self.chain_departed, self.chain_reason,
-            Schedule(np.repeat(rows, n_r), reviews[:, 0], reviews[:, 1],
-                     np.repeat(rows, n_w), met),
-            Pairs(np.repeat(rows, n_p), pairs[:, 0], pairs[:, 1], pairs[:, 2:]))
+            head[:, 0], head[:, 1] == 1,
+            np.arange(n, dtype=np.int64) if chain is None else chain,
+            self.chain_departed, self.chain_reason, head[:, 4],
+            np.frombuffer(self.entries, dtype="<i4"))
 
 
 Extras = DuoExtras | PackedExtras
@@ -393,7 +399,7 @@ Extras = DuoExtras | PackedExtras
 
 
 def packed_head(records: bytes) -> npt.NDArray[np.int32]:
-    """Heads joined, as an ``(n, 6)`` array."""
+    """Heads joined, as an ``(n, 5)`` array."""
     return np.frombuffer(records, dtype="<i4").reshape(-1, HEAD_INTS)
 
 
@@ -405,9 +411,9 @@ def unpack_extras(records: Packed, chain: Ints | None = None,
         records: :func:`pack_extras` records of the duos.
         chain: the chain number of each duo (a number shared by one chain's duos), when
             loaded; else each duo counts as a chain of its own for the ``outcome``
-            breakdown and only first duos carry a departure.
+            breakdown.
         departures: per duo, its chain's departure (``first_recruited`` unused), when
-            loaded.
+            loaded; else the departures recorded on first duos, on them.
     """
     packed = PackedExtras.of(packed_head(records.head), records.entries)
     if departures is not None:

@@ -19,6 +19,7 @@ from projections.extras import (
     Packed,
     PackedExtras,
     PolicyDays,
+    packed_head,
     unpack_extras,
 )
 from projections.facts import FACT_COUNT, NEVER
@@ -181,16 +182,14 @@ def load_report_rows(conn: Any, as_of: date | None = None, programme: str | None
                 continue
             if as_of is not None and not sites and not labels:
                 facts, extras = _facts_at(cursor, dialect, programme_id, as_of)
-                extras = _with_departures(extras, _departures(cursor, dialect,
-                                                              programme_id, as_of))
+                extras = _with_departures(extras, _departures(
+                    cursor, dialect, programme_id, as_of, later_duos=True))
                 groups[programme_id] = ProgrammeRows(programme_id, country, interval, facts,
                                                      policy=policy, extras=extras)
                 continue
             rows = _fact_rows(cursor, dialect, programme_id, as_of, sites or labels, labels)
-            departures = ({} if not labels else
-                          {chain: (day_of(on), DEPARTURE_REASONS.index(reason)) for
-                           _, on, reason, chain in _departures(cursor, dialect,
-                                                                programme_id, None)})
+            departures = _departures(cursor, dialect, programme_id,
+                                     None if labels else as_of, later_duos=not labels)
             groups[programme_id] = ProgrammeRows(
                 programme_id, country, interval,
                 facts_array(b"".join([bytes(r[0]) for r in rows])),
@@ -202,18 +201,22 @@ def load_report_rows(conn: Any, as_of: date | None = None, programme: str | None
     return ReportRows(groups, as_of)
 
 
-def _row_extras(rows: Sequence[Any], departures: dict[str, tuple[int, int]],
+def _row_extras(rows: Sequence[Any], departures: Sequence[Any],
                 labels: bool) -> DuoExtras:
-    """The extras of rows read by :func:`_fact_rows` (chains and departures when the
-    rows hold their chain ids)."""
+    """The extras of rows read by :func:`_fact_rows`, given the departures recorded
+    on the later duos of chains (see :func:`_with_departures`) or, when the rows hold
+    their chain ids, all departures (each put on every duo of its chain)."""
     records = Packed(*(b"".join([bytes(r[2][i]) for r in rows]) for i in range(2)))
     if not labels:
-        return unpack_extras(records)
+        return _with_departures(PackedExtras.of(packed_head(records.head),
+                                                records.entries), departures).decoded()
+    by_chain = {chain: (day_of(on), DEPARTURE_REASONS.index(reason))
+                for _, on, reason, chain in departures}
     chain_ids = [r[4] for r in rows]
     numbers: dict[str, int] = {}
     chain = np.array([numbers.setdefault(c, len(numbers)) for c in chain_ids],
                      dtype=np.int64)
-    found = [departures.get(c, (NEVER, -1)) for c in chain_ids]
+    found = [by_chain.get(c, (NEVER, -1)) for c in chain_ids]
     return unpack_extras(records, chain, Chains(
         np.zeros(len(rows), dtype=np.int64),
         np.array([f[0] for f in found], dtype=np.int64),
@@ -221,12 +224,17 @@ def _row_extras(rows: Sequence[Any], departures: dict[str, tuple[int, int]],
 
 
 def _departures(cursor: Any, dialect: Dialect, programme_id: str,
-                as_of: date | None) -> list[Any]:
+                as_of: date | None, *, later_duos: bool = False) -> list[Any]:
     """(first duo's recruitment day, departure date, reason, chain) of every departure
     recorded in the programme (one row per departed mentee in ``proj_departures``), by
-    ``as_of`` when given (a later departure leaves every figure as none does). A chain's
-    duos are all of one programme (rule 12)."""
+    ``as_of`` when given (a later departure leaves every figure as none does); with
+    ``later_duos``, only those recorded on a duo that is not the first of its chain
+    (the others are in their duo's extras, see :func:`projections.extras.pack_extras`).
+    A chain's duos are all of one programme (rule 12)."""
     by = "" if as_of is None else " AND p.departed_on <= ?"
+    if later_duos:
+        # A chain of one duo departed on its first: the index's range skips them.
+        by = f" AND p.single = 0{by} AND p.duo_id != p.chain_id"
     cursor.execute(dialect.sql(
         f"SELECT r.recruited, p.departed_on, p.reason, p.chain_id "
         f"FROM {s.DEPARTURES.name} p JOIN {s.DUO_DAYS.name} r "
@@ -238,12 +246,14 @@ def _departures(cursor: Any, dialect: Dialect, programme_id: str,
 
 
 def _with_departures(extras: PackedExtras, departures: Sequence[Any]) -> PackedExtras:
-    """``extras`` with each departure put on a first duo recruited on its chain's first
-    day (rows without chain ids: which of several such duos carries it does not change
-    any figure, which count chains by their first day and departure alone)."""
+    """``extras`` with each departure recorded on a later duo of a chain put on a first
+    duo recruited on its chain's first day that carries none of its own (rows without
+    chain ids: which of several such duos carries it does not change any figure, which
+    count chains by their first day and departure alone; each chain has at most one
+    departure, rule 17, so there are enough)."""
     if not departures:
         return extras
-    firsts = np.flatnonzero(extras.first_of_chain)
+    firsts = np.flatnonzero(extras.first_of_chain & (extras.chain_departed == NEVER))
     firsts = firsts[np.argsort(extras.recruited[firsts], kind="stable")]
     first_days = extras.recruited[firsts]
     wanted = np.array([d[0] for d in departures], dtype=np.int64)
@@ -330,7 +340,8 @@ def _facts_at(cursor: Any, dialect: Dialect, programme_id: str,
         -1, FACT_COUNT + HEAD_INTS)
     facts = both[:, :FACT_COUNT].astype(np.int64)
     facts = facts[facts[:, SETTLED] <= as_of.toordinal()]
-    found = PackedExtras.of(both[:, FACT_COUNT:], b"" if entries is None else bytes(entries))
+    found = PackedExtras.of(both[:, FACT_COUNT:],
+                            b"" if entries is None else bytes(entries))
     cursor.execute(dialect.sql(
         f"SELECT {dialect.concatenated('contact_states')} FROM {s.DUO_MONTHS.name} "
         "WHERE programme_id = ? AND month = ?"), (programme_id, day[:7]))

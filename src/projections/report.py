@@ -30,7 +30,7 @@ import numpy.typing as npt
 from lifecycle.domain.vocabulary import DROPOUT_REASONS
 from projections import comparisons, evaluation, survival, views
 from projections.evaluation import Lifecycle
-from projections.extras import DuoExtras, Extras, PackedExtras, PolicyDays, extras_from_views
+from projections.extras import DuoExtras, Extras, PolicyDays, extras_from_views
 from projections.facts import (
     ACTIVE,
     CLOSE_REASONS,
@@ -298,7 +298,8 @@ class _Metrics:
     overdue: int
     lifecycle: Lifecycle
     policies: evaluation.Policies
-    extras: DuoExtras
+    counts: Ints
+    chains: evaluation.Chains
 
 
 class _Tally:
@@ -309,7 +310,8 @@ class _Tally:
         self._facts: list[Ints] = []
         self._intervals: list[Ints] = []
         self._policies: list[evaluation.Policies] = []
-        self._extras: list[Extras] = []
+        self._counts: list[Ints] = []
+        self._chains: list[evaluation.Chains] = []
         self._metrics: _Metrics | None = None
 
     def add(self, rows: ProgrammeRows) -> None:
@@ -334,8 +336,10 @@ class _Tally:
         # The extras by their own recruitment day (they may be in another order).
         extras = rows.extras
         recruited = np.flatnonzero(extras.recruited <= day)
-        self._extras.append(extras if len(recruited) == len(extras)
-                            else extras.subset(recruited))
+        counted = extras if len(recruited) == len(extras) else extras.subset(recruited)
+        # Only counts of the entries and the chains' first duos: nothing else decoded.
+        self._counts.append(counted.counts(day))
+        self._chains.append(counted.chains())
         self._metrics = None
 
     @property
@@ -404,7 +408,12 @@ class _Tally:
                 np.concatenate([getattr(p, name) for p in self._policies]) if self._policies
                 else np.empty(0, dtype=np.int64)
                 for name in evaluation.Policies.__dataclass_fields__)),
-            extras=_joined(self._extras),
+            counts=(np.sum(self._counts, axis=0) if self._counts
+                    else np.zeros(evaluation.COUNTERS, dtype=np.int64)),
+            chains=evaluation.Chains(*(
+                np.concatenate([getattr(c, name) for c in self._chains]) if self._chains
+                else np.empty(0, dtype=np.int64)
+                for name in evaluation.Chains.__dataclass_fields__)),
         )
 
     def sections(self, *, tests: bool = False) -> dict[str, Any]:
@@ -443,10 +452,11 @@ class _Tally:
             "first_meeting": evaluation.first_meeting(m.lifecycle, m.policies, day),
             "monitoring": evaluation.monitoring_at(
                 int(evaluation.windows_due(m.lifecycle, m.policies, day).sum()),
-                m.extras.schedule, day),
-            "closure": evaluation.closure(m.lifecycle, m.policies, m.extras.exit_day, day),
-            "retention": evaluation.retention(m.extras.chains(), day),
-            "surveys": evaluation.pairs_section(m.extras.pairs, day, tests=tests),
+                m.counts),
+            "closure": evaluation.closure_at(m.lifecycle, m.policies,
+                                             int(m.counts[evaluation.EXIT_INTERVIEW]), day),
+            "retention": evaluation.retention(m.chains, day),
+            "surveys": evaluation.pairs_section(m.counts, tests=tests),
         }
 
     def at_risk(self) -> dict[str, dict[str, int]]:
@@ -455,7 +465,7 @@ class _Tally:
         the estimate's path: publishing (CONTRACT §6) hides an estimate at a t where
         fewer than K were."""
         m = self.metrics()
-        durations, _ = evaluation.retention_observations(m.extras.chains(),
+        durations, _ = evaluation.retention_observations(m.chains,
                                                          self.as_of.toordinal())
         return {"retention.in_service": {
             str(t): int(np.count_nonzero(durations >= t)) for t in evaluation.RETENTION_DAYS}}
@@ -477,14 +487,6 @@ class _Tally:
             "duos_meeting_benchmark": meeting,
             "share_meeting_benchmark": meeting / n if n else None,
         }
-
-
-def _joined(parts: Sequence[Extras]) -> DuoExtras:
-    """The extras of ``parts`` one after the other, decoded (as loaded, all at once)."""
-    packed = [p for p in parts if isinstance(p, PackedExtras)]
-    if len(packed) == len(parts) and packed:
-        return PackedExtras.join(packed).decoded()
-    return DuoExtras.join([p.decoded() for p in parts])
 
 
 def _tally(source: Source, as_of: date, programme: str | None,

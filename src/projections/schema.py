@@ -49,7 +49,7 @@ from projections.views import (
     SurveyView,
 )
 
-SCHEMA_VERSION: Final = 6
+SCHEMA_VERSION: Final = 7
 """Raised whenever a table or the meaning of a column changes: views of another version
 are rebuilt by the next catch-up."""
 
@@ -341,11 +341,12 @@ DUO_FACTS = Table(
         _given("report_facts", "blob", "13 little-endian int32 (see below)"),
         _given("contact_timeline", "blob", "one entry of 4 little-endian int32 per contact "
                "(see below)"),
-        _given("evaluation_extras", "blob", "6 little-endian int32: what the report's "
+        _given("evaluation_extras", "blob", "5 little-endian int32: what the report's "
                "evaluation sections need of the duo beyond its facts, and how many "
-               "entries of each kind `evaluation_entries` holds (see below)"),
-        _given("evaluation_entries", "blob", "the duo's reviews, met monitoring windows "
-               "and survey pairs as little-endian int32 (see below)"),
+               "entries `evaluation_entries` holds (see below)"),
+        _given("evaluation_entries", "blob", "what the duo's reviews, met monitoring "
+               "windows, exit interview and survey pairs add to the report from their "
+               "days on, as little-endian int32 (see below)"),
     ),
     ("programme_id", "duo_id"),
     # Covering the report's query: it reads the packed facts without the timelines.

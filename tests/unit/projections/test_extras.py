@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from projection_builders import Log, random_log
 
-from projections.evaluation import Lifecycle, Reviews, schedule
+from projections.evaluation import COUNTERS, Lifecycle, Reviews, schedule
 from projections.extras import (
     DuoExtras,
     Packed,
@@ -26,16 +26,15 @@ from projections.fold import fold
 from projections.report import facts_array
 from projections.views import DuoView
 
+D = 739_000  # an ordinal day
+
 
 def _rows(e: DuoExtras) -> dict[str, object]:
-    s, p = e.schedule, e.pairs
-    return {"recruited": e.recruited.tolist(), "exit": e.exit_day.tolist(),
-            "first": e.first_of_chain.tolist(),
-            "reviews": list(zip(s.review_row.tolist(), s.review_day.tolist(),
-                                s.review_health.tolist(), strict=True)),
-            "met": list(zip(s.met_row.tolist(), s.met_day.tolist(), strict=True)),
-            "pairs": list(zip(p.row.tolist(), p.respondent.tolist(), p.day.tolist(),
-                              map(tuple, p.changes.tolist()), strict=True))}
+    ends = np.cumsum(e.entry_count).tolist()
+    found = e.entries.tolist()
+    return {"recruited": e.recruited.tolist(), "first": e.first_of_chain.tolist(),
+            "entries": [found[end - count:end] for end, count
+                        in zip(ends, e.entry_count.tolist(), strict=True)]}
 
 
 def _packed(duos: list[DuoView], policy: PolicyDays) -> DuoExtras:
@@ -97,16 +96,17 @@ def test_a_subset_keeps_each_rows_entries_in_order_whatever_the_rows_order() -> 
     duos = sorted(fold(log.events).duos.values(), key=lambda d: d.duo_id)
     extras = _packed(duos, PolicyDays(reviews_first_interval=1, review_interval_days=10))
     picked = extras.subset([2, 0])
-    s = picked.schedule
-    assert s.review_row.tolist() == [0, 0, 0, 1, 1, 1]
-    assert s.review_health.tolist() == [3, 4, 5, 1, 2, 3]
+    assert _rows(picked)["entries"] == [_rows(extras)["entries"][2],
+                                        _rows(extras)["entries"][0]]
     assert picked.recruited.tolist() == [extras.recruited[2], extras.recruited[0]]
-    assert s.met_row.tolist() == sorted(s.met_row.tolist())
+    # Each row's three reviews: three reviewed, two superseded, its met windows.
+    assert picked.entry_count.tolist() == extras.entry_count[[2, 0]].tolist()
+    assert all(count >= 5 for count in picked.entry_count.tolist())
     assert extras.subset([0, 1, 2]) is extras
 
 
 def test_no_duo_no_extras() -> None:
     extras = unpack_extras(Packed(b"", b""))
     assert len(extras) == 0
-    assert extras.pairs.changes.shape == (0, 4)
-    assert np.array_equal(extras.schedule.review_row, np.empty(0, dtype=np.int64))
+    assert extras.counts(D).tolist() == [0] * COUNTERS
+    assert extras.chains().first_recruited.tolist() == []
