@@ -9,18 +9,16 @@ from datetime import date, datetime
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from projections import schema as s
 from projections.dialect import Dialect
-from projections.evaluation import DEPARTURE_REASONS, Chains
+from projections.evaluation import DEPARTURE_REASONS
 from projections.extras import (
     HEAD_INTS,
     DuoExtras,
-    Packed,
     PackedExtras,
     PolicyDays,
-    packed_head,
-    unpack_extras,
 )
 from projections.facts import FACT_COUNT, NEVER
 from projections.facts import day as day_of
@@ -190,26 +188,35 @@ def load_report_rows(conn: Any, as_of: date | None = None, programme: str | None
             rows = _fact_rows(cursor, dialect, programme_id, as_of, sites or labels, labels)
             departures = _departures(cursor, dialect, programme_id,
                                      None if labels else as_of, later_duos=not labels)
+            records = _records(b"".join([bytes(r[0]) for r in rows]))
             groups[programme_id] = ProgrammeRows(
                 programme_id, country, interval,
-                facts_array(b"".join([bytes(r[0]) for r in rows])),
+                records[:, :FACT_COUNT].astype(np.int64),
                 {i: bytes(r[1]) for i, r in enumerate(rows) if r[1]},
                 [r[3] for r in rows] if sites or labels else None,
-                policy, _row_extras(rows, departures, labels),
+                policy, _row_extras(rows, records[:, FACT_COUNT:], departures, labels),
                 {key: [r[5 + i] for r in rows] for i, key in enumerate(LABELLED[1:])}
                 if labels else {})
     return ReportRows(groups, as_of)
 
 
-def _row_extras(rows: Sequence[Any], departures: Sequence[Any],
-                labels: bool) -> DuoExtras:
-    """The extras of rows read by :func:`_fact_rows`, given the departures recorded
-    on the later duos of chains (see :func:`_with_departures`) or, when the rows hold
-    their chain ids, all departures (each put on every duo of its chain)."""
-    records = Packed(*(b"".join([bytes(r[2][i]) for r in rows]) for i in range(2)))
+def _records(joined: bytes) -> npt.NDArray[np.int32]:
+    """``report_facts`` cells joined, as an ``(n, 18)`` array: the facts, then the
+    head of the evaluation extras."""
+    found: npt.NDArray[np.int32] = np.frombuffer(joined, dtype="<i4").reshape(
+        -1, FACT_COUNT + HEAD_INTS)
+    return found
+
+
+def _row_extras(rows: Sequence[Any], head: npt.NDArray[np.int32],
+                departures: Sequence[Any], labels: bool) -> DuoExtras:
+    """The extras of rows read by :func:`_fact_rows` (``head``: their heads), given
+    the departures recorded on the later duos of chains (see :func:`_with_departures`)
+    or, when the rows hold their chain ids, all departures (each put on every duo of
+    its chain)."""
+    packed = PackedExtras.of(head, b"".join([bytes(r[2]) for r in rows]))
     if not labels:
-        return _with_departures(PackedExtras.of(packed_head(records.head),
-                                                records.entries), departures).decoded()
+        return _with_departures(packed, departures).decoded()
     by_chain = {chain: (day_of(on), DEPARTURE_REASONS.index(reason))
                 for _, on, reason, chain in departures}
     chain_ids = [r[4] for r in rows]
@@ -217,10 +224,9 @@ def _row_extras(rows: Sequence[Any], departures: Sequence[Any],
     chain = np.array([numbers.setdefault(c, len(numbers)) for c in chain_ids],
                      dtype=np.int64)
     found = [by_chain.get(c, (NEVER, -1)) for c in chain_ids]
-    return unpack_extras(records, chain, Chains(
-        np.zeros(len(rows), dtype=np.int64),
-        np.array([f[0] for f in found], dtype=np.int64),
-        np.array([f[1] for f in found], dtype=np.int64)))
+    return PackedExtras(packed.head, packed.entries,
+                        np.array([f[0] for f in found], dtype=np.int64),
+                        np.array([f[1] for f in found], dtype=np.int64)).decoded(chain)
 
 
 def _departures(cursor: Any, dialect: Dialect, programme_id: str,
@@ -284,11 +290,11 @@ def _ordinals(days: Sequence[str]) -> Ints:
 
 def _fact_rows(cursor: Any, dialect: Dialect, programme_id: str, as_of: date | None,
                sites: bool, labels: bool = False) -> list[Any]:
-    """(facts, timeline or None, extras (its two records), site, chain, labels…) of
-    each duo of the programme (site onwards when asked for), recruited by ``as_of`` when
-    given (then with the timeline only where that date needs it)."""
+    """(facts and extras' head, timeline or None, extras' entries, site, chain,
+    labels…) of each duo of the programme (site onwards when asked for), recruited by
+    ``as_of`` when given (then with the timeline only where that date needs it)."""
     table = s.DUO_FACTS.name
-    extras = ", ".join(f"f.{c}" for c in s.EXTRAS_COLUMNS)
+    extras = "f.evaluation_entries"
     more = ", f.site_id" if sites else ""
     join = ""
     if labels:
@@ -309,8 +315,6 @@ def _fact_rows(cursor: Any, dialect: Dialect, programme_id: str, as_of: date | N
             f"WHERE f.programme_id = ? AND f.recruited_on <= ? ORDER BY f.duo_id"),
             (day, programme_id, day))
     found: list[Any] = cursor.fetchall()
-    # The extras' records as one cell.
-    found = [(r[0], r[1], r[2:4], *r[4:]) for r in found]
     if labels:
         found = [(*r[:5], *_label_values(r[5:])) for r in found]
     return found
@@ -332,15 +336,13 @@ def _facts_at(cursor: Any, dialect: Dialect, programme_id: str,
     each, not their timelines). The extras are not in the order of the facts."""
     day = as_of.isoformat()
     cursor.execute(dialect.sql(
-        f"SELECT {dialect.concatenated('report_facts || evaluation_extras')}, "
+        f"SELECT {dialect.concatenated('report_facts')}, "
         f"{dialect.concatenated('evaluation_entries')} FROM {s.DUO_FACTS.name} "
         "WHERE programme_id = ? AND recruited_on <= ?"), (programme_id, day))
     both, entries = cursor.fetchone()
-    both = np.frombuffer(b"" if both is None else bytes(both), dtype="<i4").reshape(
-        -1, FACT_COUNT + HEAD_INTS)
-    facts = both[:, :FACT_COUNT].astype(np.int64)
-    facts = facts[facts[:, SETTLED] <= as_of.toordinal()]
-    found = PackedExtras.of(both[:, FACT_COUNT:],
+    records = _records(b"" if both is None else bytes(both))
+    facts = records[records[:, SETTLED] <= as_of.toordinal(), :FACT_COUNT].astype(np.int64)
+    found = PackedExtras.of(records[:, FACT_COUNT:],
                             b"" if entries is None else bytes(entries))
     cursor.execute(dialect.sql(
         f"SELECT {dialect.concatenated('contact_states')} FROM {s.DUO_MONTHS.name} "

@@ -324,9 +324,6 @@ DUOS = Table(
     record=DuoView,
 )
 
-EXTRAS_COLUMNS: Final = ("evaluation_extras", "evaluation_entries")
-"""The columns of a duo's packed evaluation extras (:class:`projections.extras.Packed`)."""
-
 DUO_FACTS = Table(
     "proj_duo_facts",
     "One narrow row per duo, clustered by programme: what the report reads (the "
@@ -338,12 +335,11 @@ DUO_FACTS = Table(
         _c("recruited_on", "text", "date of recruitment"),
         _given("contacts_settled_on", "text", "as in `proj_duos`: for an earlier as_of the "
                "report recounts the duo's contacts from its timeline"),
-        _given("report_facts", "blob", "13 little-endian int32 (see below)"),
+        _given("report_facts", "blob", "18 little-endian int32: 13 facts, then the 5 of "
+               "what the report's evaluation sections need of the duo beyond them, "
+               "among which how many entries `evaluation_entries` holds (see below)"),
         _given("contact_timeline", "blob", "one entry of 4 little-endian int32 per contact "
                "(see below)"),
-        _given("evaluation_extras", "blob", "5 little-endian int32: what the report's "
-               "evaluation sections need of the duo beyond its facts, and how many "
-               "entries `evaluation_entries` holds (see below)"),
         _given("evaluation_entries", "blob", "what the duo's reviews, met monitoring "
                "windows, exit interview and survey pairs add to the report from their "
                "days on, as little-endian int32 (see below)"),
@@ -351,7 +347,7 @@ DUO_FACTS = Table(
     ("programme_id", "duo_id"),
     # Covering the report's query: it reads the packed facts without the timelines.
     (("programme_id", "recruited_on", "contacts_settled_on", "report_facts",
-      *EXTRAS_COLUMNS),),
+      "evaluation_entries"),),
     clustered=True,
 )
 
@@ -568,13 +564,14 @@ def duo_rows(d: DuoView, programme: ProgrammeView | None) -> DuoRows:
         reviews_first_interval=programme.reviews_first_interval, states=states)
     logged = len(d.contacts)
     settled = iso_day(facts[12])
+    extras = pack_extras(d, facts, PolicyDays() if programme is None
+                         else PolicyDays.of(programme))
     return DuoRows(
         DUOS.row(d, logged, logged - facts[7], facts[10], iso_day(facts[11]), settled,
                  len(d.reviews), max((r.occurred_on for r in d.reviews), default=None),
                  len(d.corrections)),
-        DUO_FACTS.row(d, settled, pack_facts(facts), pack_timeline(timeline),
-                      *pack_extras(d, facts, PolicyDays() if programme is None
-                                   else PolicyDays.of(programme))),
+        DUO_FACTS.row(d, settled, pack_facts(facts) + extras.head, pack_timeline(timeline),
+                      extras.entries),
         [DUO_MONTHS.row(d, month, packed)
          for month, packed in month_states(facts, timeline, states)],
         DUO_DAYS.row(d, *facts[:5], facts[11], facts[12]),
