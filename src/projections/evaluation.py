@@ -28,7 +28,7 @@ from lifecycle.domain.vocabulary import (
 )
 from projections import comparisons, survival
 from projections.facts import NEVER
-from projections.summaries import summary
+from projections.summaries import summary, tallied
 
 Ints = npt.NDArray[np.int64]
 
@@ -504,7 +504,7 @@ def dropouts_by_month(duos: Lifecycle, day: int) -> dict[str, int]:
     closed = duos.closed <= day
     dropped = closed & np.isin(duos.reason, _DROPOUT_CODES)
     months: dict[str, int] = {}
-    days, counts = np.unique(duos.closed[dropped], return_counts=True)
+    days, counts = tallied(duos.closed[dropped])
     for closed_day, count in zip(days.tolist(), counts.tolist(), strict=True):
         key = _month(closed_day)
         months[key] = months.get(key, 0) + count

@@ -308,8 +308,8 @@ class _Tally:
     def __init__(self, as_of: date) -> None:
         self.as_of = as_of
         self._facts: list[Ints] = []
-        self._intervals: list[Ints] = []
-        self._policies: list[evaluation.Policies] = []
+        self._intervals: list[int] = []
+        self._policies: list[PolicyDays] = []
         self._counts: list[Ints] = []
         self._chains: list[evaluation.Chains] = []
         self._metrics: _Metrics | None = None
@@ -318,9 +318,11 @@ class _Tally:
         """Count ``rows`` (duos of one programme, with its contact interval)."""
         day = self.as_of.toordinal()
         kept = np.flatnonzero(rows.facts[:, RECRUITED] <= day)
-        facts = rows.facts[kept]  # a copy: recounts below leave the rows as they are
+        facts = rows.facts if len(kept) == len(rows.facts) else rows.facts[kept]
         stale = np.flatnonzero(facts[:, SETTLED] > day)
         if len(stale):
+            if facts is rows.facts:
+                facts = facts.copy()  # recounts below leave the rows as they are
             # Contacts changed after as_of: recount them from the timeline.
             for row in stale.tolist():
                 timeline = rows.timelines.get(int(kept[row]))
@@ -330,9 +332,8 @@ class _Tally:
         if len(rows.extras) != len(rows.facts):
             raise ValueError("rows were loaded without what the evaluation sections need")
         self._facts.append(facts)
-        self._intervals.append(np.full(len(facts), rows.contact_interval_days,
-                                       dtype=np.int64))
-        self._policies.append(rows.policy.arrays(len(facts)))
+        self._intervals.append(rows.contact_interval_days)
+        self._policies.append(rows.policy)
         # The extras by their own recruitment day (they may be in another order).
         extras = rows.extras
         recruited = np.flatnonzero(extras.recruited <= day)
@@ -356,13 +357,21 @@ class _Tally:
         return (np.concatenate(self._facts) if self._facts
                 else np.empty((0, FACT_COUNT), dtype=np.int64))
 
+    def _per_duo(self, values: Sequence[int]) -> Ints:
+        """One value per programme, repeated for each of its counted duos."""
+        found: Ints = np.repeat(np.array(values, dtype=np.int64),
+                                [len(f) for f in self._facts])
+        return found
+
     def _compute(self) -> _Metrics:
         day = self.as_of.toordinal()
-        facts = self.facts()
-        interval = (np.concatenate(self._intervals) if self._intervals
-                    else np.empty(0, dtype=np.int64))
+        interval = self._per_duo(self._intervals)
+        # One contiguous array per fact (joined and turned in one copy): every
+        # operation below reads one or two facts.
         (recruited, selected, matched, activated, closed, reason, closed_from, contacts,
-         psychosocial, career, minutes, last, _) = facts.T
+         psychosocial, career, minutes, last, _) = (
+            np.concatenate([f.T for f in self._facts], axis=1) if self._facts
+            else np.empty((FACT_COUNT, 0), dtype=np.int64))
         is_matched = matched <= day
         is_active = activated <= day
         is_closed = closed <= day
@@ -405,8 +414,7 @@ class _Tally:
             overdue=overdue,
             lifecycle=Lifecycle(matched, activated, closed, reason, from_active),
             policies=evaluation.Policies(*(
-                np.concatenate([getattr(p, name) for p in self._policies]) if self._policies
-                else np.empty(0, dtype=np.int64)
+                self._per_duo([getattr(p, name) for p in self._policies])
                 for name in evaluation.Policies.__dataclass_fields__)),
             counts=(np.sum(self._counts, axis=0) if self._counts
                     else np.zeros(evaluation.COUNTERS, dtype=np.int64)),

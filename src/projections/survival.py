@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from projections.summaries import tallied
+
 
 @dataclass(frozen=True)
 class KaplanMeier:
@@ -70,8 +72,8 @@ def fit_arrays(durations: npt.NDArray[np.int64],
                events: npt.NDArray[np.bool_]) -> KaplanMeier:
     """:func:`fit` of the pairs ``zip(durations, events)``, counted with array
     operations (the same curve, to the bit)."""
-    times, leaving = np.unique(durations, return_counts=True)
-    died_at, died = np.unique(durations[events], return_counts=True)
+    times, leaving = tallied(durations)
+    died_at, died = tallied(durations[events])
     return _curve(times.tolist(), leaving.tolist(),
                   dict(zip(died_at.tolist(), died.tolist(), strict=True)))
 
@@ -128,10 +130,10 @@ def curve_table_arrays(durations: npt.NDArray[np.int64],
                        events: npt.NDArray[np.bool_]) -> list[dict[str, Any]]:
     """:func:`curve_table` of the pairs ``zip(durations, events)``, counted with array
     operations (the same table, to the bit)."""
-    times_found, gone = np.unique(durations, return_counts=True)
+    times_found, gone = tallied(durations)
     if not len(times_found):
         return []
-    died_at, died_count = np.unique(durations[events], return_counts=True)
+    died_at, died_count = tallied(durations[events])
     leaving = dict(zip(times_found.tolist(), gone.tolist(), strict=True))
     died_by_time = dict(zip(died_at.tolist(), died_count.tolist(), strict=True))
     times = times_found.tolist()
