@@ -247,28 +247,30 @@ def monitoring(duos: Lifecycle, policies: Policies, reviews: Reviews,
 
 
 # ---------------------------------------------------------------- counters
-DAY_SHIFT: Final = 7
+DAY_SHIFT: Final = 9
 """An entry is ``day << DAY_SHIFT | counter``: it adds one to the counter at any
 ``as_of`` on or after its day (see :func:`entries`)."""
 LAST_DAY: Final = date.max.toordinal()
-"""No ``as_of`` is later: an entry dated after it would never count, so none is made."""
-REVIEWED: Final = 0
-"""Counters 0-5: a review that gave health h (ERASED 0), on its day."""
-SUPERSEDED: Final = 6
-"""Counters 6-11: a review that gave health h, on the day of the duo's next review (the
-next in the order of day and recording): from then on it is not the latest."""
-MET: Final = 12
-"""A window of the monitoring schedule met, on its last day."""
-EXIT_INTERVIEW: Final = 13
-"""A close that held an exit interview, on its ``closed_on``."""
-CHANGES: Final = 14
-"""Counters 14-85: a survey pair's change of one measure, on the pair's day: counter
-``CHANGES + (respondent * 4 + measure) * 9 + change + 4``."""
-MAX_CHANGE: Final = 4
-"""Scores are 1-5 (the ERASED ones pair with nothing), so a change is within ±4."""
-COUNTERS: Final = CHANGES + len(RESPONDENTS) * len(MEASURES) * (2 * MAX_CHANGE + 1)
+"""No ``as_of`` is later: an entry dated after it would never count, so none is made
+(and every entry fits in an int32)."""
 HEALTHS: Final = 6
 """Health values counted: ERASED and 1-5."""
+REVIEWED: Final = 0
+"""Counters 0-41: a review that gave health h (ERASED 0) after one that gave p (-1: the
+duo's first), on its day: counter ``h * 7 + p + 1``. From then on that review is the
+duo's latest and the one before it no longer is."""
+MET: Final = REVIEWED + HEALTHS * (HEALTHS + 1)
+"""Counter 42: a window of the monitoring schedule met, on its last day."""
+EXIT_INTERVIEW: Final = MET + 1
+"""Counter 43: a close that held an exit interview, on its ``closed_on``."""
+CHANGES: Final = EXIT_INTERVIEW + 1
+"""Counters 44-367: a survey pair's changes of two measures (wellbeing and stress, or
+integration and confidence), on the pair's day: counter ``CHANGES + (respondent * 2 +
+half) * 81 + (first change + 4) * 9 + second change + 4``."""
+MAX_CHANGE: Final = 4
+"""Scores are 1-5 (the ERASED ones pair with nothing), so a change is within ±4."""
+_WIDTH: Final = 2 * MAX_CHANGE + 1
+COUNTERS: Final = CHANGES + len(RESPONDENTS) * len(MEASURES) // 2 * _WIDTH * _WIDTH
 
 
 def _entry(days: Ints, counter: Ints | int) -> Ints:
@@ -280,11 +282,10 @@ def entries(done: Schedule, paired: Pairs, exit_row: Ints,
             exit_day: Ints) -> tuple[Ints, Ints]:
     """What some duos add to the monitoring, closure and survey sections, as entries
     (row, ``day << DAY_SHIFT | counter``) in the order of row and entry: each review
-    (and, once the next one is dated, the same review superseded), each met window,
-    each close with an exit interview (the duo's ``row`` and ``closed_on``) and each
-    change of a survey pair. The sections at an ``as_of`` only count the entries dated
-    by then (:func:`counted`): the latest review of a duo by then is the one counted
-    and not yet superseded.
+    (with the health of the one before it), each met window, each close with an exit
+    interview (the duo's ``row`` and ``closed_on``) and each survey pair (two entries
+    of two changes each). The sections at an ``as_of`` only count the entries dated by
+    then (:func:`counted`).
 
     Raises:
         ValueError: a health or a change out of its range (it would count as another).
@@ -293,21 +294,22 @@ def entries(done: Schedule, paired: Pairs, exit_row: Ints,
     healths = done.review_health
     if len(healths) and (healths.min() < 0 or healths.max() >= HEALTHS):
         raise ValueError("a review's health is out of range")
-    followed = np.flatnonzero(rows[1:] == rows[:-1]) if len(rows) else _empty()
+    # The health of the review before each one of the same duo (-1: none).
+    before = np.full(len(rows), -1, dtype=np.int64)
+    if len(rows):
+        followed = np.flatnonzero(rows[1:] == rows[:-1])
+        before[followed + 1] = healths[followed]
     changes = paired.changes
     if changes.size and np.abs(changes).max() > MAX_CHANGE:
         raise ValueError("a survey change is out of range")
-    n_measures = len(MEASURES)
-    measure = np.arange(n_measures, dtype=np.int64)
-    change_counters = (CHANGES + (paired.respondent[:, None] * n_measures + measure)
-                       * (2 * MAX_CHANGE + 1) + changes + MAX_CHANGE)
-    row = np.concatenate([rows, rows[followed], done.met_row, exit_row,
-                          np.repeat(paired.row, n_measures)])
+    halves = (changes + MAX_CHANGE).reshape(-1, 2, 2)
+    change_counters = (CHANGES + (paired.respondent[:, None] * 2 + np.arange(2)) * _WIDTH
+                       * _WIDTH + halves[:, :, 0] * _WIDTH + halves[:, :, 1])
+    row = np.concatenate([rows, done.met_row, exit_row, np.repeat(paired.row, 2)])
     entry = np.concatenate([
-        _entry(done.review_day, REVIEWED + healths),
-        _entry(done.review_day[followed + 1], SUPERSEDED + healths[followed]),
+        _entry(done.review_day, REVIEWED + healths * (HEALTHS + 1) + before + 1),
         _entry(done.met_day, MET), _entry(exit_day, EXIT_INTERVIEW),
-        _entry(np.repeat(paired.day, n_measures), change_counters.ravel())])
+        _entry(np.repeat(paired.day, 2), change_counters.ravel())])
     dated = (entry >> DAY_SHIFT) <= LAST_DAY
     row, entry = row[dated], entry[dated]
     order = np.lexsort((entry, row))
@@ -331,8 +333,9 @@ def _repeated(counts: Ints, low: int) -> Ints:
 def monitoring_at(windows: int, counts: Ints) -> dict[str, Any]:
     """:func:`monitoring` of duos with ``windows`` windows due at ``as_of`` and the
     ``counts`` of their entries by then (see :func:`counted`)."""
-    reviewed = counts[REVIEWED:REVIEWED + HEALTHS]
-    latest = reviewed - counts[SUPERSEDED:SUPERSEDED + HEALTHS]
+    # By health given (rows) and the health of the review before (columns, none first).
+    reviewed = counts[REVIEWED:MET].reshape(HEALTHS, HEALTHS + 1)
+    latest = reviewed.sum(axis=1) - reviewed[:, 1:].sum(axis=0)
     met = int(counts[MET])
     return {
         "reviews": int(reviewed.sum()),
@@ -439,12 +442,15 @@ def survey_changes(counts: Ints) -> dict[tuple[str, str], Ints]:
     """The paired changes (post − pre) per (respondent, measure), over the duos with
     both surveys of that respondent dated by ``as_of``, from the ``counts`` of their
     entries by then (see :func:`counted`), ascending."""
-    width = 2 * MAX_CHANGE + 1
     changes: dict[tuple[str, str], Ints] = {}
     for r, respondent in enumerate(RESPONDENTS):
-        for m, measure in enumerate(MEASURES):
-            at = CHANGES + (r * len(MEASURES) + m) * width
-            changes[respondent, measure] = _repeated(counts[at:at + width], -MAX_CHANGE)
+        for half in range(2):
+            at = CHANGES + (r * 2 + half) * _WIDTH * _WIDTH
+            # By the first measure's change (rows) and the second's (columns).
+            both = counts[at:at + _WIDTH * _WIDTH].reshape(_WIDTH, _WIDTH)
+            for second, tally in enumerate((both.sum(axis=1), both.sum(axis=0))):
+                changes[respondent, MEASURES[half * 2 + second]] = _repeated(
+                    tally, -MAX_CHANGE)
     return changes
 
 

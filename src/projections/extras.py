@@ -20,7 +20,7 @@ the database, as :class:`PackedExtras`):
              mentee's chain, else 0; the day and reason (index in
              ``DEPARTURE_REASONS``) of a departure recorded on the duo when it
              is the first of its chain, else NEVER and -1; E, the length below
- entries     E entries ``day << 7 | counter``, ascending: what the duo adds
+ entries     E entries ``day << 9 | counter``, ascending: what the duo adds
              to the monitoring, closure and survey sections from that day on
              (see :func:`projections.evaluation.entries`)
 ===========  ===============================================================
@@ -51,12 +51,10 @@ from projections.evaluation import (
     HEALTHS,
     LAST_DAY,
     MAX_CHANGE,
-    MEASURES,
     MET,
     PHASES,
     RESPONDENTS,
     REVIEWED,
-    SUPERSEDED,
     Chains,
     Ints,
     Lifecycle,
@@ -287,21 +285,23 @@ def duo_entries(reviews: Sequence[tuple[int, int]], met: Sequence[int], exit_day
         ValueError: a health or a change out of its range (it would count as another).
     """
     found: list[int] = []
-    for i, (day, health) in enumerate(reviews):
+    before = -1
+    for day, health in reviews:
         if not 0 <= health < HEALTHS:
             raise ValueError("a review's health is out of range")
-        found.append(day << DAY_SHIFT | (REVIEWED + health))
-        if i + 1 < len(reviews):
-            found.append(reviews[i + 1][0] << DAY_SHIFT | (SUPERSEDED + health))
+        found.append(day << DAY_SHIFT | (REVIEWED + health * (HEALTHS + 1) + before + 1))
+        before = health
     found += [day << DAY_SHIFT | MET for day in met]
     if exit_day != NEVER:
         found.append(exit_day << DAY_SHIFT | EXIT_INTERVIEW)
     for respondent, day, changes in paired:
-        for m, change in enumerate(changes):
-            if abs(change) > MAX_CHANGE:
-                raise ValueError("a survey change is out of range")
+        if any(abs(change) > MAX_CHANGE for change in changes):
+            raise ValueError("a survey change is out of range")
+        for half in range(2):
+            first, second = changes[2 * half:2 * half + 2]
             found.append(day << DAY_SHIFT | (
-                CHANGES + (respondent * len(MEASURES) + m) * _WIDTH + change + MAX_CHANGE))
+                CHANGES + (respondent * 2 + half) * _WIDTH * _WIDTH
+                + (first + MAX_CHANGE) * _WIDTH + second + MAX_CHANGE))
     found.sort()
     # Dated after every possible as_of: it would never count.
     while found and found[-1] >> DAY_SHIFT > LAST_DAY:

@@ -108,21 +108,24 @@ def month_facts(states: bytes, as_of: date) -> tuple[Ints, npt.NDArray[np.bool_]
     if not states:
         return facts_array(b""), np.empty(0, dtype=bool)
     lines = np.frombuffer(states, dtype="<i4").reshape(-1, STATE_INTS)
-    begins = lines[:, 0] == HEADER_MARK
+    days = lines[:, 0]
+    begins = days == HEADER_MARK
     first = np.flatnonzero(begins)
-    owner = np.cumsum(begins) - 1
     header = np.hstack([lines[first + i] for i in range(HEADER_LINES)])
     is_state = ~begins
     for i in range(1, HEADER_LINES):
         is_state[first + i] = False
     # Each duo's states are in day order, the first one before the month began: its
-    # counts at as_of are those of its last state dated by then.
-    dated = np.flatnonzero(is_state & (lines[:, 0] <= day))
-    latest = dated[np.append(owner[dated][1:] != owner[dated][:-1], True)]
+    # counts at as_of are those of its last state dated by then, the one whose next
+    # line is not a state dated by then (a later state, or the next duo's header).
+    dated = is_state & (days <= day)
+    latest = np.flatnonzero(dated & ~np.append(dated[1:], False))
+    if len(latest) != len(first):
+        raise ValueError("a month's contact states lack the state before the month")
     facts = np.empty((len(first), FACT_COUNT), dtype=np.int64)
     facts[:, RECRUITED:CONTACTS] = header[:, list(HEADER_FACTS)]
-    facts[owner[latest], CONTACTS:SETTLED] = lines[latest, 1:]
-    facts[owner[latest], SETTLED] = lines[latest, 0]
+    facts[:, CONTACTS:SETTLED] = lines[latest, 1:]
+    facts[:, SETTLED] = days[latest]
     return facts, (facts[:, RECRUITED] <= day) & (day < header[:, HEADER_SETTLED])
 
 
