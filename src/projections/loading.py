@@ -259,10 +259,13 @@ def _with_departures(extras: PackedExtras, departures: Sequence[Any]) -> PackedE
     departure, rule 17, so there are enough)."""
     if not departures:
         return extras
-    firsts = np.flatnonzero(extras.first_of_chain & (extras.chain_departed == NEVER))
-    firsts = firsts[np.argsort(extras.recruited[firsts], kind="stable")]
-    first_days = extras.recruited[firsts]
     wanted = np.array([d[0] for d in departures], dtype=np.int64)
+    # Only first duos recruited on a day some departure's chain began on can carry one.
+    recruited = extras.recruited
+    firsts = np.flatnonzero(extras.first_of_chain & (extras.chain_departed == NEVER)
+                            & np.isin(recruited, wanted))
+    firsts = firsts[np.argsort(recruited[firsts], kind="stable")]
+    first_days = recruited[firsts]
     by_day = np.argsort(wanted, kind="stable")
     wanted = wanted[by_day]
     # The i-th departure of a first day goes to the i-th first duo of that day, if any.

@@ -346,8 +346,7 @@ DUO_FACTS = Table(
     ),
     ("programme_id", "duo_id"),
     # Covering the report's query: it reads the packed facts without the timelines.
-    (("programme_id", "recruited_on", "contacts_settled_on", "report_facts",
-      "evaluation_entries"),),
+    (("programme_id", "recruited_on", "report_facts", "evaluation_entries"),),
     clustered=True,
 )
 
