@@ -86,6 +86,28 @@ def test_a_shredded_key_is_gone_for_good_and_no_new_one_is_made(ring: KeyRing) -
         ring.shred(PersonKeys(MASTER).reference("never-seen"))
 
 
+def test_a_kept_cipher_goes_with_its_shredded_key(ring: KeyRing, sqlite_store: Path) -> None:
+    """ADR 45: the cipher kept beside a data key is dropped with it, by this engine's
+    shred and by another engine's (noticed at its next refresh)."""
+    keys = PersonKeys(MASTER)
+    ref, other = keys.reference(PERSON), keys.reference("zz-forget-me-too-8842")
+    assert ring.cipher(ref) is None
+    assert ring.cipher(ref, create=True) is ring.cipher(ref)
+    ring.cipher(other, create=True)
+    ring.shred(ref)
+    assert ring.cipher(ref) is None
+    with pytest.raises(ForgottenPersonError):
+        ring.cipher(ref, create=True)
+    elsewhere = KeyRing(resolve_target(str(sqlite_store)), keys)
+    try:
+        elsewhere.shred(other)
+    finally:
+        elsewhere.close()
+    assert ring.cipher(other) is not None  # not noticed yet
+    ring.refresh()
+    assert ring.cipher(other) is None
+
+
 def _wrapped(conn: Any, ref: str, mark: str) -> bytes:
     cur = conn.cursor()
     cur.execute(f"SELECT wrapped FROM {KEYS_TABLE} WHERE reference = {mark}", (ref,))

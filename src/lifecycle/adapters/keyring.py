@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from lifecycle.adapters.crypto import MasterKeyError, PersonKeys
+from lifecycle.adapters.crypto import MasterKeyError, PersonKeys, data_cipher
 from lifecycle.adapters.store import StoreTarget, connect, setup_lock
 
 KEYS_TABLE = "lifecycle_person_keys"
@@ -109,6 +109,9 @@ class KeyRing:
         self._postgres = target.is_postgres
         self._mark = "%s" if self._postgres else "?"
         self._cache: dict[str, bytes] = {}
+        self._ciphers: dict[str, Any] = {}
+        """The AES-GCM cipher of each cached key that sealed or opened something;
+        dropped with the key."""
         self._shredded: set[str] = set()
         # One connection writes, used from every thread of the engine (the HTTP
         # service's writer and its readers), one call at a time; reads go through a
@@ -173,6 +176,7 @@ class KeyRing:
         for (reference,) in self._read(f"SELECT reference FROM {SHREDS_TABLE}"):
             if reference not in self._shredded:
                 self._cache.pop(reference, None)
+                self._ciphers.pop(reference, None)
                 self._shredded.add(reference)
                 found = True
         self._shreds_seen = count
@@ -183,6 +187,7 @@ class KeyRing:
         """Close the connections and forget every cached data key."""
         with self._lock, self._read_lock:
             self._cache.clear()
+            self._ciphers.clear()
             self._conn.close()
             if self._reader is not None:
                 self._reader.close()
@@ -347,6 +352,18 @@ class KeyRing:
         self._cache[reference] = key
         return key
 
+    def cipher(self, reference: str, *, create: bool = False) -> Any:
+        """The AES-GCM cipher of the person's data key (see :meth:`data_key`, whose
+        arguments and errors it shares), made once per person and kept with the key;
+        None where :meth:`data_key` gives None."""
+        found = self._ciphers.get(reference)
+        if found is None:
+            key = self.data_key(reference, create=create)
+            if key is None:
+                return None
+            found = self._ciphers[reference] = data_cipher(key)
+        return found
+
     def is_shredded(self, reference: str) -> bool:
         """Whether the person's key was shredded."""
         exists, wrapped = self._row(reference)
@@ -362,6 +379,7 @@ class KeyRing:
         if wrapped is None:
             raise KeyError(reference)
         self._cache.pop(reference, None)
+        self._ciphers.pop(reference, None)
         self._shredded.add(reference)
         with self._lock:
             cur = self._conn.cursor()

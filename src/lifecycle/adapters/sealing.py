@@ -98,12 +98,11 @@ class Sealing:
     def seal(self, state: dict[str, Any], owners: Mapping[str, str]) -> dict[str, Any]:
         """``state`` with each field of ``owners`` (field → reference) sealed under the
         data key of its owner (made when missing)."""
-        ring = self._need()[1]
+        cipher = self._need()[1].cipher
         for field, reference in owners.items():
             if field in state:
-                key = ring.data_key(reference, create=True)
-                assert key is not None
-                state[field] = seal(key, reference, field, state[field])
+                state[field] = seal(cipher(reference, create=True), reference, field,
+                                    state[field])
         return state
 
     def data_key(self, reference: str) -> bytes | None:
@@ -111,6 +110,12 @@ class Sealing:
         if self._ring is None:
             return None
         return self._ring.data_key(reference)
+
+    def _cipher(self, reference: str) -> Any:
+        """The cipher of a reference's data key (None as for :meth:`data_key`)."""
+        if self._ring is None:
+            return None
+        return self._ring.cipher(reference)
 
     def open(self, state: dict[str, Any], keep_reference: Iterable[str] = ()) -> dict[str, Any]:
         """``state`` (changed in place) with every sealed field opened, or None where it
@@ -123,9 +128,9 @@ class Sealing:
         for field, value in state.items():
             if isinstance(value, str) and value.startswith("enc1:"):
                 reference = sealed_reference(value)
-                key = self.data_key(reference)
-                if key is not None:
-                    state[field] = unseal(key, field, value)
+                cipher = self._cipher(reference)
+                if cipher is not None:
+                    state[field] = unseal(cipher, field, value)
                 else:
                     state[field] = reference if field in keep_reference else None
         return state

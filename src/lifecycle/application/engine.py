@@ -527,10 +527,17 @@ _NAMING: dict[type[DomainEvent], str] = {Duo.Recruited: "mentee_id", Duo.Matched
 """The events that name a duo's mentee and its mentor, and the field that does."""
 
 
+_PERSONAL_EVENTS = frozenset({Duo.Recruited, Duo.Matched, Duo.Reviewed, Duo.SurveyRecorded,
+                              Mentor.Registered, Mentor.TrainingRecorded})
+"""The events that hold personal fields (see :func:`_owners`)."""
+
+
 def _owners(sealing: Sealing, aggregate: Aggregate,
             event: DomainEvent) -> dict[str, str] | None:
     """Whose each personal field of ``event`` is (field → the person's reference), as
     contract §8 lists them; None for an event without personal fields."""
+    if type(event) not in _PERSONAL_EVENTS:  # most of an import's events: said at once
+        return None
     ref = sealing.reference
     if isinstance(event, Duo.Recruited) and event.mentee_id is not None:
         mentee = ref(event.mentee_id)

@@ -165,3 +165,46 @@ def test_a_value_orjson_cannot_write_is_written_by_pydantic() -> None:
     assert state == registered.__pydantic_serializer__.to_json(
         event, exclude=_BASE | {"mentor_id"})
     assert b'"years_experience":1180591620717411303424' in state
+
+
+_PERSONAL = ("mentee_id", "department", "shifts", "mentor_id", "health", "scores",
+             "years_experience", "module")
+
+
+class _ClearSealing:
+    """Seals a field as ``enc1:<reference>:`` and the very JSON the real sealing would
+    encrypt, in clear: two mappers' bytes can then be compared (real ones differ by
+    their random nonces)."""
+
+    def seal(self, state: dict[str, Any], owners: dict[str, str]) -> dict[str, Any]:
+        for field, reference in owners.items():
+            if field in state:
+                state[field] = f"enc1:{reference}:" + orjson.dumps(state[field]).decode()
+        return state
+
+
+def sealing_mapper(transcoder: Transcoder) -> PydanticMapper:
+    mapped = PydanticMapper(transcoder=transcoder)
+    mapped.sealing = _ClearSealing()  # type: ignore[assignment]
+    return mapped
+
+
+@pytest.mark.parametrize("recorded_at", RECORDED, ids=str)
+@pytest.mark.parametrize("text", TEXTS, ids=range(len(TEXTS)))
+def test_a_sealed_event_written_by_orjson_seals_what_the_json_dump_seals(
+        text: str, recorded_at: datetime) -> None:
+    """ADR 45: the events with personal fields take orjson's path too; the JSON sealed of
+    each field, and the bytes around the sealed fields, are those of the dump."""
+    for stored in fixture_rows():
+        event = mapper().to_domain_event(stored)
+        values = fields_of(event) | {"timestamp": recorded_at}
+        for name in ("name", "department"):
+            if name in values:
+                values[name] = text
+        event = type(event).model_construct(**values)
+        owners = {field: "ref-1" for field in _PERSONAL if field in values}
+        general = sealing_mapper(_PlainOrjson()).to_sealed_event(event, owners).state
+        dump = event.model_dump(mode="json", exclude=_BASE)
+        assert general == orjson.dumps(_ClearSealing().seal(dump, owners))
+        assert sealing_mapper(OrjsonTranscoder()).to_sealed_event(event, owners).state \
+            == general
