@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -247,13 +248,26 @@ records per event); a log with more is rebuilt in several passes."""
 
 
 def plan_passes(recorder: Recorder, stop: int, per_pass: int | None = None) -> list[Pass]:
-    """The passes that rebuild the log up to ``stop``: one unless its duos have more than
-    ``per_pass`` events (default :data:`PASS_EVENTS`), then ranges of duos in stream
-    order, each with about that many (a duo is never split). Only the library's SQLite
-    recorder is read in several passes."""
+    """The passes that rebuild the log up to ``stop`` in one process (see
+    :func:`plan_shares`)."""
+    return plan_shares(recorder, stop, 1, per_pass)[0]
+
+
+def plan_shares(recorder: Recorder, stop: int, processes: int,
+                per_pass: int | None = None) -> list[list[Pass]]:
+    """The passes that rebuild the log up to ``stop``, shared out between ``processes``.
+
+    One pass unless the log's duos have more than ``per_pass`` events (default
+    :data:`PASS_EVENTS`); then the duos, in stream order (a duo is never split), are cut
+    into ``processes`` contiguous shares of about as many events each (fewer when there
+    are too few duos), and each share into as few passes of about equal events as keep
+    each at most ``per_pass``. Only the library's SQLite recorder is read in several
+    passes; the first pass of the first share is the one that also folds the sites and
+    mentors.
+    """
     per_pass = PASS_EVENTS if per_pass is None else max(1, per_pass)
     if not isinstance(recorder, SQLiteApplicationRecorder) or stop <= per_pass:
-        return [Pass()]
+        return [[Pass()]]
     with sqlite_reader(recorder) as cursor:
         # Counted from the primary key's index alone ("duo;" is the first string after
         # every "duo:..." one).
@@ -262,15 +276,33 @@ def plan_passes(recorder: Recorder, stop: int, per_pass: int | None = None) -> l
                        "AND rowid <= ? GROUP BY originator_id ORDER BY originator_id",
                        (stop,))
         counts: list[tuple[str, int]] = cursor.fetchall()
-    starts: list[str | None] = [None]
-    held = 0
-    for stream_id, events in counts:
-        if held and held + events > per_pass:
-            starts.append(contract_id(stream_id))
-            held = 0
-        held += events
-    return [Pass(low, high, first=i == 0)
-            for i, (low, high) in enumerate(zip(starts, [*starts[1:], None], strict=True))]
+    total = sum(events for _, events in counts)
+    if total <= per_pass:
+        return [[Pass()]]
+    # Where each share, then each of its passes, begins: the first duo at which the
+    # events before it reach the share's (the pass's) part of the whole.
+    shares = _cut(counts, 0, len(counts), max(1, processes))
+    starts: list[list[int]] = []
+    for begin, end in zip(shares, [*shares[1:], len(counts)], strict=True):
+        events = sum(n for _, n in counts[begin:end])
+        starts.append(_cut(counts, begin, end, -(-events // per_pass)))
+    bounds = [i for share in starts for i in share]
+    ids: list[str | None] = [None, *(contract_id(counts[i][0]) for i in bounds[1:]), None]
+    passes = iter([Pass(low, high, first=i == 0)
+                   for i, (low, high) in enumerate(pairwise(ids))])
+    return [[next(passes) for _ in share] for share in starts]
+
+
+def _cut(counts: Sequence[tuple[str, int]], begin: int, end: int, parts: int) -> list[int]:
+    """Where each of (at most) ``parts`` runs of about equal events begins among the
+    streams ``counts[begin:end]`` (``begin`` first; a run holds one stream at least)."""
+    total = sum(n for _, n in counts[begin:end])
+    starts, held = [begin], 0
+    for i in range(begin, end):
+        if i > starts[-1] and held >= total * len(starts) / parts:
+            starts.append(i)
+        held += counts[i][1]
+    return starts
 
 
 def batches(recorder: Recorder, start: int, stop: int, size: int,

@@ -32,7 +32,7 @@ from projections.reading import (
     Recorder,
     bulk,
     fold_log,
-    plan_passes,
+    plan_shares,
     sqlite_file,
 )
 from projections.views import ReadModel
@@ -68,21 +68,23 @@ def rebuild(recorder: Recorder, mapper: EventMapper, conn: Any, *,
     if wanted < 2 or store is None or not can_start_workers():
         wanted = 1
     # With workers, passes a share of the usual size: all processes together hold
-    # about what one would.
-    passes = plan_passes(recorder, stop, reading.PASS_EVENTS // wanted)
-    own, *others = split.shares(len(passes), min(wanted, len(passes)))
+    # about what one would. Each process gets about as many events (this one's copying
+    # at the end runs once the others are done, and costs less than a worker's start).
+    own, *others = plan_shares(recorder, stop, wanted, reading.PASS_EVENTS // wanted)
+    passes = [p for share in (own, *others) for p in share]
 
-    def fold(i: int) -> tuple[ReadModel, int]:
+    def fold(scope: Pass) -> tuple[ReadModel, int]:
         state = initial()
+        i = passes.index(scope)
         report = None if progress is None else (
             lambda at, top: progress((i * top + at) // len(passes), top))
         return state, fold_log(recorder, decoder, state, 0, stop, batch_size, report,
-                                passes[i])
+                                scope)
 
-    def fold_and_insert(cursor: Any, indexes: Iterable[int]) -> int:
+    def fold_and_insert(cursor: Any, share: Iterable[Pass]) -> int:
         count = 0
-        for i in indexes:
-            state, folded = fold(i)
+        for scope in share:
+            state, folded = fold(scope)
             insert_duo_rows(cursor, dialect, state)
             count += folded
         return count
@@ -93,7 +95,7 @@ def rebuild(recorder: Recorder, mapper: EventMapper, conn: Any, *,
         if others and store is not None:
             tmp = stack.enter_context(split.scratch_dir(store))
             jobs = [split.Job(store, recorder.events_table_name,  # type: ignore[attr-defined]
-                              [passes[i].as_tuple() for i in share], stop, batch_size,
+                              [scope.as_tuple() for scope in share], stop, batch_size,
                               str(tmp / f"part-{n}.db"))
                     for n, share in enumerate(others, 1)]
         started = stack.enter_context(split.workers(jobs))

@@ -38,15 +38,6 @@ DUO_TABLES: Final[tuple[s.Table, ...]] = s.VIEWS["duos"]
 """The tables a pass writes (programmes, sites and mentors come from the first pass)."""
 
 
-def shares(count: int, processes: int) -> list[range]:
-    """``range(count)`` cut into ``processes`` contiguous shares, as equal as can be,
-    the first ones the smaller (the caller also copies and indexes at the end)."""
-    base, extra = divmod(count, processes)
-    sizes = [base + (1 if i >= processes - extra else 0) for i in range(processes)]
-    starts = [sum(sizes[:i]) for i in range(processes)]
-    return [range(start, start + size) for start, size in zip(starts, sizes, strict=True)]
-
-
 @dataclass(frozen=True)
 class Job:
     """What one worker folds: the passes ``(low, high, first)`` of the log up to

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -170,9 +171,37 @@ def test_small_logs_and_in_memory_stores_stay_in_one_process(
         conn.close()
         engine.shutdown()
     assert results == []
-    assert split.shares(5, 2) == [range(0, 2), range(2, 5)]
-    assert split.shares(7, 3) == [range(0, 2), range(2, 4), range(4, 7)]
-    assert split.shares(1, 1) == [range(0, 1)]
+
+
+@pytest.mark.parametrize("processes", [1, 2, 3])
+def test_each_process_gets_about_as_many_duo_events_in_passes_of_about_equal_size(
+        store: Path, processes: int) -> None:
+    engine = Lifecycle(resolve_target(str(store)).env)
+    try:
+        recorder = engine.app.recorder
+        stop = recorder.max_notification_id() or 0
+        shares = reading.plan_shares(recorder, stop, processes, 600)
+        counts = dict(sqlite3.connect(store).execute(
+            "SELECT substr(originator_id, 5), count(*) FROM stored_events "
+            "WHERE originator_id LIKE 'duo:%' GROUP BY originator_id").fetchall())
+    finally:
+        engine.shutdown()
+    passes = [scope for share in shares for scope in share]
+    assert len(shares) == processes
+    assert [scope.first for scope in passes] == [True] + [False] * (len(passes) - 1)
+    assert passes[0].low is None and passes[-1].high is None
+    assert all(a.high == b.low for a, b in pairwise(passes))
+    largest = max(counts.values())
+
+    def events(scope: reading.Pass) -> int:
+        return sum(n for duo, n in counts.items() if scope.holds(duo))
+
+    total = sum(counts.values())
+    for share in shares:
+        held = sum(events(scope) for scope in share)
+        assert abs(held - total / processes) <= largest
+        assert len(share) == -(-held // 600)  # one pass per 600 events, rounded up
+        assert all(abs(events(scope) - held / len(share)) <= largest for scope in share)
 
 
 @pytest.mark.parametrize(("processes", "workers"), [("1", 0), ("2", 1), ("3", 2)])
