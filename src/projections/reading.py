@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -254,16 +254,16 @@ def plan_passes(recorder: Recorder, stop: int, per_pass: int | None = None) -> l
 
 
 def plan_shares(recorder: Recorder, stop: int, processes: int,
-                per_pass: int | None = None) -> list[list[Pass]]:
+                per_pass: int | None = None, *, first: float = 1.0) -> list[list[Pass]]:
     """The passes that rebuild the log up to ``stop``, shared out between ``processes``.
 
     One pass unless the log's duos have more than ``per_pass`` events (default
     :data:`PASS_EVENTS`); then the duos, in stream order (a duo is never split), are cut
-    into ``processes`` contiguous shares of about as many events each (fewer when there
-    are too few duos), and each share into as few passes of about equal events as keep
-    each at most ``per_pass``. Only the library's SQLite recorder is read in several
-    passes; the first pass of the first share is the one that also folds the sites and
-    mentors.
+    into ``processes`` contiguous shares (fewer when there are too few duos) of about as
+    many events each, the first ``first`` times as many as each other, and each share
+    into as few passes of about equal events as keep each at most ``per_pass``. Only the
+    library's SQLite recorder is read in several passes; the first pass of the first
+    share is the one that also folds the sites and mentors.
     """
     per_pass = PASS_EVENTS if per_pass is None else max(1, per_pass)
     if not isinstance(recorder, SQLiteApplicationRecorder) or stop <= per_pass:
@@ -281,11 +281,11 @@ def plan_shares(recorder: Recorder, stop: int, processes: int,
         return [[Pass()]]
     # Where each share, then each of its passes, begins: the first duo at which the
     # events before it reach the share's (the pass's) part of the whole.
-    shares = _cut(counts, 0, len(counts), max(1, processes))
+    shares = _cut(counts, 0, len(counts), [first] + [1.0] * (max(1, processes) - 1))
     starts: list[list[int]] = []
     for begin, end in zip(shares, [*shares[1:], len(counts)], strict=True):
         events = sum(n for _, n in counts[begin:end])
-        starts.append(_cut(counts, begin, end, -(-events // per_pass)))
+        starts.append(_cut(counts, begin, end, [1.0] * -(-events // per_pass)))
     bounds = [i for share in starts for i in share]
     ids: list[str | None] = [None, *(contract_id(counts[i][0]) for i in bounds[1:]), None]
     passes = iter([Pass(low, high, first=i == 0)
@@ -293,13 +293,16 @@ def plan_shares(recorder: Recorder, stop: int, processes: int,
     return [[next(passes) for _ in share] for share in starts]
 
 
-def _cut(counts: Sequence[tuple[str, int]], begin: int, end: int, parts: int) -> list[int]:
-    """Where each of (at most) ``parts`` runs of about equal events begins among the
-    streams ``counts[begin:end]`` (``begin`` first; a run holds one stream at least)."""
+def _cut(counts: Sequence[tuple[str, int]], begin: int, end: int,
+         weights: Sequence[float]) -> list[int]:
+    """Where each of (at most) ``len(weights)`` runs begins among the streams
+    ``counts[begin:end]`` (``begin`` first; a run holds one stream at least), each run
+    with about its weight's part of their events."""
     total = sum(n for _, n in counts[begin:end])
+    targets = list(accumulate(w * total / sum(weights) for w in weights))
     starts, held = [begin], 0
     for i in range(begin, end):
-        if i > starts[-1] and held >= total * len(starts) / parts:
+        if i > starts[-1] and held >= targets[len(starts) - 1]:
             starts.append(i)
         held += counts[i][1]
     return starts

@@ -173,14 +173,14 @@ def test_small_logs_and_in_memory_stores_stay_in_one_process(
     assert results == []
 
 
-@pytest.mark.parametrize("processes", [1, 2, 3])
-def test_each_process_gets_about_as_many_duo_events_in_passes_of_about_equal_size(
-        store: Path, processes: int) -> None:
+@pytest.mark.parametrize(("processes", "first"), [(1, 1.0), (2, 1.0), (3, 1.0), (2, 0.5)])
+def test_each_process_gets_its_part_of_the_duo_events_in_passes_of_about_equal_size(
+        store: Path, processes: int, first: float) -> None:
     engine = Lifecycle(resolve_target(str(store)).env)
     try:
         recorder = engine.app.recorder
         stop = recorder.max_notification_id() or 0
-        shares = reading.plan_shares(recorder, stop, processes, 600)
+        shares = reading.plan_shares(recorder, stop, processes, 600, first=first)
         counts = dict(sqlite3.connect(store).execute(
             "SELECT substr(originator_id, 5), count(*) FROM stored_events "
             "WHERE originator_id LIKE 'duo:%' GROUP BY originator_id").fetchall())
@@ -197,9 +197,10 @@ def test_each_process_gets_about_as_many_duo_events_in_passes_of_about_equal_siz
         return sum(n for duo, n in counts.items() if scope.holds(duo))
 
     total = sum(counts.values())
-    for share in shares:
+    weights = [first] + [1.0] * (processes - 1)
+    for share, weight in zip(shares, weights, strict=True):
         held = sum(events(scope) for scope in share)
-        assert abs(held - total / processes) <= largest
+        assert abs(held - total * weight / sum(weights)) <= largest
         assert len(share) == -(-held // 600)  # one pass per 600 events, rounded up
         assert all(abs(events(scope) - held / len(share)) <= largest for scope in share)
 
