@@ -114,8 +114,9 @@ def _contact_spans(activated: int, closed: int, states: Sequence[State],
         on = state[0]
         if on < activated:
             continue
-        _add(found, CONTACT_OVERDUE, max(start, (latest or activated) + interval + 1),
-             min(on, closed))
+        due = (latest or activated) + interval + 1
+        if due < on and due < closed:  # else no span (most changes come before it)
+            _add(found, CONTACT_OVERDUE, max(start, due), min(on, closed))
         start, latest = on, state[5]
     _add(found, CONTACT_OVERDUE, max(start, (latest or activated) + interval + 1), closed)
     return found

@@ -45,6 +45,7 @@ import struct
 from collections.abc import Sequence
 from datetime import date
 from itertools import chain
+from operator import itemgetter
 from typing import Final
 
 from lifecycle.domain.states import DuoState
@@ -67,6 +68,8 @@ FACT_COUNT: Final = 13
 FACTS: Final = struct.Struct(f"<{FACT_COUNT}i")
 CONTACT_INTS: Final = 4
 CONTACT: Final = struct.Struct(f"<{CONTACT_INTS}i")
+
+_RETRACTED: Final = itemgetter(1)
 
 Facts = tuple[int, int, int, int, int, int, int, int, int, int, int, int, int]
 TimelineEntry = tuple[int, int, int, int]
@@ -120,31 +123,28 @@ def duo_facts(duo: DuoView, as_at: str | None = None) -> tuple[Facts, Timeline]:
     else:
         reason = CLOSE_REASONS.index(duo.close_reason or "")
         closed_from = OPEN_STATES.index(duo.closed_from or "")
-    # One pass over the contacts (a rebuild runs this for every duo): the counts are
-    # those of contacts_at(timeline, NEVER - 1), the contacts never retracted.
-    timeline: list[TimelineEntry] = []
-    append, days = timeline.append, _DAYS
+    # The timeline, then the counts of contacts_at(timeline, NEVER - 1), the contacts
+    # never retracted, in one pass over its entries (a rebuild runs this for every duo).
+    days = _DAYS
+    timeline: list[TimelineEntry] = [
+        (days.get(c.occurred_on) or day(c.occurred_on),
+         NEVER if c.retracted_on is None else _day_or_never(c.retracted_on, c.retracted_at,
+                                                            as_at),
+         (PSYCHOSOCIAL if c.psychosocial else 0) | (CAREER if c.career else 0), c.minutes)
+        for c in duo.contacts.values() if as_at is None or c.recorded_at <= as_at]
+    timeline.sort()
     n = psy = car = minutes = last = settled = 0
-    for c in duo.contacts.values():
-        if as_at is not None and c.recorded_at > as_at:
-            continue
-        on = days.get(c.occurred_on) or day(c.occurred_on)
-        bits = (PSYCHOSOCIAL if c.psychosocial else 0) | (CAREER if c.career else 0)
-        retracted = (NEVER if c.retracted_on is None
-                     else _day_or_never(c.retracted_on, c.retracted_at, as_at))
-        append((on, retracted, bits, c.minutes))
+    for on, retracted, bits, spent in timeline:
         if retracted == NEVER:
             n += 1
             psy += bits & PSYCHOSOCIAL
             car += bits >> 1
-            minutes += c.minutes
-            if on > last:
-                last = on
-            if on > settled:
-                settled = on
+            minutes += spent
+            last = on  # (in day order)
         elif retracted > settled:
             settled = retracted
-    timeline.sort()
+    if last > settled:
+        settled = last
     return (recruited, selected, matched, activated, closed, reason, closed_from,
             n, psy, car, minutes, last, settled), timeline
 
@@ -181,6 +181,7 @@ HEADER_SETTLED: Final = 6
 
 State = tuple[int, int, int, int, int, int]
 """Day, contacts, psychosocial, career, minutes, last contact day."""
+_NO_COUNTS: Final = (0, 0, 0, 0, 0)
 
 
 def month_states(facts: Facts, timeline: Timeline,
@@ -201,19 +202,18 @@ def month_states(facts: Facts, timeline: Timeline,
     header[0], header[HEADER_SETTLED] = HEADER_MARK, settled
     for at, fact in zip(HEADER_FACTS, facts[:7], strict=True):
         header[at] = fact
-    counts: tuple[int, ...] = (0, 0, 0, 0, 0)
+    head = _packer(len(header)).pack(*header)  # the same in every month
     months: list[tuple[str, bytes]] = []
-    step, label, start, end = 0, *_month(recruited)
+    step, count, label, start, end = 0, len(states), *_month(recruited)
     while start <= settled:
-        while step < len(states) and states[step][0] < start:
-            counts = states[step][1:]
+        while step < count and states[step][0] < start:
             step += 1
-        ints = [*header, start - 1, *counts]
-        while step < len(states) and states[step][0] < end:
+        # The counts at the end of the month before: the last state before it.
+        ints = [start - 1, *(states[step - 1][1:] if step else _NO_COUNTS)]
+        while step < count and states[step][0] < end:
             ints += states[step]
-            counts = states[step][1:]
             step += 1
-        months.append((label, _packer(len(ints)).pack(*ints)))
+        months.append((label, head + _packer(len(ints)).pack(*ints)))
         label, start, end = _month(end)
     return months
 
@@ -228,16 +228,21 @@ def timeline_states(timeline: Timeline) -> list[State]:
     """The counts at each day they change, in day order (``timeline`` is sorted)."""
     states: list[State] = []
     n = psy = car = minutes = 0
-    if all(retracted == NEVER for _, retracted, _, _ in timeline):
-        # The usual duo: every contact counts from its day on, and is the latest then.
+    # (No day is later than NEVER: the least retraction day is NEVER when none is.)
+    if not timeline or min(map(_RETRACTED, timeline)) == NEVER:
+        # The usual duo: every contact counts from its day on, and is the latest then
+        # (a rebuild runs this for every duo: one state per day, replaced in place).
+        append, previous = states.append, 0
         for on, _, bits, spent in timeline:
             n += 1
             psy += bits & PSYCHOSOCIAL
             car += bits >> 1
             minutes += spent
-            if states and states[-1][0] == on:
-                states.pop()
-            states.append((on, n, psy, car, minutes, on))
+            if on == previous:
+                states[-1] = (on, n, psy, car, minutes, on)
+            else:
+                append((on, n, psy, car, minutes, on))
+                previous = on
         return states
     changes: dict[int, list[tuple[int, TimelineEntry]]] = {}
     for entry in timeline:

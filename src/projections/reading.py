@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -187,6 +188,7 @@ _UPCAST: Final = frozenset(topic for topic in TOPICS
 
 Stored = tuple[str, int, str, bytes]
 """An event as a rebuild reads it: stream id, version, topic, stored state."""
+_TOPIC: Final = itemgetter(2)
 
 
 
@@ -365,16 +367,17 @@ def fold_log(recorder: Recorder, decoder: Decoder, state: ReadModel, start: int,
     grow with the log); the duos out of the pass's range are dropped as they come.
     """
     count = 0
-    shared = frozenset(() if scope.first else scope.shared_topics)
+    shared = frozenset(() if scope.first else scope.shared_topics).__contains__
+    low, high = scope.low, scope.high
     for batch, position in batches(recorder, start, stop, size, scope):
         decoder.fold(state, batch)
         if not scope.whole:
             duos = state.duos
-            for duo_id in state.changes.duos:
-                if not scope.holds(duo_id):
+            for duo_id in state.changes.duos:  # (what scope.holds tells, inline)
+                if (low is not None and duo_id < low) or (high is not None and duo_id >= high):
                     duos.pop(duo_id, None)
         state.changes.clear()
-        count += sum(1 for event in batch if event[2] not in shared) if shared else len(batch)
+        count += len(batch) - sum(map(shared, map(_TOPIC, batch)))
         if progress is not None:
             progress(position, stop)
     return count
