@@ -45,7 +45,7 @@ from projections.writing import (
     view_rows,
 )
 
-CALLER_SHARE: Final = 0.9
+CALLER_SHARE: Final = 0.8
 """The events the calling process folds in a split rebuild, against each worker's (its
 share's other work, the old tables' drop and the indexed inserts, balances a worker's
 start and its scratch file; measured on the benchmark's store, ADR 44)."""
