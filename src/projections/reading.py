@@ -233,8 +233,17 @@ class Pass:
         shared = self.shared_topics
         # The range first: most rows fail it at once (the shared topics are among the
         # followed ones), which makes the scan of each pass about a third cheaper.
-        return (f"(({in_range}) AND {sql}) OR topic IN ({', '.join('?' * len(shared))})",
-                (*(f"duo:{at}" for _, at in bounds if at is not None), *topics, *shared))
+        head = (f"(({in_range}) AND {sql}) OR ",
+                (*(f"duo:{at}" for _, at in bounds if at is not None), *topics))
+        if self.first:
+            return (head[0] + f"topic IN ({', '.join('?' * len(shared))})",
+                    (*head[1], *shared))
+        # A later pass needs, of another range's recruitments, only those that link a
+        # predecessor (a recruitment without one changes no other duo, and the first
+        # pass counts them all): those whose stored JSON says "no predecessor" are left
+        # out (a state in any other form, ciphered or compressed, is read as before).
+        return (head[0] + "topic = ? OR (topic = ? AND instr(state, ?) = 0)",
+                (*head[1], OPENED, RECRUITED, NO_PREDECESSOR))
 
     def as_tuple(self) -> tuple[str | None, str | None, bool]:
         return self.low, self.high, self.first
@@ -243,6 +252,10 @@ class Pass:
         return ((self.low is None or duo_id >= self.low)
                 and (self.high is None or duo_id < self.high))
 
+
+NO_PREDECESSOR: Final = b'"predecessor_duo_id":null'
+"""How a recruitment's stored JSON (orjson's, or pydantic's: the same bytes) says it
+rematches no duo (a JSON string cannot hold these bytes: its quotes are escaped)."""
 
 PASS_EVENTS: Final = 400_000
 """Duo events one pass of a rebuild folds at most (a pass holds about 250 bytes of
