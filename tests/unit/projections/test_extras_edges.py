@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from projection_builders import Log, d
 
-from projections.evaluation import DEPARTURE_REASONS, LAST_DAY, Chains
+from projections.evaluation import COUNTERS, DEPARTURE_REASONS, LAST_DAY, Chains
 from projections.extras import (
     DuoExtras,
     Packed,
@@ -257,3 +257,26 @@ def test_a_programmes_policy_days_repeated_per_duo() -> None:
     assert [getattr(arrays, field.name).tolist() for field in fields(arrays)] == [
         [7, 7], [100, 100], [200, 200], [3, 3], [14, 14]]
     assert arrays.review_interval_days.dtype == np.int64
+
+
+def test_the_extras_of_no_duo_count_nothing_and_have_no_chain() -> None:
+    extras = DuoExtras.empty()
+    assert len(extras) == 0
+    assert extras.decoded() is extras
+    assert extras.counts(D).tolist() == [0] * COUNTERS
+    assert extras.chains().first_recruited.tolist() == []
+    assert extras.first_of_chain.dtype == np.bool_
+    assert [len(extras.subset([])), len(extras.subset(np.array([], dtype=np.int64)))] == [0, 0]
+    for ints in (extras.recruited, extras.chain, extras.chain_departed, extras.chain_reason,
+                 extras.entry_count, extras.entries):
+        assert (ints.dtype, ints.shape) == (np.int64, (0,))
+
+
+def test_a_forgotten_respondents_survey_makes_no_pair() -> None:
+    log = Log().world().duo("A", 0, 1, 2, 3)
+    log.survey("A", 10, "mentee", "pre").survey("A", 30, "mentee", "post")
+    (duo,) = _duos(log)
+    post = duo.surveys[("mentee", "post")]
+    post.wellbeing = post.stress = post.integration = post.confidence = None
+    assert pack_extras(duo, duo_facts(duo)[0], PolicyDays()).entries == b""
+    assert _entries(_viewed([duo])) == []
