@@ -229,6 +229,9 @@ def test_records_read_back_with_their_heads_chains_and_joined_departures() -> No
     assert own.chain_departed.tolist() == [B + 9, NEVER, NEVER]
     assert own.entry_count.tolist() == [1, 0, 1]
     assert _rows(own.subset([2, 0])) == [[(B + 4, 42)], [(B, 43)]]
+    assert own.subset([2, 1, 0]).chain.tolist() == [2, 1, 0]
+    assert own.subset([2, 1, 0]).recruited.tolist() == [B + 4, B + 3, B]
+    assert len(own.subset([])) == 0
     assert _rows(packed.subset([1, 2])) == [[], [(B + 4, 42)]]
     joined = unpack_extras(records, np.array([0, 0, 1]), Chains(
         np.array([B, B, B + 4]), np.array([B + 9, B + 9, B + 8]), np.array([2, 2, 0])))
