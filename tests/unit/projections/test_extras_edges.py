@@ -139,6 +139,10 @@ def test_a_departure_recorded_on_a_later_duo_is_its_whole_chains() -> None:
     assert extras.chain_departed.tolist() == [B + 50, B + 50, NEVER]
     assert extras.chain_reason.tolist() == [retired, retired, -1]
     assert extras.recruited.tolist() == [B, B + 41, B + 5]
+    departed_at = duos[1].departed_at
+    assert departed_at is not None
+    assert _viewed(duos, departed_at).chain_departed.tolist() == [B + 50, B + 50, NEVER]
+    assert _viewed(duos, duos[1].recruited_at).chain_departed.tolist() == [NEVER] * 3
     # In the records, only the first duo's own departures are in its head.
     assert [_head(duo)[2:4] for duo in duos] == [(NEVER, -1)] * 3
 
@@ -196,6 +200,8 @@ def test_a_survey_pair_counts_on_the_later_day_with_the_changes() -> None:
     assert _split(list(struct.unpack("<2i", packed.entries))) == want
     post_at = next(s.recorded_at for s in duo.surveys.values() if s.phase == "post")
     assert _entries(_viewed([duo], post_at)) == []
+    pre_at = next(s.recorded_at for s in duo.surveys.values() if s.phase == "pre")
+    assert _entries(_viewed([duo], pre_at)) == want
 
 
 # ------------------------------------------------------------------ records read back
