@@ -10,6 +10,7 @@ over the event's JSON dump, and ``from_validated`` exactly the event
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -73,17 +74,23 @@ RECORDED = [
 ]
 
 
-@pytest.mark.parametrize("recorded_at", RECORDED, ids=str)
-@pytest.mark.parametrize("text", TEXTS, ids=range(len(TEXTS)))
-def test_the_direct_serialisation_equals_orjson_over_the_json_dump(
-        text: str, recorded_at: datetime) -> None:
+
+def _fixture_events(text: str, recorded_at: datetime) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Every fixture event with ``text`` for its name and department and ``recorded_at``
+    for its time, with its field values."""
     for stored in fixture_rows():
         event = mapper().to_domain_event(stored)
         values = fields_of(event) | {"timestamp": recorded_at}
         for name in ("name", "department"):
             if name in values:
                 values[name] = text
-        event = type(event).model_construct(**values)
+        yield type(event).model_construct(**values), values
+
+@pytest.mark.parametrize("recorded_at", RECORDED, ids=str)
+@pytest.mark.parametrize("text", TEXTS, ids=range(len(TEXTS)))
+def test_the_direct_serialisation_equals_orjson_over_the_json_dump(
+        text: str, recorded_at: datetime) -> None:
+    for event, _values in _fixture_events(text, recorded_at):
         general = PydanticMapper(transcoder=_PlainOrjson()).to_stored_event(event).state
         # A plain store names a mentor by the stream alone (a sealed one seals the id).
         own = {"mentor_id"} if isinstance(event, Mentor.Registered) else set()
@@ -195,13 +202,7 @@ def test_a_sealed_event_written_by_orjson_seals_what_the_json_dump_seals(
         text: str, recorded_at: datetime) -> None:
     """ADR 45: the events with personal fields take orjson's path too; the JSON sealed of
     each field, and the bytes around the sealed fields, are those of the dump."""
-    for stored in fixture_rows():
-        event = mapper().to_domain_event(stored)
-        values = fields_of(event) | {"timestamp": recorded_at}
-        for name in ("name", "department"):
-            if name in values:
-                values[name] = text
-        event = type(event).model_construct(**values)
+    for event, values in _fixture_events(text, recorded_at):
         owners = {field: "ref-1" for field in _PERSONAL if field in values}
         general = sealing_mapper(_PlainOrjson()).to_sealed_event(event, owners).state
         dump = event.model_dump(mode="json", exclude=_BASE)
