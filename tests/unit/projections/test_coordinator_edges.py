@@ -1,0 +1,111 @@
+"""Edges of the coordinator's queries (``projections.coordinator``), each worked out by
+hand: what happens on the ``as_of`` day itself, the ranking's tie-breaks, and the
+programme filters with more than one programme (written for mutation testing:
+docs/mutation.md)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from projection_builders import Log, MemoryRecorder, d
+
+from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
+from projections import catchup
+from projections.coordinator import NotSelected, attention, load_chains, mentor_pool, suggest
+
+MAPPER = PydanticMapper(transcoder=OrjsonTranscoder())
+
+
+@pytest.fixture
+def conn_of() -> Iterator[Any]:
+    made: list[sqlite3.Connection] = []
+
+    def make(log: Log) -> sqlite3.Connection:
+        recorder, conn = MemoryRecorder(), sqlite3.connect(":memory:")
+        recorder.append(log.events)
+        catchup.catch_up(recorder, MAPPER, conn)
+        made.append(conn)
+        return conn
+
+    yield make
+    for conn in made:
+        conn.close()
+
+
+def _two_programmes() -> Log:
+    log = Log().world().world("P-2", "S-2", "M-2")
+    log.duo("A", 0, 1, 2).duo("B", 0, 1, 2, programme_id="P-2", site_id="S-2",
+                              mentor_id="M-2")
+    return log.depart("A", 5).depart("B", 6)
+
+
+# ---------------------------------------------------------------------- the mentor pool
+def test_the_pool_shows_training_and_leaving_from_their_own_day_on(conn_of: Any) -> None:
+    log = Log().world().mentor("M-T", trained_on=10).deregister("M-T", 10)
+    conn = conn_of(log)
+    [before] = [r for r in mentor_pool(conn, d(9)) if r.mentor_id == "M-T"]
+    assert (before.trained_on, before.deregistered_on) == (None, None)
+    [on] = [r for r in mentor_pool(conn, d(10)) if r.mentor_id == "M-T"]
+    assert (on.trained_on, on.deregistered_on) == (d(10).isoformat(), d(10).isoformat())
+
+
+def test_the_pool_of_one_programme_among_two(conn_of: Any) -> None:
+    conn = conn_of(_two_programmes())
+    assert [(r.mentor_id, r.programme_id, r.open_duos, r.duos)
+            for r in mentor_pool(conn, d(10), "P-2")] == [("M-2", "P-2", 1, 1)]
+    assert [r.mentor_id for r in mentor_pool(conn, d(10))] == ["M-1", "M-2"]
+
+
+# ---------------------------------------------------------------------- attention
+def test_attention_of_one_programme_among_two(conn_of: Any) -> None:
+    conn = conn_of(_two_programmes())
+    assert [(r.duo_id, r.programme_id, r.reasons) for r in attention(conn, d(6), "P-2")] \
+        == [("B", "P-2", ("mentee_departed",))]
+    assert [r.duo_id for r in attention(conn, d(6))] == ["A", "B"]
+    assert [r.duo_id for r in attention(conn, d(5))] == ["A"]
+
+
+def test_a_duo_activated_on_the_day_is_active(conn_of: Any) -> None:
+    log = Log().world(review_interval_days=400).duo("A", 0, 1, 2, 9).depart("A", 3)
+    conn = conn_of(log)
+    assert [r.state for r in attention(conn, d(8))] == ["matched"]
+    assert [r.state for r in attention(conn, d(9))] == ["active"]
+
+
+# ---------------------------------------------------------------------- chains
+def test_the_chains_of_one_programme_among_two(conn_of: Any) -> None:
+    conn = conn_of(_two_programmes())
+    assert [(r.chain_id, r.programme_id, r.departed_on) for r in load_chains(conn, "P-2")] \
+        == [("B", "P-2", d(6).isoformat())]
+    assert [r.chain_id for r in load_chains(conn)] == ["A", "B"]
+
+
+# ---------------------------------------------------------------------- suggestions
+def test_ties_go_to_fewer_open_duos_then_more_years(conn_of: Any) -> None:
+    """All share the early shift and wing-A, all as peers (40 + 25 + 5 = 70), max 3 duos.
+    M-D 15 years and M-C 12 (10 points each), no duo: 100 each, M-D first by years.
+    M-1 4 years; its duo Y closes on the day asked about, so it has none: 20 + 4 = 94.
+    M-A no year, no duo: 90; M-B 7 years and one open duo (20 × 2 // 3 = 13): 90,
+    after M-A by its open duo (by years it would come first)."""
+    log = Log().world(max_duos_per_mentor=3)
+    log.mentor("M-A", years=0).mentor("M-B", years=7).mentor("M-C", years=12)
+    log.mentor("M-D", years=15)
+    log.duo("X", 0, 1, 2, mentor_id="M-B").duo("Y", 0, 1, 2, closed=12)
+    log.recruit("D-1", 10).select("D-1", 11)
+    rows = suggest(conn_of(log), "D-1", d(12))
+    assert [(r.mentor_id, r.rank, r.score, r.reasons["open_duos"]) for r in rows] == [
+        ("M-D", 1, 100, 0), ("M-C", 2, 100, 0), ("M-1", 3, 94, 0), ("M-A", 4, 90, 0),
+        ("M-B", 5, 90, 1)]
+
+
+def test_a_duo_is_selected_from_its_select_day_to_the_day_before_it_closes(
+        conn_of: Any) -> None:
+    log = Log().world().duo("D-1", 10, 11, closed=13, reason="mentee_withdrew")
+    conn = conn_of(log)
+    assert [r.mentor_id for r in suggest(conn, "D-1", d(11))] == ["M-1"]
+    assert [r.mentor_id for r in suggest(conn, "D-1", d(12))] == ["M-1"]
+    with pytest.raises(NotSelected, match="is not in 'selected'"):
+        suggest(conn, "D-1", d(13))
