@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lifecycle.domain.vocabulary import CloseReason
 from projections.evaluation import (
     Lifecycle,
     Policies,
     change_summary,
     closure,
     first_meeting,
+    outcomes,
     windows_due,
 )
 from projections.facts import NEVER
@@ -62,3 +64,28 @@ def test_the_median_change_is_the_middle_or_the_mean_of_the_two_middle_changes(
     summary = change_summary(np.array(changes, dtype=np.int64), "wellbeing")
     assert summary["median_change"] == median
     assert type(summary["median_change"]) is type(median)
+
+
+def _reason(reason: CloseReason) -> int:
+    return tuple(CloseReason).index(reason)
+
+
+def test_each_chain_takes_the_outcome_of_its_latest_duo_recruited_by_the_as_of_day() -> None:
+    """Chain 7: completed, then a new duo recruited on the day itself (open). Chain 8:
+    closed on the day as the mentee withdrew (a dropout). Chain 9: its one duo is
+    recruited the day after (no outcome yet: open). Chain 10: closed as the programme
+    ended (not a dropout). Chain 11: completed; its second duo is recruited after the day."""
+    rows = [  # (recruited, closed, reason, chain)
+        (DAY - 100, DAY - 10, _reason(CloseReason.COMPLETED), 7),
+        (DAY, NEVER, -1, 7),
+        (DAY - 50, DAY, _reason(CloseReason.MENTEE_WITHDREW), 8),
+        (DAY + 1, NEVER, -1, 9),
+        (DAY - 30, DAY - 1, _reason(CloseReason.PROGRAMME_ENDED), 10),
+        (DAY - 40, DAY - 2, _reason(CloseReason.COMPLETED), 11),
+        (DAY + 3, NEVER, -1, 11),
+    ]
+    recruited, closed, reason, chain = (np.array(c, dtype=np.int64)
+                                        for c in zip(*rows, strict=True))
+    assert outcomes(recruited, closed, reason, chain, DAY) == [
+        "open", "open", "dropout", "open", "other_close", "completed", "completed"]
+    assert outcomes(recruited[:0], closed[:0], reason[:0], chain[:0], DAY) == []
