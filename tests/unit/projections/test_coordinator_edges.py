@@ -14,7 +14,15 @@ from projection_builders import Log, MemoryRecorder, d
 
 from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
 from projections import catchup
-from projections.coordinator import NotSelected, attention, load_chains, mentor_pool, suggest
+from projections.coordinator import (
+    NotSelected,
+    UnknownDuo,
+    attention,
+    load_chains,
+    mentor_pool,
+    suggest,
+)
+from projections.report import UnknownProgramme
 
 MAPPER = PydanticMapper(transcoder=OrjsonTranscoder())
 
@@ -109,3 +117,36 @@ def test_a_duo_is_selected_from_its_select_day_to_the_day_before_it_closes(
     assert [r.mentor_id for r in suggest(conn, "D-1", d(12))] == ["M-1"]
     with pytest.raises(NotSelected, match="is not in 'selected'"):
         suggest(conn, "D-1", d(13))
+
+
+def test_a_duo_selected_or_matched_on_the_day_is_in_that_state(conn_of: Any) -> None:
+    log = Log().world(review_interval_days=400).duo("A", 0, 4, 6).depart("A", 1)
+    conn = conn_of(log)
+    assert [r.state for r in attention(conn, d(3))] == ["recruited"]
+    assert [r.state for r in attention(conn, d(4))] == ["selected"]
+    assert [r.state for r in attention(conn, d(5))] == ["selected"]
+    assert [r.state for r in attention(conn, d(6))] == ["matched"]
+
+
+def test_the_refusals_name_what_was_asked(conn_of: Any) -> None:
+    conn = conn_of(Log().world().duo("D-1", 0, 1))
+    with pytest.raises(ValueError, match=r"^unknown reason 'bored' \(one of first_meeting_"
+                       r"overdue, contact_overdue, "):
+        attention(conn, d(5), reason="bored")
+    with pytest.raises(UnknownProgramme, match=r"^programme 'P-404' was never opened$"):
+        attention(conn, d(5), "P-404")
+    with pytest.raises(UnknownProgramme, match=r"^programme 'P-404' was never opened$"):
+        mentor_pool(conn, d(5), "P-404")
+    with pytest.raises(UnknownDuo, match=r"^duo 'D-404' does not exist$"):
+        suggest(conn, "D-404", d(5))
+    with pytest.raises(NotSelected, match=r"^duo 'D-1' was never matched$"):
+        suggest(conn, "D-1", d(5), at_match=True)
+
+
+def test_at_match_counts_the_duos_of_mentors_listed_after_the_chosen_one(
+        conn_of: Any) -> None:
+    log = Log().world().mentor("M-2").duo("X", 0, 1, 5, mentor_id="M-2")
+    log.recruit("D-1", 10).select("D-1", 11).match("D-1", 12)
+    rows = suggest(conn_of(log), "D-1", d(40), at_match=True)
+    assert [(r.mentor_id, r.reasons["open_duos"], r.reasons["chosen"]) for r in rows] == [
+        ("M-1", 0, True), ("M-2", 1, False)]
