@@ -150,3 +150,10 @@ def test_at_match_counts_the_duos_of_mentors_listed_after_the_chosen_one(
     rows = suggest(conn_of(log), "D-1", d(40), at_match=True)
     assert [(r.mentor_id, r.reasons["open_duos"], r.reasons["chosen"]) for r in rows] == [
         ("M-1", 0, True), ("M-2", 1, False)]
+
+
+def test_a_suggestion_as_json_is_its_fields(conn_of: Any) -> None:
+    log = Log().world().recruit("D-1", 10).select("D-1", 11)
+    [row] = suggest(conn_of(log), "D-1", d(12))
+    assert row.as_json() == {"mentor_id": "M-1", "rank": 1, "score": 94,
+                             "reasons": row.reasons}
