@@ -289,3 +289,16 @@ def test_a_forgotten_respondents_survey_makes_no_pair() -> None:
     post.wellbeing = post.stress = post.integration = post.confidence = None
     assert pack_extras(duo, duo_facts(duo)[0], PolicyDays()).entries == b""
     assert _entries(_viewed([duo])) == []
+
+
+def test_the_read_models_extras_number_chains_in_whole_numbers() -> None:
+    # Sorted by id: A and its rematch B are the first chain (0), C the second (1).
+    log = Log().world().duo("A", 0, 1, 2, 3, closed=40, reason="rematched")
+    log.recruit("B", 41, mentee_id="E-A", predecessor="A").duo("C", 5)
+    extras = _viewed(_duos(log))
+    assert extras.chain.tolist() == [0, 0, 1]
+    assert extras.first_of_chain.tolist() == [True, False, True]
+    assert extras.first_of_chain.dtype == np.bool_
+    for ints in (extras.recruited, extras.chain, extras.chain_departed, extras.chain_reason,
+                 extras.entry_count, extras.entries):
+        assert (ints.dtype, ints.shape[1:]) == (np.int64, ())
