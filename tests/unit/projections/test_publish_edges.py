@@ -247,3 +247,47 @@ def test_each_groups_survival_curve_is_cut_on_its_own() -> None:
             } == {"A": rows(30, 20), "B": None, "C": rows(40, 12)}
     assert published["suppressed"] == ["groups.B.dropouts.survival_curve",
                                        "groups.C.dropouts.survival_curve.2"]
+
+
+def staged(matched: int, active: int, **by_reason: int | None) -> dict[str, Any]:
+    """Dropouts by stage and by reason (the count is the stages' sum)."""
+    return {"dropouts": {"count": matched + active,
+                         "by_stage": {"matched": matched, "active": active},
+                         "by_reason": by_reason}}
+
+
+def test_hidden_ones_beside_a_given_cell_of_a_given_total_are_given() -> None:
+    """K = 3. Only B has active dropouts (A shows 0), so B's count is the unbroken 7;
+    only B has ``other`` ones, so B's 5 is the unbroken 5. B's two hidden reasons then
+    add up to 7 − 5 = 2: two ones, given whatever is hidden, so A's 3 and 3 beside
+    them in their columns are not hidden in vain."""
+    groups = {"A": staged(6, 0, other=0, mismatch=3, mentee_withdrew=3),
+              "B": staged(0, 7, other=5, mismatch=1, mentee_withdrew=1)}
+    overall = staged(6, 7, other=5, mismatch=4, mentee_withdrew=4)
+    assert publish(overall, 3)["suppressed"] == []
+    published = publish(breakdown(groups), 3, overall=overall)
+    assert published["groups"] == {
+        "A": staged(6, 0, other=0, mismatch=3, mentee_withdrew=3),
+        "B": staged(0, 7, other=5, mismatch=None, mentee_withdrew=None)}
+    assert published["suppressed"] == ["groups.B.dropouts.by_reason.mentee_withdrew",
+                                       "groups.B.dropouts.by_reason.mismatch"]
+
+
+def test_a_figure_the_unbroken_report_hides_but_gives_away_counts_as_shown() -> None:
+    """K = 5. The unbroken report hides its 1 ``mismatch`` and, beside it, its 10
+    ``other``. Only B has active dropouts and ``completed`` ones (A and C show 0), so
+    B's count is the unbroken 13 and its ``completed`` the unbroken 12; B's other
+    reasons are zeros, so its hidden ``mismatch`` is 13 − 12 = 1, and so is the unbroken
+    one (A and C have none). The unbroken ``other`` is then 43 − 1 − 20 − 12 = 10, by
+    the unbroken report's own reasons: A's 5 and C's 5 adding up to it give nothing
+    away, and stay."""
+    groups = {"A": staged(15, 0, other=5, mismatch=0, mentee_withdrew=10, completed=0),
+              "B": staged(0, 13, other=0, mismatch=1, mentee_withdrew=0, completed=12),
+              "C": staged(15, 0, other=5, mismatch=0, mentee_withdrew=10, completed=0)}
+    overall = staged(30, 13, other=10, mismatch=1, mentee_withdrew=20, completed=12)
+    assert publish(overall, 5)["suppressed"] == ["dropouts.by_reason.mismatch",
+                                                 "dropouts.by_reason.other"]
+    published = publish(breakdown(groups), 5, overall=overall)
+    assert published["groups"]["A"] == groups["A"]
+    assert published["groups"]["C"] == groups["C"]
+    assert published["suppressed"] == ["groups.B.dropouts.by_reason.mismatch"]
