@@ -27,6 +27,7 @@ from projections.writing import (
     ensure_schema,
     forget_derived_rows,
     read_tracking,
+    refresh_packs,
     set_position,
     write,
 )
@@ -83,7 +84,9 @@ def _catch_up(recorder: Recorder, decoder: Decoder, dialect: Dialect, position: 
             for event in events:
                 evolve_stored(state, *event)
             forget_derived_rows(cursor, dialect, state)
-            write(cursor, dialect, changed_rows(state), upsert=True)
+            rows = changed_rows(state)
+            write(cursor, dialect, rows, upsert=True)
+            refresh_packs(cursor, dialect, state, rows[s.DUO_FACTS.name])
             set_position(cursor, dialect, reached)
         state.changes.clear()
         position = reached

@@ -36,7 +36,7 @@ log = structlog.get_logger(__name__)
 
 ERASED_TOPICS = (Duo.Erased.TOPIC, Mentor.Erased.TOPIC)
 PERSONAL_TABLES = ("proj_duos", "proj_mentors", "proj_reviews", "proj_surveys",
-                   "proj_duo_days", "proj_duo_facts")
+                   "proj_duo_days", "proj_duo_facts", "proj_report_packs")
 """The views whose rows hold opened personal fields (rewritten after an erasure on
 PostgreSQL)."""
 

@@ -333,20 +333,29 @@ def _label_values(values: Sequence[Any]) -> tuple[str, ...]:
 def _facts_at(cursor: Any, dialect: Dialect, programme_id: str,
               as_of: date) -> tuple[Ints, PackedExtras]:
     """The facts at ``as_of`` of the programme's duos recruited by then, and their
-    extras (as loaded): the facts and extras of all from one pass over the covering
-    index, then instead of the facts of those whose contacts settled after ``as_of``,
-    their facts from their contact states of the month of ``as_of`` (one short record
-    each, not their timelines). The extras are not in the order of the facts."""
+    extras (as loaded): the facts and extras of those recruited in earlier months from
+    their months' report packs, of those recruited in the month of ``as_of`` from a
+    pass over the covering index; then instead of the facts of those whose contacts
+    settled after ``as_of``, their facts from their contact states of the month of
+    ``as_of`` (one short record each, not their timelines). The extras are not in the
+    order of the facts."""
     day = as_of.isoformat()
+    month = day[:7]
+    cursor.execute(dialect.sql(
+        f"SELECT report_facts, evaluation_entries FROM {s.REPORT_PACKS.name} "
+        "WHERE programme_id = ? AND month < ?"), (programme_id, month))
+    packs = cursor.fetchall()
     cursor.execute(dialect.sql(
         f"SELECT {dialect.concatenated('report_facts')}, "
         f"{dialect.concatenated('evaluation_entries')} FROM {s.DUO_FACTS.name} "
-        "WHERE programme_id = ? AND recruited_on <= ?"), (programme_id, day))
-    both, entries = cursor.fetchone()
-    records = _records(b"" if both is None else bytes(both))
+        "WHERE programme_id = ? AND recruited_on >= ? AND recruited_on <= ?"),
+        (programme_id, f"{month}-01", day))
+    packs.append(cursor.fetchone())
+    # A pack's (or the month's) facts and entries are in the same order of duos.
+    records = _records(b"".join([p[0] for p in packs if p[0] is not None]))
     facts = records[records[:, SETTLED] <= as_of.toordinal(), :FACT_COUNT].astype(np.int64)
     found = PackedExtras.of(records[:, FACT_COUNT:],
-                            b"" if entries is None else bytes(entries))
+                            b"".join([p[1] for p in packs if p[1] is not None]))
     cursor.execute(dialect.sql(
         f"SELECT {dialect.concatenated('contact_states')} FROM {s.DUO_MONTHS.name} "
         "WHERE programme_id = ? AND month = ?"), (programme_id, day[:7]))

@@ -43,6 +43,7 @@ from projections.writing import (
     insert_duo_rows,
     set_position,
     view_rows,
+    write_packs,
 )
 
 CALLER_SHARE: Final = 0.8
@@ -125,6 +126,7 @@ def rebuild(recorder: Recorder, mapper: EventMapper, conn: Any, *,
             for table in s.ALL_TABLES:
                 for statement in index_ddl(table):
                     cursor.execute(statement)
+            write_packs(cursor, dialect)
             set_position(cursor, dialect, stop)
     if progress is not None:
         progress(stop, stop)

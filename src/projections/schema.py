@@ -49,7 +49,7 @@ from projections.views import (
     SurveyView,
 )
 
-SCHEMA_VERSION: Final = 7
+SCHEMA_VERSION: Final = 8
 """Raised whenever a table or the meaning of a column changes: views of another version
 are rebuilt by the next catch-up."""
 
@@ -367,6 +367,25 @@ DUO_MONTHS = Table(
     clustered=True,
 )
 
+REPORT_PACKS = Table(
+    "proj_report_packs",
+    "One row per programme and calendar month of recruitment: the `report_facts` and "
+    "the `evaluation_entries` of the programme's duos recruited in that month, each "
+    "joined end to end in the order of the duos' ids, so that a report as of a later "
+    "month reads them in one row instead of one row per duo. Derived from "
+    "`proj_duo_facts` and written with it (see below).",
+    (
+        _given("programme_id", "text", "programme", not_null=True),
+        _given("month", "text", "calendar month of recruitment `YYYY-MM`", not_null=True),
+        _given("duos", "int", "how many duos the row joins"),
+        _given("report_facts", "blob", "their `report_facts`, joined"),
+        _given("evaluation_entries", "blob", "their `evaluation_entries`, joined in the "
+               "same order"),
+    ),
+    ("programme_id", "month"),
+    clustered=True,
+)
+
 DUO_DAYS = Table(
     "proj_duo_days",
     "One narrow row per duo, clustered by programme: its (corrected) lifecycle days as "
@@ -522,7 +541,7 @@ VIEWS: Final[dict[str, tuple[Table, ...]]] = {
     "sites": (SITES,),
     "mentors": (MENTORS,),
     "duos": (DUOS, DUO_FACTS, DUO_MONTHS, DUO_DAYS, ATTENTION_SPANS, CONTACTS, REVIEWS,
-             SURVEYS, CORRECTIONS, DEPARTURES),
+             SURVEYS, CORRECTIONS, DEPARTURES, REPORT_PACKS),
 }
 """Each view (a tracking row) and the tables it writes."""
 

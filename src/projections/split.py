@@ -34,8 +34,10 @@ from projections import schema as s
 
 log = structlog.get_logger(__name__)
 
-DUO_TABLES: Final[tuple[s.Table, ...]] = s.VIEWS["duos"]
-"""The tables a pass writes (programmes, sites and mentors come from the first pass)."""
+DUO_TABLES: Final[tuple[s.Table, ...]] = tuple(
+    t for t in s.VIEWS["duos"] if t is not s.REPORT_PACKS)
+"""The tables a pass writes (programmes, sites and mentors come from the first pass;
+the report's packs, from every pass's facts, once they are all written)."""
 
 
 @dataclass(frozen=True)

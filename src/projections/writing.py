@@ -6,7 +6,7 @@ Table and column meanings: ``docs/projections.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, islice
 from operator import itemgetter
 from typing import Any, Final
@@ -104,6 +104,10 @@ def view_rows(model: ReadModel, views: Iterable[str], *,
     The rows of the per-contact, per-review and per-survey tables are made as they are
     consumed, so writing them never holds them all.
 
+    ``proj_report_packs`` joins the facts of every duo of a programme's month: with
+    ``release`` it is left out, as a rebuild writes it once all its passes' facts are
+    written (:func:`write_packs`).
+
     With ``release`` (a rebuild, which writes a model once and drops it), each duo is
     taken out of ``model`` as its rows are made, while its contacts' rows are written:
     a duo's contacts, most of what a pass holds, are let go as the rows of its other
@@ -126,6 +130,7 @@ def view_rows(model: ReadModel, views: Iterable[str], *,
             programmes = model.programmes
             made = [s.duo_rows(d, programmes.get(d.programme_id)) for d in duos]
             yield from _whole_duo_rows(made)
+            yield s.REPORT_PACKS, pack_rows(_pack_members(rows.facts for rows in made))
             del made
             contact_row = s.CONTACTS.row
             yield s.CONTACTS, (contact_row(contacts[c], k)
@@ -277,6 +282,84 @@ def forget_derived_rows(cursor: Any, dialect: Dialect, model: ReadModel) -> None
         cursor.executemany(dialect.sql(
             f"DELETE FROM {s.DUO_MONTHS.name} WHERE programme_id = ? AND duo_id = ?"),
             corrected)
+
+
+# ---------------------------------------------------------------------- report packs
+PackMember = tuple[str, str, str, bytes, bytes]
+"""A duo as its report pack holds it: (programme, recruited on, duo, report facts,
+evaluation entries)."""
+
+_FACTS_CELLS: Final = itemgetter(*(s.DUO_FACTS.position(c) for c in (
+    "programme_id", "recruited_on", "duo_id", "report_facts", "evaluation_entries")))
+_MEMBERS_SQL: Final = (f"SELECT programme_id, recruited_on, duo_id, report_facts, "
+                       f"evaluation_entries FROM {s.DUO_FACTS.name}")
+
+
+def _pack_members(facts_rows: Iterable[s.Row]) -> Iterator[PackMember]:
+    """The pack members of ``proj_duo_facts`` rows."""
+    for row in facts_rows:
+        yield _FACTS_CELLS(row)
+
+
+def pack_rows(members: Iterable[Sequence[Any]]) -> list[s.Row]:
+    """The ``proj_report_packs`` rows of the given duos (each a :data:`PackMember`,
+    blobs as bytes or memoryviews), one per programme and month of recruitment, in key
+    order; within a row, the duos in the order of their ids (as Python orders strings,
+    the same on every database), so that the same duos always give the same bytes."""
+    groups: dict[tuple[str, str], list[tuple[str, bytes, bytes]]] = {}
+    for programme_id, recruited_on, duo_id, facts, entries in members:
+        if recruited_on is None:
+            continue
+        groups.setdefault((programme_id, recruited_on[:7]), []).append(
+            (duo_id, facts, b"" if entries is None else entries))
+    found: list[s.Row] = []
+    for (programme_id, month), duos in sorted(groups.items()):
+        duos.sort(key=itemgetter(0))
+        found.append((programme_id, month, len(duos), b"".join([d[1] for d in duos]),
+                      b"".join([d[2] for d in duos])))
+    return found
+
+
+def write_packs(cursor: Any, dialect: Dialect) -> None:
+    """Write every report pack from the stored ``proj_duo_facts`` (into an empty
+    ``proj_report_packs``: a rebuild's last step)."""
+    cursor.execute(_MEMBERS_SQL)
+    insert_all(cursor, dialect, s.REPORT_PACKS, pack_rows(cursor.fetchall()))
+
+
+def refresh_packs(cursor: Any, dialect: Dialect, model: ReadModel,
+                  facts_rows: Sequence[s.Row]) -> None:
+    """Write again the report packs that hold the changed duos (``facts_rows``: their
+    new ``proj_duo_facts`` rows, already written): the pack of each one's month of
+    recruitment, or every pack of a programme where a duo's recruitment was corrected
+    (its old month is not known here; corrections are rare)."""
+    duos = model.duos
+    whole = sorted({duos[k].programme_id for k in model.changes.corrected})
+    months = sorted({(programme_id, recruited_on[:7])
+                     for programme_id, recruited_on, *_ in _pack_members(facts_rows)
+                     if recruited_on is not None})
+    packs = s.REPORT_PACKS.name
+    found: list[s.Row] = []
+    for programme_id in whole:
+        cursor.execute(dialect.sql(f"DELETE FROM {packs} WHERE programme_id = ?"),
+                       (programme_id,))
+        cursor.execute(dialect.sql(f"{_MEMBERS_SQL} WHERE programme_id = ?"),
+                       (programme_id,))
+        found += pack_rows(cursor.fetchall())
+    done = set(whole)
+    for programme_id, month in months:
+        if programme_id in done:
+            continue
+        cursor.execute(dialect.sql(
+            f"DELETE FROM {packs} WHERE programme_id = ? AND month = ?"),
+            (programme_id, month))
+        # Every ISO day of the month sorts between its 01 and its 31.
+        cursor.execute(dialect.sql(
+            f"{_MEMBERS_SQL} WHERE programme_id = ? AND recruited_on >= ? "
+            f"AND recruited_on <= ?"), (programme_id, f"{month}-01", f"{month}-31"))
+        found += pack_rows(cursor.fetchall())
+    if found:
+        cursor.executemany(_insert_sql(dialect, s.REPORT_PACKS), found)
 
 
 def write(cursor: Any, dialect: Dialect, rows: dict[str, list[s.Row]], *,
