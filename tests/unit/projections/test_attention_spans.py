@@ -58,3 +58,58 @@ def test_a_span_of_no_day_is_left_out() -> None:
     assert [reason for reason, _, _ in found] == [
         "review_overdue", "contact_overdue", "beyond_max_duration"]
     assert all(start < end for _, start, end in found)
+
+
+def _duo_spans(activated: int, closed: int = NEVER,
+               timeline: list[tuple[int, int, int, int]] | None = None,
+               review_days: list[int] | None = None) -> list[tuple[str, int, int]]:
+    return spans(_facts(MATCHED - 5, MATCHED, activated, closed),  # type: ignore[arg-type]
+                 timeline or [], [date.fromordinal(d).isoformat() for d in review_days or []],
+                 NEVER, first_meeting_within_days=14, contact_interval_days=14,
+                 max_duration_days=365, review_interval_days=30, reviews_first_interval=2)
+
+
+def _of(reason: str, found: list[tuple[str, int, int]]) -> list[tuple[int, int]]:
+    return [(start, end) for r, start, end in found if r == reason]
+
+
+def test_the_first_meeting_is_overdue_from_the_15th_day_until_the_activation() -> None:
+    # Within 14 days: overdue from matched + 15 (day 15 is more than 14 days after).
+    found = _duo_spans(MATCHED + 20)
+    assert _of("first_meeting_overdue", found) == [(MATCHED + 15, MATCHED + 20)]
+    assert _of("first_meeting_overdue", _duo_spans(NEVER)) == [(MATCHED + 15, NEVER)]
+
+
+def test_contact_is_overdue_between_two_contacts_and_after_the_last() -> None:
+    # Contacts on activation + 3 and + 40: overdue from 3 + 15 = 18 until the second
+    # contact, then from 40 + 15 = 55 on.
+    found = _duo_spans(ACTIVATED, timeline=[(ACTIVATED + 3, NEVER, 1, 30),
+                                            (ACTIVATED + 40, NEVER, 1, 30)])
+    assert _of("contact_overdue", found) == [(ACTIVATED + 18, ACTIVATED + 40),
+                                             (ACTIVATED + 55, NEVER)]
+
+
+def test_a_retraction_after_the_latest_contact_leaves_its_span_in_one_piece() -> None:
+    # A contact dated 3 days before the activation (as when the activation is corrected
+    # to after a contact since retracted) is retracted on activation + 30; the contact
+    # of activation + 3 is the latest counted all along: overdue from 3 + 15 = 18 on,
+    # one span across the retraction's day.
+    found = _duo_spans(ACTIVATED, timeline=[(ACTIVATED - 3, ACTIVATED + 30, 1, 30),
+                                            (ACTIVATED + 3, NEVER, 1, 30)])
+    assert _of("contact_overdue", found) == [(ACTIVATED + 18, NEVER)]
+
+
+def test_reviews_are_overdue_in_two_pieces_around_a_window_met() -> None:
+    # One review in window 0 (days 0-29, 2 needed): short from its end, matched + 29,
+    # until window 1 (days 30-59, one review on day 35: met) ends on matched + 59; then
+    # window 2 has none: short from its end, matched + 89, on.
+    found = _duo_spans(ACTIVATED, review_days=[MATCHED + 5, MATCHED + 35])
+    assert _of("review_overdue", found) == [(MATCHED + 29, MATCHED + 59),
+                                            (MATCHED + 89, NEVER)]
+
+
+def test_a_duo_closed_on_the_last_day_of_its_first_window_is_never_review_overdue() -> None:
+    # Closed on matched + 29, the day window 0 would end short: no day left open. The
+    # contact is overdue from activation + 15 = matched + 25 until the close.
+    assert _duo_spans(ACTIVATED, closed=MATCHED + 29) == [
+        ("contact_overdue", MATCHED + 25, MATCHED + 29)]
