@@ -4,9 +4,7 @@ recruitment, their packed facts and entries joined, kept equal to ``proj_duo_fac
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 
-import pytest
 from projection_builders import Log, MemoryRecorder, d
 
 from lifecycle.adapters.persistence import OrjsonTranscoder, PydanticMapper
@@ -16,13 +14,6 @@ from projections.report import build_report
 from projections.writing import pack_rows
 
 MAPPER = PydanticMapper(transcoder=OrjsonTranscoder())
-
-
-@pytest.fixture
-def conn() -> Iterator[sqlite3.Connection]:
-    connection = sqlite3.connect(":memory:")
-    yield connection
-    connection.close()
 
 
 def packs(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:

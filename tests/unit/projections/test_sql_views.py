@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -28,13 +27,6 @@ from projections.schema import ALL_TABLES, SCHEMA_VERSION, VIEWS
 from projections.views import ReadModel
 
 MAPPER = PydanticMapper(transcoder=OrjsonTranscoder())
-
-
-@pytest.fixture
-def conn() -> Iterator[sqlite3.Connection]:
-    connection = sqlite3.connect(":memory:")
-    yield connection
-    connection.close()
 
 
 def pilot_log() -> Log:
