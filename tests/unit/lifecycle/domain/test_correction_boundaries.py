@@ -23,7 +23,7 @@ from tests.unit.lifecycle.domain.test_correction import (
     value_of,
 )
 
-from lifecycle.domain.correction import CorrectionContext, check_correction
+from lifecycle.domain.correction import CorrectionContext, check_correction, fact_value
 from lifecycle.domain.duo import Duo
 from lifecycle.domain.errors import CorrectionInvalid, DomainError
 from lifecycle.domain.states import DuoState
@@ -207,6 +207,16 @@ def test_closed_on_may_move_to_the_day_of_the_last_contact_or_review(kit: Any) -
     _accepted(duo, kit, F.CLOSED_ON, "2025-02-07", context(kit, world))
 
 
+def test_a_later_date_moved_past_a_review_is_not_taken_for_the_recruitment(kit: Any) -> None:
+    # Recruited 02-01, reviewed 02-07, closed 02-10 and then moved to 02-12: the
+    # review is after the recruitment, which has not moved.
+    world = kit.world()
+    duo = kit.duo(DuoState.ACTIVE, world=world)
+    duo.review(kit.meta("2025-02-07"), health=3)
+    duo.close(kit.meta("2025-02-10"), reason=CloseReason.OTHER)
+    _accepted(duo, kit, F.CLOSED_ON, "2025-02-12", context(kit, world))
+
+
 @pytest.mark.parametrize("first", ["review", "survey"])
 def test_recruited_on_may_move_to_the_day_of_the_first_review_or_survey(
         kit: Any, first: str) -> None:
@@ -270,3 +280,10 @@ def test_a_mentor_of_another_kind_does_not_matter_to_a_correction(kit: Any) -> N
               programme=programme)
     _accepted(duo, kit, F.MATCHED_ON, "2025-02-09",
               CorrectionContext(programme=programme, mentor=mentor))
+
+
+def test_a_date_not_written_exactly_is_refused_naming_its_fact() -> None:
+    # What a stored Corrected event with such a value tells when it is read back.
+    with pytest.raises(ValueError) as refused:
+        fact_value(F.MATCHED_ON, "2025-2-3")
+    assert str(refused.value) == "matched_on must be a date written exactly YYYY-MM-DD"
