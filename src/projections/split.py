@@ -31,6 +31,7 @@ import structlog
 
 from lifecycle.adapters import interpreters
 from projections import schema as s
+from projections.writing import BULK_INSERT
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +91,7 @@ class Worker:
         self.attached = True
         for table in DUO_TABLES:
             names = ", ".join(table.column_names)
-            cursor.execute(f"INSERT INTO main.{table.name} ({names}) "
+            cursor.execute(f"{BULK_INSERT} main.{table.name} ({names}) "
                            f"SELECT {names} FROM {self.alias}.{table.name}")
 
     def stop(self) -> None:

@@ -90,11 +90,29 @@ def _upsert_sql(dialect: Dialect, table: s.Table) -> str:
         f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}")
 
 
-def _insert_sql(dialect: Dialect, table: s.Table, rows: int = 1) -> str:
-    """An INSERT of ``rows`` rows at once."""
+def _insert_sql(dialect: Dialect, table: s.Table, rows: int = 1, *,
+                bulk: bool = False) -> str:
+    """An INSERT of ``rows`` rows at once (``bulk``: into a rebuild's new table, see
+    :data:`BULK_INSERT`)."""
     names = table.column_names
     values = ", ".join([f"({', '.join('?' * len(names))})"] * rows)
-    return dialect.sql(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values}")
+    head = BULK_INSERT if bulk and not dialect.is_postgres else "INSERT INTO"
+    return dialect.sql(f"{head} {table.name} ({', '.join(names)}) VALUES {values}")
+
+
+BULK_INSERT: Final = "INSERT OR FAIL INTO"
+"""How a rebuild's statements that insert many rows at once begin on SQLite.
+
+With the default conflict resolution (``ABORT``) a statement that writes several rows
+must be able to undo itself alone: before it first changes a page the database held
+when it began, SQLite copies the page into a statement journal (a temporary file past
+64 KiB). A rebuild's new tables reuse the pages its drop of the old ones freed, so every
+page each statement changed was copied: 881 MB of copies on a rebuild of the
+benchmark's store, for 180 MB of views. ``FAIL`` keeps the rows a failing statement
+wrote before its error, so there is nothing to copy; a rebuild keeps none of them
+anyway, since any error rolls its whole transaction back (or discards a worker's
+scratch file). The rows written are the same (ADR 47). PostgreSQL has no such clause
+and no such copy."""
 
 
 def view_rows(model: ReadModel, views: Iterable[str], *,
@@ -226,9 +244,10 @@ def insert_all(cursor: Any, dialect: Dialect, table: s.Table, rows: Iterable[s.R
                 return
             yield params
 
-    cursor.executemany(_insert_sql(dialect, table, per), full())
+    cursor.executemany(_insert_sql(dialect, table, per, bulk=True), full())
     if tail and tail[0]:
-        cursor.execute(_insert_sql(dialect, table, len(tail[0]) // width), tail[0])
+        cursor.execute(_insert_sql(dialect, table, len(tail[0]) // width, bulk=True),
+                       tail[0])
 
 
 def changed_rows(model: ReadModel) -> dict[str, list[s.Row]]:

@@ -11,7 +11,7 @@ events) is imported once; ``PASS_EVENTS`` is lowered so that it splits.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from lifecycle.application import Lifecycle
 from lifecycle.entrypoints.cli import cli as lifecycle_command
 from projections import reading, split
 from projections import rebuild as rebuilding
-from projections.schema import ALL_TABLES
+from projections.schema import ALL_TABLES, CONTACTS
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +158,33 @@ def test_a_failed_split_rebuild_leaves_the_old_views_in_place(
         conn.close()
     assert kept == before[1]
     assert not [p for p in store.parent.iterdir() if "rebuild" in p.name]
+
+
+def test_a_rebuild_whose_insert_fails_half_way_leaves_the_old_views_in_place(
+        store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuild's inserts keep the rows a failing statement wrote before its error
+    (``INSERT OR FAIL``, ADR 47): its one transaction must still leave nothing of it."""
+    before = rebuild(store, 1)
+    made = rebuilding.view_rows
+
+    def with_a_repeated_key(state: Any, views: Any, *,
+                            release: bool = False) -> Iterator[tuple[Any, Any]]:
+        for table, rows in made(state, views, release=release):
+            if table is CONTACTS:
+                rows = list(rows)
+                rows.insert(3, rows[2])  # the fourth row of the first statement fails
+            yield table, rows
+
+    monkeypatch.setattr(rebuilding, "view_rows", with_a_repeated_key)
+    with pytest.raises(sqlite3.IntegrityError):
+        rebuild(store, 1)
+    conn = sqlite3.connect(store)
+    try:
+        kept = {t.name: conn.execute(f"SELECT * FROM {t.name} ORDER BY {', '.join(t.key)}"
+                                     ).fetchall() for t in ALL_TABLES}
+    finally:
+        conn.close()
+    assert kept == before[1]
 
 
 def test_small_logs_and_in_memory_stores_stay_in_one_process(
