@@ -312,12 +312,15 @@ def _cut(counts: Sequence[tuple[str, int]], begin: int, end: int,
          weights: Sequence[float]) -> list[int]:
     """Where each of (at most) ``len(weights)`` runs begins among the streams
     ``counts[begin:end]`` (``begin`` first; a run holds one stream at least), each run
-    with about its weight's part of their events."""
+    with about its weight's part of their events: a run ends before the stream that
+    would take it further past its part than it is short of it (a stream is never
+    split), so that with two weights or more and two streams there are two runs."""
     total = sum(n for _, n in counts[begin:end])
     targets = list(accumulate(w * total / sum(weights) for w in weights))
     starts, held = [begin], 0
     for i in range(begin, end):
-        if i > starts[-1] and held >= targets[len(starts) - 1]:
+        target = targets[len(starts) - 1]
+        if i > starts[-1] and held + counts[i][1] - target > target - held:
             starts.append(i)
         held += counts[i][1]
     return starts
