@@ -75,6 +75,21 @@ def results(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
     return seen
 
 
+def stored(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Every view table's rows, in key order."""
+    return {t.name: conn.execute(f"SELECT * FROM {t.name} ORDER BY {', '.join(t.key)}"
+                                 ).fetchall() for t in ALL_TABLES}
+
+
+def kept(path: Path) -> dict[str, Any]:
+    """Every view table's rows in the store at ``path``."""
+    conn = sqlite3.connect(path)
+    try:
+        return stored(conn)
+    finally:
+        conn.close()
+
+
 def rebuild(path: Path, processes: int,
             progress: Callable[[int, int], None] | None = None) -> tuple[int, dict[str, Any]]:
     """Rebuild the store's views with ``processes``; the count and every table's rows."""
@@ -84,8 +99,7 @@ def rebuild(path: Path, processes: int,
         app = engine.app
         count = rebuilding.rebuild(app.recorder, app.mapper, conn, progress=progress,
                              processes=processes)
-        tables = {t.name: conn.execute(f"SELECT * FROM {t.name} ORDER BY {', '.join(t.key)}"
-                                       ).fetchall() for t in ALL_TABLES}
+        tables = stored(conn)
         attached = [row[1] for row in conn.execute("PRAGMA database_list")]
     finally:
         conn.close()
@@ -150,13 +164,7 @@ def test_a_failed_split_rebuild_leaves_the_old_views_in_place(
     monkeypatch.setattr(split.Worker, "copy_into", broken)
     with pytest.raises(RuntimeError):
         rebuild(store, 2)
-    conn = sqlite3.connect(store)
-    try:
-        kept = {t.name: conn.execute(f"SELECT * FROM {t.name} ORDER BY {', '.join(t.key)}"
-                                     ).fetchall() for t in ALL_TABLES}
-    finally:
-        conn.close()
-    assert kept == before[1]
+    assert kept(store) == before[1]
     assert not [p for p in store.parent.iterdir() if "rebuild" in p.name]
 
 
@@ -178,13 +186,7 @@ def test_a_rebuild_whose_insert_fails_half_way_leaves_the_old_views_in_place(
     monkeypatch.setattr(rebuilding, "view_rows", with_a_repeated_key)
     with pytest.raises(sqlite3.IntegrityError):
         rebuild(store, 1)
-    conn = sqlite3.connect(store)
-    try:
-        kept = {t.name: conn.execute(f"SELECT * FROM {t.name} ORDER BY {', '.join(t.key)}"
-                                     ).fetchall() for t in ALL_TABLES}
-    finally:
-        conn.close()
-    assert kept == before[1]
+    assert kept(store) == before[1]
 
 
 def test_small_logs_and_in_memory_stores_stay_in_one_process(
