@@ -356,7 +356,7 @@ def refresh_packs(cursor: Any, dialect: Dialect, model: ReadModel,
     whole = sorted({duos[k].programme_id for k in model.changes.corrected})
     months = sorted({(programme_id, recruited_on[:7])
                      for programme_id, recruited_on, *_ in _pack_members(facts_rows)
-                     if recruited_on is not None})
+                     if recruited_on is not None and programme_id not in whole})
     packs = s.REPORT_PACKS.name
     found: list[s.Row] = []
     for programme_id in whole:
@@ -365,10 +365,7 @@ def refresh_packs(cursor: Any, dialect: Dialect, model: ReadModel,
         cursor.execute(dialect.sql(f"{_MEMBERS_SQL} WHERE programme_id = ?"),
                        (programme_id,))
         found += pack_rows(cursor.fetchall())
-    done = set(whole)
     for programme_id, month in months:
-        if programme_id in done:
-            continue
         cursor.execute(dialect.sql(
             f"DELETE FROM {packs} WHERE programme_id = ? AND month = ?"),
             (programme_id, month))
